@@ -1,0 +1,44 @@
+# The two front-door commands (see README):
+#   make run    set up, load the demo into the embedded store, serve on http://127.0.0.1:8000
+#   make test   set up, start a local Neo4j, run lint and the whole test suite, stop Neo4j
+SHELL := bash
+.ONESHELL:
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+
+# Test-only Neo4j: its own folder, port and password, wiped at every run.
+TEST_NEO4J_PORT ?= 7688
+TEST_NEO4J_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/netweave/neo4j-test
+TEST_NEO4J_PASSWORD ?= netweave-test
+
+.PHONY: run test lint neo4j-start neo4j-stop clean
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/flask --app app demo load
+	@echo "Netweave on http://$${HOST:-127.0.0.1}:$${PORT:-8000} (Ctrl-C stops it)"
+	# Serve exactly what the Procfile says, so local runs and deployments agree.
+	PATH="$(CURDIR)/$(BIN):$$PATH" exec sh -c "$$(sed -n 's/^web: //p' Procfile)"
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(BIN)/.installed lint
+	export NETWEAVE_NEO4J_DIR="$(TEST_NEO4J_DIR)" NETWEAVE_NEO4J_PORT=$(TEST_NEO4J_PORT) \
+	       NETWEAVE_NEO4J_PASSWORD="$(TEST_NEO4J_PASSWORD)"
+	graph/neo4j-server reset
+	trap 'graph/neo4j-server stop' EXIT
+	graph/neo4j-server start
+	NETWEAVE_TEST_NEO4J_URL="$$(graph/neo4j-server url)" NETWEAVE_TEST_NEO4J_PASSWORD="$(TEST_NEO4J_PASSWORD)" \
+	  $(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

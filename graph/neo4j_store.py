@@ -1,0 +1,330 @@
+"""The Neo4j backend: one driver per app, managed transactions, parameterised Cypher.
+
+Every write is a transaction function passed to `execute_write`, so the driver
+retries it on transient errors; the functions MERGE on constrained ids, which
+makes a retry (or a re-run of the same import) a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from neo4j import Driver, GraphDatabase, ManagedTransaction
+
+from graph.migrations import load_migrations
+from graph.records import (
+    BusinessRecord,
+    Category,
+    GraphStats,
+    Place,
+    Salesperson,
+    SalespersonSummary,
+    StoredBusiness,
+    Tie,
+    TieKind,
+    UpsertOutcome,
+)
+from graph.store import GraphStore, UnknownBusinessError
+
+T = TypeVar("T")
+
+_BUSINESS_PROPS = (
+    "name", "description", "customers", "needs", "website", "email",
+    "contact_name", "employees", "opted_out",
+)  # fmt: skip
+
+_WRITE_BUSINESSES = """
+UNWIND $rows AS row
+MERGE (b:Business {id: row.id})
+  ON CREATE SET b.created_at = $now
+SET b += row.props, b.updated_at = $now
+WITH b, row
+CALL (b) { MATCH (b)<-[old:MANAGES]-(:Salesperson) DELETE old }
+CALL (b, row) {
+  MERGE (s:Salesperson {id: row.salesperson_id})
+    ON CREATE SET s.name = row.salesperson_id
+  MERGE (s)-[:MANAGES]->(b)
+}
+CALL (b) { MATCH (b)-[old:IN_CATEGORY {source: 'given'}]->(:Category) DELETE old }
+CALL (b, row) {
+  UNWIND row.categories AS category
+  MERGE (c:Category {slug: category.slug})
+    ON CREATE SET c.name = category.name
+  MERGE (b)-[r:IN_CATEGORY]->(c)
+  SET r.source = 'given', r.confidence = 1.0, r.position = category.position
+}
+CALL (b) { MATCH (b)-[old:LOCATED_IN]->(:Place) DELETE old }
+CALL (b, row) {
+  WITH row WHERE row.place IS NOT NULL
+  MERGE (p:Place {id: row.place.id})
+  SET p.city = row.place.city, p.region = row.place.region, p.country = row.place.country,
+      p.metro = row.place.metro,
+      p.lat = coalesce(row.place.lat, p.lat), p.lon = coalesce(row.place.lon, p.lon)
+  MERGE (b)-[:LOCATED_IN]->(p)
+}
+"""
+
+_READ_BUSINESSES = """
+MATCH (b:Business)
+WHERE ($salesperson_id IS NULL OR EXISTS { (:Salesperson {id: $salesperson_id})-[:MANAGES]->(b) })
+  AND ($search IS NULL OR toLower(b.name) CONTAINS $search)
+  AND ($ids IS NULL OR b.id IN $ids)
+WITH b ORDER BY toLower(b.name), b.id SKIP $offset LIMIT $limit
+OPTIONAL MATCH (s:Salesperson)-[:MANAGES]->(b)
+OPTIONAL MATCH (b)-[:LOCATED_IN]->(p:Place)
+RETURN b {.*} AS business, s.id AS salesperson_id, p {.*} AS place,
+       COLLECT {
+         MATCH (b)-[r:IN_CATEGORY {source: 'given'}]->(c:Category)
+         RETURN c.name ORDER BY r.position
+       } AS categories
+"""
+
+
+def _business_row(record: BusinessRecord) -> dict[str, Any]:
+    place = record.place
+    return {
+        "id": record.id,
+        "salesperson_id": record.salesperson_id,
+        "props": {
+            **{name: getattr(record, name) for name in _BUSINESS_PROPS},
+            "content_hash": record.content_hash(),
+        },
+        "categories": [
+            {"slug": Category(name).slug, "name": name, "position": i} for i, name in enumerate(record.categories)
+        ],
+        "place": None
+        if place is None
+        else {
+            "id": place.id, "city": place.city, "region": place.region, "country": place.country,
+            "metro": place.metro, "lat": place.lat, "lon": place.lon,
+        },
+    }  # fmt: skip
+
+
+def _to_stored(row: Any) -> StoredBusiness:
+    props = row["business"]
+    place = row["place"]
+    record = BusinessRecord(
+        id=props["id"],
+        salesperson_id=row["salesperson_id"],
+        categories=tuple(row["categories"]),
+        place=None
+        if place is None
+        else Place(
+            city=place["city"], region=place["region"], country=place["country"],
+            metro=place["metro"], lat=place.get("lat"), lon=place.get("lon"),
+        ),
+        **{name: props.get(name) for name in _BUSINESS_PROPS},
+    )  # fmt: skip
+    return StoredBusiness(record, props["created_at"].to_native(), props["updated_at"].to_native())
+
+
+class Neo4jStore(GraphStore):
+    backend = "neo4j"
+
+    def __init__(self, url: str, auth: tuple[str, str], database: str = "neo4j"):
+        self.url = url
+        self.database = database
+        self.driver: Driver = GraphDatabase.driver(url, auth=auth)
+
+    def close(self) -> None:
+        self.driver.close()
+
+    def _read(self, work: Callable[..., T], **kwargs: Any) -> T:
+        with self.driver.session(database=self.database) as session:
+            return session.execute_read(work, **kwargs)
+
+    def _write(self, work: Callable[..., T], **kwargs: Any) -> T:
+        with self.driver.session(database=self.database) as session:
+            return session.execute_write(work, **kwargs)
+
+    def _query(self, cypher: str, **params) -> list:
+        def work(tx: ManagedTransaction) -> list:
+            return list(tx.run(cypher, params))
+
+        return self._read(work)
+
+    # Schema
+    def migrate(self) -> list[str]:
+        done = set(self.applied_migrations())
+        applied_now = []
+        for migration in load_migrations("neo4j", ".cypher"):
+            if migration.name in done:
+                continue
+            # Schema statements may not share a transaction with data writes,
+            # so each runs on its own; all are IF NOT EXISTS, hence re-runnable.
+            for statement in migration.statements:
+                self.driver.execute_query(statement, database_=self.database)
+            self.driver.execute_query(
+                "MERGE (m:SchemaMigration {name: $name}) ON CREATE SET m.applied_at = datetime()",
+                name=migration.name,
+                database_=self.database,
+            )
+            applied_now.append(migration.name)
+        return applied_now
+
+    def applied_migrations(self) -> list[str]:
+        rows = self._query("MATCH (m:SchemaMigration) RETURN m.name AS name ORDER BY name")
+        return [row["name"] for row in rows]
+
+    # Salespeople
+    def upsert_salespeople(self, people: Sequence[Salesperson]) -> None:
+        def work(tx: ManagedTransaction) -> None:
+            tx.run(
+                "UNWIND $people AS p MERGE (s:Salesperson {id: p.id}) SET s.name = p.name, s.email = p.email",
+                people=[{"id": p.id, "name": p.name, "email": p.email} for p in people],
+            ).consume()
+
+        self._write(work)
+
+    def list_salespeople(self) -> list[SalespersonSummary]:
+        rows = self._query(
+            "MATCH (s:Salesperson) RETURN s.id AS id, s.name AS name, s.email AS email,"
+            " COUNT { (s)-[:MANAGES]->(:Business) } AS n ORDER BY name, id"
+        )
+        return [SalespersonSummary(Salesperson(r["id"], r["name"], r["email"]), r["n"]) for r in rows]
+
+    # Businesses
+    def upsert_businesses(self, records: Sequence[BusinessRecord], now: datetime) -> list[UpsertOutcome]:
+        rows = [_business_row(record) for record in records]
+
+        def work(tx: ManagedTransaction) -> list[UpsertOutcome]:
+            known = {
+                r["id"]: r["hash"]
+                for r in tx.run(
+                    "UNWIND $ids AS id MATCH (b:Business {id: id}) RETURN b.id AS id, b.content_hash AS hash",
+                    ids=[row["id"] for row in rows],
+                )
+            }
+            outcomes, changed = [], []
+            for row in rows:
+                digest = row["props"]["content_hash"]
+                if row["id"] not in known:
+                    outcomes.append(UpsertOutcome.CREATED)
+                elif known[row["id"]] != digest:
+                    outcomes.append(UpsertOutcome.UPDATED)
+                else:
+                    outcomes.append(UpsertOutcome.UNCHANGED)
+                    continue
+                known[row["id"]] = digest
+                changed.append(row)
+            if changed:
+                tx.run(_WRITE_BUSINESSES, rows=changed, now=now).consume()
+            return outcomes
+
+        return self._write(work)
+
+    def _read_businesses(self, **params) -> list[StoredBusiness]:
+        defaults = {"salesperson_id": None, "search": None, "ids": None, "offset": 0, "limit": 50}
+        return [_to_stored(row) for row in self._query(_READ_BUSINESSES, **{**defaults, **params})]
+
+    def get_business(self, business_id: str) -> StoredBusiness | None:
+        found = self._read_businesses(ids=[business_id], limit=1)
+        return found[0] if found else None
+
+    def list_businesses(
+        self,
+        *,
+        salesperson_id: str | None = None,
+        search: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[StoredBusiness]:
+        return self._read_businesses(
+            salesperson_id=salesperson_id,
+            search=search.lower() if search else None,
+            limit=limit,
+            offset=offset,
+        )
+
+    def count_businesses(self, *, salesperson_id: str | None = None, search: str | None = None) -> int:
+        rows = self._query(
+            "MATCH (b:Business)"
+            " WHERE ($salesperson_id IS NULL OR EXISTS { (:Salesperson {id: $salesperson_id})-[:MANAGES]->(b) })"
+            " AND ($search IS NULL OR toLower(b.name) CONTAINS $search)"
+            " RETURN count(b) AS n",
+            salesperson_id=salesperson_id,
+            search=search.lower() if search else None,
+        )
+        return rows[0]["n"]
+
+    # Ties and opt-outs
+    @staticmethod
+    def _require_businesses(tx: ManagedTransaction, ids: set[str]) -> None:
+        found = {
+            r["id"] for r in tx.run("UNWIND $ids AS id MATCH (b:Business {id: id}) RETURN b.id AS id", ids=list(ids))
+        }
+        if missing := ids - found:
+            raise UnknownBusinessError(sorted(missing))
+
+    def add_ties(self, ties: Sequence[Tie], now: datetime) -> int:
+        normalised = sorted({t.normalised() for t in ties if t.a != t.b}, key=lambda t: (t.a, t.b, t.kind))
+
+        def work(tx: ManagedTransaction) -> int:
+            self._require_businesses(tx, {i for t in normalised for i in (t.a, t.b)})
+            created = 0
+            # Relationship types cannot be parameters, so each kind has its own statement.
+            for kind in TieKind:
+                pairs = [{"a": t.a, "b": t.b} for t in normalised if t.kind is kind]
+                if not pairs:
+                    continue
+                summary = tx.run(
+                    f"UNWIND $pairs AS pair MATCH (a:Business {{id: pair.a}}), (b:Business {{id: pair.b}})"
+                    f" MERGE (a)-[r:{kind.value}]-(b) ON CREATE SET r.created_at = $now",
+                    pairs=pairs,
+                    now=now,
+                ).consume()
+                created += summary.counters.relationships_created
+            return created
+
+        return self._write(work)
+
+    def ties_of(self, business_id: str) -> list[Tie]:
+        rows = self._query(
+            "MATCH (b:Business {id: $id})-[r:KNOWS|PARTNERS_WITH]-(other:Business)"
+            " RETURN b.id AS me, other.id AS other, type(r) AS kind",
+            id=business_id,
+        )
+        ties = {Tie(r["me"], r["other"], TieKind(r["kind"])).normalised() for r in rows}
+        return sorted(ties, key=lambda t: (t.a, t.b, t.kind.value))
+
+    def add_do_not_introduce(self, a: str, b: str, reason: str, now: datetime) -> bool:
+        low, high = sorted((a, b))
+
+        def work(tx: ManagedTransaction) -> bool:
+            self._require_businesses(tx, {low, high})
+            summary = tx.run(
+                "MATCH (a:Business {id: $low}), (b:Business {id: $high})"
+                " MERGE (a)-[r:DO_NOT_INTRODUCE]-(b) ON CREATE SET r.reason = $reason, r.created_at = $now",
+                low=low,
+                high=high,
+                reason=reason,
+                now=now,
+            ).consume()
+            return summary.counters.relationships_created == 1
+
+        return self._write(work)
+
+    def is_do_not_introduce(self, a: str, b: str) -> bool:
+        rows = self._query(
+            "RETURN EXISTS { (:Business {id: $a})-[:DO_NOT_INTRODUCE]-(:Business {id: $b}) } AS blocked", a=a, b=b
+        )
+        return rows[0]["blocked"]
+
+    def stats(self) -> GraphStats:
+        row = self._query(
+            "RETURN COUNT { (:Business) } AS businesses, COUNT { (:Salesperson) } AS salespeople,"
+            " COUNT { (:Category) } AS categories, COUNT { (:Place) } AS places,"
+            " COUNT { ()-[:KNOWS|PARTNERS_WITH]->() } AS ties,"
+            " COUNT { ()-[:DO_NOT_INTRODUCE]->() } AS opted_out_pairs"
+        )[0]
+        by_category = {
+            r["name"]: r["n"]
+            for r in self._query(
+                "MATCH (c:Category)<-[:IN_CATEGORY]-(b:Business)"
+                " RETURN c.name AS name, count(b) AS n ORDER BY n DESC, name"
+            )
+        }
+        return GraphStats(**dict(row), by_category=by_category)

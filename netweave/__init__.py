@@ -1,0 +1,24 @@
+"""Netweave: suggests mutually beneficial introductions between a salesperson's customers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: settings from the environment, then `config` on top (tests pass theirs)."""
+    from netweave import cli, store
+    from netweave.config import settings_from_env
+    from netweave.web import register_blueprints
+
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(settings_from_env())
+    if config:
+        app.config.from_mapping(config)
+    store.init_app(app)
+    cli.init_app(app)
+    register_blueprints(app)
+    return app

@@ -1,0 +1,38 @@
+"""`flask --app app demo ...`: load or write the demo book of business."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from netweave import demo
+from netweave.store import get_store
+
+
+@click.group("demo")
+def demo_group() -> None:
+    """The demo book of business (deterministic for a given seed)."""
+
+
+_seed = click.option("--seed", default=demo.DEFAULT_SEED, show_default=True, help="Same seed, same data.")
+_count = click.option("--businesses", "count", default=demo.DEFAULT_COUNT, show_default=True)
+
+
+@demo_group.command("load")
+@_seed
+@_count
+def load_command(seed: int, count: int) -> None:
+    """Import the demo into the configured graph (re-running changes nothing)."""
+    report = demo.load(get_store(), demo.generate(seed, count))
+    click.echo(f"demo: {report.summary()}")
+
+
+@demo_group.command("write")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@_seed
+@_count
+def write_command(path: Path, seed: int, count: int) -> None:
+    """Write the demo as a CRM-style CSV export (to try `flask --app app import`)."""
+    demo.write_csv(demo.generate(seed, count), path)
+    click.echo(f"wrote {count} businesses to {path}")

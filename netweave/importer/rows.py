@@ -1,0 +1,187 @@
+"""Validate one raw row into a BusinessRecord, or say which field is wrong and why."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from graph import BusinessRecord, Place, Salesperson
+
+_TRUE = {"yes", "y", "true", "t", "1", "x"}
+_FALSE = {"no", "n", "false", "f", "0", ""}
+_LIST_SEPARATORS = re.compile(r"[;|\n]")
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def _to_text(value: Any) -> Any:
+    value = _blank_to_none(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _to_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items = _LIST_SEPARATORS.split(value)
+    elif isinstance(value, list):
+        items = [str(item) for item in value if item is not None]
+    else:
+        raise ValueError("expected a list or text separated by ';'")
+    seen: dict[str, None] = {}
+    for item in items:
+        if item := " ".join(item.split()):
+            seen.setdefault(item)
+    return list(seen)
+
+
+Text = Annotated[str | None, BeforeValidator(_to_text)]
+TextList = Annotated[list[str], BeforeValidator(_to_list)]
+
+
+class BusinessRow(BaseModel):
+    """One import row after header mapping; field names are the import columns."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: Annotated[str, BeforeValidator(_to_text), Field(max_length=200)]
+    name: Annotated[str, BeforeValidator(_to_text), Field(max_length=300)]
+    salesperson: Text = None
+    salesperson_name: Text = None
+    description: Text = None
+    customers: Text = None
+    needs: Text = None
+    categories: TextList = []
+    website: Text = None
+    email: Text = None
+    contact_name: Text = None
+    employees: Annotated[int | None, BeforeValidator(_blank_to_none)] = None
+    city: Text = None
+    region: Text = None
+    country: Text = None
+    metro: Text = None
+    latitude: Annotated[float | None, BeforeValidator(_blank_to_none), Field(ge=-90, le=90)] = None
+    longitude: Annotated[float | None, BeforeValidator(_blank_to_none), Field(ge=-180, le=180)] = None
+    opted_out: Annotated[bool, BeforeValidator(_blank_to_none)] = False
+    partners: TextList = []
+    knows: TextList = []
+
+    @field_validator("employees", mode="before")
+    @classmethod
+    def _employees(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            digits = value.replace(",", "").replace("_", "").replace(" ", "")
+            if not digits.isdigit():
+                raise ValueError(f"{value!r} is not a whole number of employees")
+            return int(digits)
+        if isinstance(value, int) and value < 0:
+            raise ValueError("must not be negative")
+        return value
+
+    @field_validator("opted_out", mode="before")
+    @classmethod
+    def _opted_out(cls, value: Any) -> Any:
+        if value is None:
+            return False
+        if isinstance(value, str):
+            word = value.strip().lower()
+            if word in _TRUE:
+                return True
+            if word in _FALSE:
+                return False
+            raise ValueError(f"{value!r} is not yes or no")
+        return value
+
+    @field_validator("email", "salesperson")
+    @classmethod
+    def _email(cls, value: str | None, info: Any) -> str | None:
+        if value is None:
+            return None
+        if info.field_name == "salesperson" and "@" not in value:
+            return value  # an id rather than an email
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as error:
+            raise ValueError(f"{value!r} is not a valid email address: {error}") from None
+
+    @field_validator("website")
+    @classmethod
+    def _website(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url = value if re.match(r"^https?://", value, re.I) else f"https://{value}"
+        host = re.sub(r"^https?://", "", url, flags=re.I).split("/")[0]
+        if " " in url or not re.fullmatch(r"[A-Za-z0-9.-]+\.[A-Za-z]{2,}(:\d+)?", host):
+            raise ValueError(f"{value!r} is not a web address")
+        return url
+
+    @model_validator(mode="after")
+    def _place(self) -> BusinessRow:
+        located = any(v is not None for v in (self.region, self.metro, self.country, self.latitude, self.longitude))
+        if located and self.city is None:
+            raise ValueError("city: required when region, country, metro or coordinates are given")
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("latitude and longitude: give both or neither")
+        return self
+
+    def to_record(self, default_salesperson: str | None) -> BusinessRecord:
+        place = None
+        if self.city:
+            place = Place(
+                city=self.city,
+                region=self.region or "",
+                country=self.country or "",
+                metro=self.metro or "",
+                lat=self.latitude,
+                lon=self.longitude,
+            )
+        return BusinessRecord(
+            id=self.id,
+            name=self.name,
+            salesperson_id=salesperson_id(self.salesperson or default_salesperson or ""),
+            description=self.description or "",
+            customers=self.customers or "",
+            needs=self.needs or "",
+            website=self.website,
+            email=self.email,
+            contact_name=self.contact_name,
+            employees=self.employees,
+            categories=tuple(self.categories),
+            place=place,
+            opted_out=self.opted_out,
+        )
+
+    def to_salesperson(self, default_salesperson: str | None) -> Salesperson:
+        reference = self.salesperson or default_salesperson or ""
+        email = reference if "@" in reference else None
+        name = self.salesperson_name or (reference.split("@")[0].replace(".", " ").title() if email else reference)
+        return Salesperson(salesperson_id(reference), name, email)
+
+
+def salesperson_id(reference: str) -> str:
+    """Salespeople are keyed by lower-cased email (or the id given instead)."""
+    return reference.strip().lower()
+
+
+def describe_errors(error: ValidationError) -> str:
+    """'email: 'bob@' is not a valid email address; employees: ...' in the row's own terms."""
+    parts = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing" or (item["type"] == "string_type" and item["input"] is None):
+            message = "missing (required)"
+        elif item["type"] in ("int_parsing", "float_parsing", "bool_parsing"):
+            message = f"{item['input']!r} is not a number" if item["type"] != "bool_parsing" else message
+        parts.append(f"{field}: {message}" if field else message)
+    return "; ".join(parts)

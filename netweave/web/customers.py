@@ -1,0 +1,44 @@
+"""Browse the customer book: list with search and salesperson filter, one page per customer."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+from flask.typing import ResponseReturnValue
+
+from netweave.store import get_store
+
+bp = Blueprint("customers", __name__)
+
+PAGE_SIZE = 50
+
+
+@bp.get("/")
+def index() -> ResponseReturnValue:
+    store = get_store()
+    search = request.args.get("q", "").strip() or None
+    salesperson = request.args.get("salesperson") or None
+    page = max(request.args.get("page", 1, type=int), 1)
+    total = store.count_businesses(salesperson_id=salesperson, search=search)
+    businesses = store.list_businesses(
+        salesperson_id=salesperson, search=search, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    )
+    return render_template(
+        "customers/index.html",
+        businesses=businesses,
+        salespeople=store.list_salespeople(),
+        total=total,
+        page=page,
+        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        search=search or "",
+        salesperson=salesperson or "",
+    )
+
+
+@bp.get("/customers/<path:business_id>")
+def detail(business_id: str) -> ResponseReturnValue:
+    store = get_store()
+    business = store.get_business(business_id)
+    if business is None:
+        abort(404)
+    ties = [(tie, store.get_business(tie.b if tie.a == business_id else tie.a)) for tie in store.ties_of(business_id)]
+    return render_template("customers/detail.html", business=business, ties=ties)

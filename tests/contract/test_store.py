@@ -1,0 +1,175 @@
+"""The graph store contract: every backend passes these unchanged."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from graph import (
+    BusinessRecord,
+    Place,
+    Salesperson,
+    Tie,
+    TieKind,
+    UnknownBusinessError,
+    UpsertOutcome,
+)
+
+T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+T1 = T0 + timedelta(days=1)
+MINNEAPOLIS = Place("Minneapolis", "MN", "US", "Twin Cities", 44.98, -93.27)
+AUSTIN = Place("Austin", "TX", "US", "Austin", 30.27, -97.74)
+
+
+def florist(**changes) -> BusinessRecord:
+    record = BusinessRecord(
+        id="ACC-1",
+        name="Petal & Stem",
+        salesperson_id="dana@example.com",
+        description="Wedding and event flowers",
+        customers="engaged couples",
+        needs="venue referrals",
+        website="https://petalandstem.com",
+        email="hello@petalandstem.com",
+        contact_name="Maria Olson",
+        employees=6,
+        categories=("Florist", "Event Decor"),
+        place=MINNEAPOLIS,
+    )
+    return replace(record, **changes)
+
+
+def business(business_id: str, name: str, **changes) -> BusinessRecord:
+    return replace(BusinessRecord(id=business_id, name=name, salesperson_id="dana@example.com"), **changes)
+
+
+def test_migrations_are_recorded_and_idempotent(store):
+    assert store.applied_migrations() == ["001_customer_graph"]
+    assert store.migrate() == []
+
+
+def test_a_written_business_reads_back_equal(store):
+    assert store.upsert_businesses([florist()], T0) == [UpsertOutcome.CREATED]
+    stored = store.get_business("ACC-1")
+    assert stored.record == florist()
+    assert stored.created_at == T0
+    assert stored.updated_at == T0
+
+
+def test_optional_fields_round_trip_as_empty(store):
+    bare = business("ACC-2", "Bare Minimum LLC")
+    store.upsert_businesses([bare], T0)
+    assert store.get_business("ACC-2").record == bare
+    assert store.get_business("missing") is None
+
+
+def test_rewriting_the_same_record_is_unchanged_and_touches_nothing(store):
+    store.upsert_businesses([florist()], T0)
+    assert store.upsert_businesses([florist()], T1) == [UpsertOutcome.UNCHANGED]
+    assert store.get_business("ACC-1").updated_at == T0
+
+
+def test_an_update_replaces_fields_categories_place_and_salesperson(store):
+    store.upsert_businesses([florist()], T0)
+    changed = florist(
+        name="Petal & Stem Studio",
+        email=None,
+        employees=None,
+        categories=("Florist",),
+        place=AUSTIN,
+        salesperson_id="ken@example.com",
+    )
+    assert store.upsert_businesses([changed], T1) == [UpsertOutcome.UPDATED]
+    stored = store.get_business("ACC-1")
+    assert stored.record == changed
+    assert (stored.created_at, stored.updated_at) == (T0, T1)
+    counts = {s.salesperson.id: s.business_count for s in store.list_salespeople()}
+    assert counts == {"dana@example.com": 0, "ken@example.com": 1}
+
+
+def test_outcomes_follow_input_order_in_a_mixed_batch(store):
+    store.upsert_businesses([business("A", "Alpha"), business("B", "Beta")], T0)
+    outcomes = store.upsert_businesses([business("C", "Gamma"), business("A", "Alpha"), business("B", "Beta Two")], T1)
+    assert outcomes == [UpsertOutcome.CREATED, UpsertOutcome.UNCHANGED, UpsertOutcome.UPDATED]
+
+
+def test_a_failing_batch_writes_nothing(store):
+    store.upsert_businesses([business("A", "Alpha")], T0)
+    poisoned = [business("A", "Alpha renamed"), business("B", "Beta"), business("C", "Gamma", employees=2**70)]
+    with pytest.raises((OverflowError, ValueError, TypeError)):
+        store.upsert_businesses(poisoned, T1)
+    assert store.get_business("A").record.name == "Alpha"
+    assert store.get_business("B") is None
+    assert store.count_businesses() == 1
+
+
+def test_listing_orders_by_name_and_filters_and_pages(store):
+    store.upsert_businesses(
+        [
+            business("1", "zephyr Coffee"),
+            business("2", "Acme Plumbing", salesperson_id="ken@example.com"),
+            business("3", "Bakehouse on Grand"),
+            business("4", "Grand Avenue Bridal"),
+        ],
+        T0,
+    )
+    names = [b.record.name for b in store.list_businesses()]
+    assert names == ["Acme Plumbing", "Bakehouse on Grand", "Grand Avenue Bridal", "zephyr Coffee"]
+    assert [b.id for b in store.list_businesses(search="GRAND")] == ["3", "4"]
+    assert [b.id for b in store.list_businesses(salesperson_id="ken@example.com")] == ["2"]
+    assert [b.id for b in store.list_businesses(limit=2, offset=1)] == ["3", "4"]
+    assert store.count_businesses() == 4
+    assert store.count_businesses(search="grand") == 2
+    assert store.count_businesses(salesperson_id="dana@example.com", search="coffee") == 1
+    assert store.list_businesses(search="100%") == []
+
+
+def test_salespeople_are_upserted_and_listed_with_their_counts(store):
+    store.upsert_salespeople([Salesperson("dana@example.com", "Dana W", "dana@example.com")])
+    store.upsert_salespeople([Salesperson("dana@example.com", "Dana Whitfield", "dana@example.com")])
+    store.upsert_businesses([business("1", "One"), business("2", "Two")], T0)
+    [summary] = store.list_salespeople()
+    assert summary.salesperson == Salesperson("dana@example.com", "Dana Whitfield", "dana@example.com")
+    assert summary.business_count == 2
+
+
+def test_ties_are_undirected_idempotent_and_listed_from_both_ends(store):
+    store.upsert_businesses([business("A", "Alpha"), business("B", "Beta"), business("C", "Gamma")], T0)
+    created = store.add_ties(
+        [Tie("B", "A", TieKind.PARTNERS_WITH), Tie("A", "B", TieKind.PARTNERS_WITH), Tie("A", "C")], T0
+    )
+    assert created == 2
+    assert store.add_ties([Tie("A", "B", TieKind.PARTNERS_WITH)], T1) == 0
+    assert store.ties_of("A") == [Tie("A", "B", TieKind.PARTNERS_WITH), Tie("A", "C", TieKind.KNOWS)]
+    assert store.ties_of("B") == [Tie("A", "B", TieKind.PARTNERS_WITH)]
+    assert store.stats().ties == 2
+
+
+def test_a_tie_to_an_unknown_business_writes_nothing(store):
+    store.upsert_businesses([business("A", "Alpha"), business("B", "Beta")], T0)
+    with pytest.raises(UnknownBusinessError) as caught:
+        store.add_ties([Tie("A", "B"), Tie("A", "ghost")], T0)
+    assert caught.value.ids == ["ghost"]
+    assert store.ties_of("A") == []
+
+
+def test_do_not_introduce_pairs(store):
+    store.upsert_businesses([business("A", "Alpha"), business("B", "Beta"), business("C", "Gamma")], T0)
+    assert store.add_do_not_introduce("B", "A", "owners had a falling out", T0) is True
+    assert store.add_do_not_introduce("A", "B", "again", T1) is False
+    assert store.is_do_not_introduce("A", "B") and store.is_do_not_introduce("B", "A")
+    assert not store.is_do_not_introduce("A", "C")
+    with pytest.raises(UnknownBusinessError):
+        store.add_do_not_introduce("A", "ghost", "", T0)
+    assert store.stats().opted_out_pairs == 1
+
+
+def test_stats_count_what_the_graph_holds(store):
+    store.upsert_businesses(
+        [florist(), business("B", "Beta", categories=("Florist",), place=AUSTIN), business("C", "Gamma")], T0
+    )
+    stats = store.stats()
+    assert (stats.businesses, stats.salespeople, stats.categories, stats.places) == (3, 1, 2, 2)
+    assert stats.by_category == {"Florist": 2, "Event Decor": 1}
