@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from netweave.importer import FORMATS, ImportFileError, ImportReport, import_file
 from netweave.importer.columns import COLUMNS
@@ -31,6 +32,10 @@ def _write_rejections(report: ImportReport, path: Path) -> None:
                 writer.writerow([item.line, item.business_id or "", kind, item.reason])
 
 
+class FileNotImported(click.ClickException):
+    exit_code = 2
+
+
 @click.command("import", epilog=_columns_help())
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "file_format", type=click.Choice(FORMATS), help="Default: from the file's extension.")
@@ -44,6 +49,7 @@ def _write_rejections(report: ImportReport, path: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write rejected rows and warnings to this CSV file.",
 )
+@with_appcontext
 def import_command(
     file: Path,
     file_format: str | None,
@@ -80,7 +86,7 @@ def import_command(
             on_progress=lambda n: bar.update(n) if bar else None,
         )
     except ImportFileError as error:
-        raise click.ClickException(f"{file.name}: {error} (nothing was imported)") from None
+        raise FileNotImported(f"{file.name}: {error} (nothing was imported)") from None
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
@@ -102,6 +108,7 @@ def graph_group() -> None:
 
 
 @graph_group.command("migrate")
+@with_appcontext
 def migrate_command() -> None:
     """Apply pending schema migrations (the app also does this at start-up)."""
     store = get_store()
@@ -110,6 +117,7 @@ def migrate_command() -> None:
 
 
 @graph_group.command("stats")
+@with_appcontext
 def stats_command() -> None:
     """Counts of what the graph holds."""
     store = get_store()

@@ -29,6 +29,7 @@ from netweave.importer.reader import RawRow
 
 DEFAULT_SEED = 7
 DEFAULT_COUNT = 320
+MIN_COUNT = len(KINDS) * len(CITIES)  # every kind in every city
 COLUMNS = (
     "id", "name", "salesperson", "salesperson_name", "categories", "description", "customers", "needs",
     "website", "email", "contact_name", "employees", "city", "region", "country", "metro",
@@ -88,8 +89,8 @@ def _domain(name: str) -> str:
 
 def generate(seed: int = DEFAULT_SEED, count: int = DEFAULT_COUNT) -> DemoData:
     """`count` businesses (at least one of every kind in every city), ties and opt-outs."""
-    if count < len(KINDS) * len(CITIES):
-        raise ValueError(f"count must be at least {len(KINDS) * len(CITIES)} (every kind in every city)")
+    if count < MIN_COUNT:
+        raise ValueError(f"count must be at least {MIN_COUNT} (every kind in every city)")
     rng = random.Random(seed)
     slots = [(kind, city) for city in CITIES for kind in KINDS]
     slots += [rng.choice(slots) for _ in range(count - len(slots))]

@@ -30,7 +30,7 @@ KINDS: tuple[Kind, ...] = (
         ["The {place} Barn", "{surname} Estate", "{place} Pavilion", "The Grand {place} Ballroom"],
         [
             "Historic event space for weddings and receptions up to 220 guests, on-site coordinator",
-            "rustic barn venue - ceremonies + receptions, ~80 weddings/yr, in-house bar",
+            "wedding + event venue - ceremonies and receptions, ~80 weddings/yr, in-house bar",
         ],
         ["engaged couples planning a wedding", "couples, corporate party planners"],
         ["preferred vendor list: florists, photographers, caterers, DJs", "wants more off-season bookings"],
@@ -41,7 +41,7 @@ KINDS: tuple[Kind, ...] = (
         ["{surname} Flowers", "Petal & Stem {place}", "{place} Floral Studio", "Bloom on {place}"],
         [
             "Custom floral design for weddings, funerals and corporate events; daily delivery",
-            "wedding + event flowers, weekly office arrangements. owner {first} does installs herself",
+            "wedding + event flowers, weekly office arrangements. owner {first} does the big installs personally",
         ],
         ["brides and grooms, event planners, funeral homes, offices", "engaged couples and event planners"],
         ["referrals from wedding venues and planners", "looking for venues that will put them on a preferred list"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from flask.cli import with_appcontext
 
 from netweave import demo
 from netweave.store import get_store
@@ -16,12 +17,20 @@ def demo_group() -> None:
 
 
 _seed = click.option("--seed", default=demo.DEFAULT_SEED, show_default=True, help="Same seed, same data.")
-_count = click.option("--businesses", "count", default=demo.DEFAULT_COUNT, show_default=True)
+_count = click.option(
+    "--businesses",
+    "count",
+    type=click.IntRange(min=demo.MIN_COUNT),
+    default=demo.DEFAULT_COUNT,
+    show_default=True,
+    help="How many (at least one of every kind in every city).",
+)
 
 
 @demo_group.command("load")
 @_seed
 @_count
+@with_appcontext
 def load_command(seed: int, count: int) -> None:
     """Import the demo into the configured graph (re-running changes nothing)."""
     report = demo.load(get_store(), demo.generate(seed, count))

@@ -7,6 +7,7 @@ ragged CSV rows, unknown fields.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -86,6 +87,7 @@ def read_file(
     path = Path(path)
     # surrogateescape keeps undecodable bytes so the row that holds them can be named.
     try:
+        codecs.lookup(encoding)
         text = path.read_bytes().decode("utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding,
                                         errors="surrogateescape")  # fmt: skip
     except LookupError:

@@ -65,20 +65,21 @@ class BusinessRow(BaseModel):
     website: Text = None
     email: Text = None
     contact_name: Text = None
-    employees: Annotated[int | None, BeforeValidator(_blank_to_none)] = None
+    employees: Annotated[int | None, Field(ge=0, le=10_000_000)] = None
     city: Text = None
     region: Text = None
     country: Text = None
     metro: Text = None
     latitude: Annotated[float | None, BeforeValidator(_blank_to_none), Field(ge=-90, le=90)] = None
     longitude: Annotated[float | None, BeforeValidator(_blank_to_none), Field(ge=-180, le=180)] = None
-    opted_out: Annotated[bool, BeforeValidator(_blank_to_none)] = False
+    opted_out: bool = False
     partners: TextList = []
     knows: TextList = []
 
     @field_validator("employees", mode="before")
     @classmethod
     def _employees(cls, value: Any) -> Any:
+        value = _blank_to_none(value)
         if isinstance(value, str):
             digits = value.replace(",", "").replace("_", "").replace(" ", "")
             if not digits.isdigit():
@@ -112,7 +113,7 @@ class BusinessRow(BaseModel):
         try:
             return validate_email(value, check_deliverability=False).normalized
         except EmailNotValidError as error:
-            raise ValueError(f"{value!r} is not a valid email address: {error}") from None
+            raise ValueError(f"{value!r} is not a valid email address ({str(error).rstrip('.')})") from None
 
     @field_validator("website")
     @classmethod
@@ -163,7 +164,7 @@ class BusinessRow(BaseModel):
 
     def to_salesperson(self, default_salesperson: str | None) -> Salesperson:
         reference = self.salesperson or default_salesperson or ""
-        email = reference if "@" in reference else None
+        email = salesperson_id(reference) if "@" in reference else None
         name = self.salesperson_name or (reference.split("@")[0].replace(".", " ").title() if email else reference)
         return Salesperson(salesperson_id(reference), name, email)
 
