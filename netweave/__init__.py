@@ -14,7 +14,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from netweave.config import settings_from_env
     from netweave.web import register_blueprints
 
-    app = Flask(__name__, instance_relative_config=True)
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config.from_mapping(settings_from_env())
     if config:
         app.config.from_mapping(config)

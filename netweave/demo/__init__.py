@@ -46,7 +46,7 @@ _NOTES = (
     "asked about co-marketing w/ other customers",
     "Busy season is {season}.",
     "Family-owned since {year}.",
-    "New owner as of {year} - relationship still warming up.",
+    "New owner as of {recent_year} - relationship still warming up.",
 )
 _MONTHS = ("January", "March", "April", "June", "September", "October", "November")
 _SEASONS = ("May through October", "the holidays", "spring", "summer", "tax season")
@@ -65,6 +65,7 @@ def _fill(template: str, rng: random.Random, city: City, first: str, surname: st
         place=rng.choice(city.neighbourhoods),
         month=rng.choice(_MONTHS),
         year=rng.randint(1978, 2022),
+        recent_year=rng.randint(2022, 2026),
         season=rng.choice(_SEASONS),
     )
 
@@ -98,11 +99,15 @@ def generate(seed: int = DEFAULT_SEED, count: int = DEFAULT_COUNT) -> DemoData:
     rows: list[dict[str, str]] = []
     by_kind_city: dict[tuple[str, str], list[str]] = {}
     for number, (kind, city) in enumerate(slots, start=10001):
-        first, surname = rng.choice(FIRST_NAMES), rng.choice(SURNAMES)
-        name = _fill(rng.choice(kind.names), rng, city, first, surname)
-        while name in used_names:
-            surname = rng.choice(SURNAMES)
-            name = _fill(rng.choice(kind.names), rng, city, first, surname) + f" {rng.choice(city.neighbourhoods)}"
+        for attempt in range(50):
+            first, surname = rng.choice(FIRST_NAMES), rng.choice(SURNAMES)
+            name = _fill(rng.choice(kind.names), rng, city, first, surname)
+            if attempt >= 40:  # fixed names ("Golden Hour Photo Co.") run out: a second branch
+                name = f"{name} ({city.name})"
+            if name not in used_names:
+                break
+        else:
+            raise ValueError(f"cannot find {count} distinct names; lower the count")
         used_names.add(name)
         business_id = f"ACC-{number}"
         by_kind_city.setdefault((kind.name, city.name), []).append(business_id)

@@ -41,4 +41,7 @@ def detail(business_id: str) -> ResponseReturnValue:
     if business is None:
         abort(404)
     ties = [(tie, store.get_business(tie.b if tie.a == business_id else tie.a)) for tie in store.ties_of(business_id)]
-    return render_template("customers/detail.html", business=business, ties=ties)
+    salesperson = next(
+        (s.salesperson for s in store.list_salespeople() if s.salesperson.id == business.record.salesperson_id), None
+    )
+    return render_template("customers/detail.html", business=business, ties=ties, salesperson=salesperson)
