@@ -14,7 +14,7 @@ TEST_NEO4J_PORT ?= 7688
 TEST_NEO4J_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/netweave/neo4j-test
 TEST_NEO4J_PASSWORD ?= netweave-test
 
-.PHONY: run test lint neo4j-start neo4j-stop clean
+.PHONY: run test lint bench-import clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,14 +31,22 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(BIN)/.installed lint
+# Runs $(1) with a fresh test-only Neo4j started first and stopped after, whatever happens.
+define with_test_neo4j
 	export NETWEAVE_NEO4J_DIR="$(TEST_NEO4J_DIR)" NETWEAVE_NEO4J_PORT=$(TEST_NEO4J_PORT) \
 	       NETWEAVE_NEO4J_PASSWORD="$(TEST_NEO4J_PASSWORD)"
 	graph/neo4j-server reset
 	trap 'graph/neo4j-server stop' EXIT
 	graph/neo4j-server start
-	NETWEAVE_TEST_NEO4J_URL="$$(graph/neo4j-server url)" NETWEAVE_TEST_NEO4J_PASSWORD="$(TEST_NEO4J_PASSWORD)" \
-	  $(BIN)/pytest $(PYTEST_ARGS)
+	export NETWEAVE_TEST_NEO4J_URL="$$(graph/neo4j-server url)" NETWEAVE_TEST_NEO4J_PASSWORD="$(TEST_NEO4J_PASSWORD)"
+	$(1)
+endef
+
+test: $(BIN)/.installed lint
+	$(call with_test_neo4j,$(BIN)/pytest $(PYTEST_ARGS))
+
+bench-import: $(BIN)/.installed
+	$(call with_test_neo4j,$(BIN)/python -m bench.importing)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any
 
@@ -110,10 +111,7 @@ class BusinessRow(BaseModel):
             return None
         if info.field_name == "salesperson" and "@" not in value:
             return value  # an id rather than an email
-        try:
-            return validate_email(value, check_deliverability=False).normalized
-        except EmailNotValidError as error:
-            raise ValueError(f"{value!r} is not a valid email address ({str(error).rstrip('.')})") from None
+        return _normalised_email(value)
 
     @field_validator("website")
     @classmethod
@@ -167,6 +165,15 @@ class BusinessRow(BaseModel):
         email = salesperson_id(reference) if "@" in reference else None
         name = self.salesperson_name or (reference.split("@")[0].replace(".", " ").title() if email else reference)
         return Salesperson(salesperson_id(reference), name, email)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalised_email(value: str) -> str:
+    # Cached: an export repeats a handful of salesperson addresses on every row.
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise ValueError(f"{value!r} is not a valid email address ({str(error).rstrip('.')})") from None
 
 
 def salesperson_id(reference: str) -> str:
