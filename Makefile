@@ -22,7 +22,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 run: $(BIN)/.installed
-	$(BIN)/flask --app app demo load
+	@$(BIN)/flask --app app demo load
 	@echo "Netweave on http://$${HOST:-127.0.0.1}:$${PORT:-8000} (Ctrl-C stops it)"
 	# Serve exactly what the Procfile says, so local runs and deployments agree.
 	PATH="$(CURDIR)/$(BIN):$$PATH" exec sh -c "$$(sed -n 's/^web: //p' Procfile)"
@@ -43,10 +43,10 @@ define with_test_neo4j
 endef
 
 test: $(BIN)/.installed lint
-	$(call with_test_neo4j,$(BIN)/pytest $(PYTEST_ARGS))
+	@$(call with_test_neo4j,$(BIN)/pytest $(PYTEST_ARGS))
 
 bench-import: $(BIN)/.installed
-	$(call with_test_neo4j,$(BIN)/python -m bench.importing)
+	@$(call with_test_neo4j,$(BIN)/python -m bench.importing)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
