@@ -16,15 +16,22 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from graph.migrations import load_migrations
 from graph.records import (
+    EMBEDDING_FIELDS,
     BusinessRecord,
     Category,
+    Feedback,
+    FeedbackKind,
     GraphStats,
+    InferredCategory,
     Place,
     Salesperson,
     SalespersonSummary,
     StoredBusiness,
+    Suggestion,
     Tie,
     TieKind,
     UpsertOutcome,
@@ -323,6 +330,13 @@ class EmbeddedStore(GraphStore):
         )
         return row is not None
 
+    def all_ties(self) -> list[Tie]:
+        rows = self._connection().execute("SELECT business_a, business_b, kind FROM ties ORDER BY 1, 2, 3")
+        return [Tie(r[0], r[1], TieKind(r[2])) for r in rows]
+
+    def do_not_introduce_pairs(self) -> set[tuple[str, str]]:
+        return {(r[0], r[1]) for r in self._connection().execute("SELECT business_a, business_b FROM do_not_introduce")}
+
     def stats(self) -> GraphStats:
         conn = self._connection()
 
@@ -345,3 +359,119 @@ class EmbeddedStore(GraphStore):
             opted_out_pairs=count("do_not_introduce"),
             by_category=by_category,
         )
+
+    # Matching
+    @staticmethod
+    def _check_field(field: str) -> None:
+        if field not in EMBEDDING_FIELDS:
+            raise ValueError(f"unknown embedding field {field!r}; expected one of {EMBEDDING_FIELDS}")
+
+    def embedding_hashes(self, field: str) -> dict[str, str]:
+        self._check_field(field)
+        rows = self._connection().execute("SELECT business_id, text_hash FROM embeddings WHERE field = ?", (field,))
+        return {r[0]: r[1] for r in rows}
+
+    def save_embeddings(self, field: str, items: Sequence[tuple[str, str, np.ndarray]]) -> None:
+        self._check_field(field)
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO embeddings (business_id, field, text_hash, vector) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (business_id, field) DO UPDATE"
+                " SET text_hash = excluded.text_hash, vector = excluded.vector",
+                [(i, field, h, np.asarray(v, dtype="<f4").tobytes()) for i, h, v in items],
+            )
+
+    def load_embeddings(self, field: str) -> tuple[list[str], np.ndarray]:
+        self._check_field(field)
+        rows = (
+            self._connection()
+            .execute("SELECT business_id, vector FROM embeddings WHERE field = ? ORDER BY business_id", (field,))
+            .fetchall()
+        )
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
+        return [r[0] for r in rows], matrix.astype(np.float32)
+
+    def save_inferred_categories(self, business_ids: Sequence[str], inferred: Sequence[InferredCategory]) -> None:
+        with self._write() as conn:
+            for chunk in _chunks(list(business_ids)):
+                marks = ",".join("?" * len(chunk))
+                conn.execute(
+                    f"DELETE FROM business_categories WHERE source = 'inferred' AND business_id IN ({marks})", chunk
+                )
+            for item in inferred:
+                category = Category(item.category)
+                conn.execute(
+                    "INSERT INTO categories (slug, name) VALUES (?, ?) ON CONFLICT (slug) DO NOTHING",
+                    (category.slug, category.name),
+                )
+                conn.execute(
+                    "INSERT INTO business_categories (business_id, category_slug, source, confidence)"
+                    " VALUES (?, ?, 'inferred', ?) ON CONFLICT (business_id, category_slug) DO NOTHING",
+                    (item.business_id, category.slug, item.confidence),
+                )
+
+    def inferred_categories(self) -> dict[str, list[InferredCategory]]:
+        found: dict[str, list[InferredCategory]] = {}
+        rows = self._connection().execute(
+            "SELECT bc.business_id, c.name, bc.confidence FROM business_categories bc"
+            " JOIN categories c ON c.slug = bc.category_slug WHERE bc.source = 'inferred'"
+            " ORDER BY bc.business_id, bc.confidence DESC, c.name"
+        )
+        for business_id, name, confidence in rows:
+            found.setdefault(business_id, []).append(InferredCategory(business_id, name, confidence))
+        return found
+
+    def replace_suggestions(self, business_ids: Sequence[str], suggestions: Sequence[Suggestion]) -> None:
+        with self._write() as conn:
+            for chunk in _chunks(list(business_ids)):
+                marks = ",".join("?" * len(chunk))
+                conn.execute(f"DELETE FROM suggestions WHERE business_id IN ({marks})", chunk)
+            conn.executemany(
+                "INSERT INTO suggestions (business_id, other_id, rank, score, reasons, other_reasons, computed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        s.business_id, s.other_id, s.rank, s.score, json.dumps(list(s.reasons)),
+                        json.dumps(list(s.other_reasons)), _iso(s.computed_at),
+                    )
+                    for s in suggestions
+                ],
+            )  # fmt: skip
+
+    def _suggestions(self, where: str, params: tuple) -> list[Suggestion]:
+        rows = self._connection().execute(
+            "SELECT business_id, other_id, rank, score, reasons, other_reasons, computed_at FROM suggestions"
+            + where
+            + " ORDER BY business_id, rank",
+            params,
+        )
+        return [
+            Suggestion(
+                r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), tuple(json.loads(r[5])), datetime.fromisoformat(r[6])
+            )
+            for r in rows
+        ]
+
+    def suggestions_for(self, business_id: str) -> list[Suggestion]:
+        return self._suggestions(" WHERE business_id = ?", (business_id,))
+
+    def all_suggestions(self) -> list[Suggestion]:
+        return self._suggestions("", ())
+
+    def record_feedback(self, feedback: Feedback) -> None:
+        with self._write() as conn:
+            self._require_businesses(conn, {feedback.a, feedback.b})
+            conn.execute(
+                "INSERT INTO feedback (business_a, business_b, kind, reason, salesperson_id, at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (feedback.a, feedback.b, feedback.kind.value, feedback.reason, feedback.salesperson_id,
+                 _iso(feedback.at)),
+            )  # fmt: skip
+
+    def list_feedback(self) -> list[Feedback]:
+        rows = self._connection().execute(
+            "SELECT business_a, business_b, kind, at, reason, salesperson_id FROM feedback ORDER BY at, id"
+        )
+        return [Feedback(r[0], r[1], FeedbackKind(r[2]), datetime.fromisoformat(r[3]), r[4], r[5]) for r in rows]

@@ -11,17 +11,23 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+import numpy as np
 from neo4j import Driver, GraphDatabase, ManagedTransaction
 
 from graph.migrations import load_migrations
 from graph.records import (
+    EMBEDDING_FIELDS,
     BusinessRecord,
     Category,
+    Feedback,
+    FeedbackKind,
     GraphStats,
+    InferredCategory,
     Place,
     Salesperson,
     SalespersonSummary,
     StoredBusiness,
+    Suggestion,
     Tie,
     TieKind,
     UpsertOutcome,
@@ -313,6 +319,17 @@ class Neo4jStore(GraphStore):
         )
         return rows[0]["blocked"]
 
+    def all_ties(self) -> list[Tie]:
+        rows = self._query(
+            "MATCH (a:Business)-[r:KNOWS|PARTNERS_WITH]->(b:Business) RETURN a.id AS a, b.id AS b, type(r) AS kind"
+        )
+        ties = {Tie(r["a"], r["b"], TieKind(r["kind"])).normalised() for r in rows}
+        return sorted(ties, key=lambda t: (t.a, t.b, t.kind.value))
+
+    def do_not_introduce_pairs(self) -> set[tuple[str, str]]:
+        rows = self._query("MATCH (a:Business)-[:DO_NOT_INTRODUCE]->(b:Business) RETURN a.id AS a, b.id AS b")
+        return {tuple(sorted((r["a"], r["b"]))) for r in rows}
+
     def stats(self) -> GraphStats:
         row = self._query(
             "RETURN COUNT { (:Business) } AS businesses, COUNT { (:Salesperson) } AS salespeople,"
@@ -328,3 +345,168 @@ class Neo4jStore(GraphStore):
             )
         }
         return GraphStats(**dict(row), by_category=by_category)
+
+    # Matching
+    @staticmethod
+    def _vector_key(field: str) -> str:
+        if field not in EMBEDDING_FIELDS:
+            raise ValueError(f"unknown embedding field {field!r}; expected one of {EMBEDDING_FIELDS}")
+        return f"{field}_vector"
+
+    def embedding_hashes(self, field: str) -> dict[str, str]:
+        self._vector_key(field)
+        rows = self._query(
+            "MATCH (b:Business) WHERE b[$key] IS NOT NULL RETURN b.id AS id, b[$key] AS hash", key=f"{field}_hash"
+        )
+        return {r["id"]: r["hash"] for r in rows}
+
+    def save_embeddings(self, field: str, items: Sequence[tuple[str, str, np.ndarray]]) -> None:
+        vector_key = self._vector_key(field)
+        rows = [
+            {"id": i, "hash": {f"{field}_hash": h}, "vector": np.asarray(v, dtype=np.float32).tolist()}
+            for i, h, v in items
+        ]
+
+        def work(tx: ManagedTransaction) -> None:
+            for start in range(0, len(rows), 2000):
+                tx.run(
+                    "UNWIND $rows AS row MATCH (b:Business {id: row.id}) SET b += row.hash"
+                    " WITH b, row CALL db.create.setNodeVectorProperty(b, $key, row.vector)",
+                    rows=rows[start : start + 2000],
+                    key=vector_key,
+                ).consume()
+
+        self._write(work)
+
+    def load_embeddings(self, field: str) -> tuple[list[str], np.ndarray]:
+        key = self._vector_key(field)
+        rows = self._query(
+            "MATCH (b:Business) WHERE b[$key] IS NOT NULL RETURN b.id AS id, b[$key] AS vector ORDER BY id", key=key
+        )
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return [r["id"] for r in rows], np.asarray([r["vector"] for r in rows], dtype=np.float32)
+
+    def ensure_vector_index(self, field: str, dimensions: int) -> None:
+        """A cosine vector index on the field's vectors (the model decides the dimensions)."""
+        key = self._vector_key(field)
+        self.driver.execute_query(
+            f"CREATE VECTOR INDEX business_{field} IF NOT EXISTS FOR (b:Business) ON (b.{key})"
+            " OPTIONS {indexConfig: {`vector.dimensions`: $dimensions, `vector.similarity_function`: 'cosine'}}",
+            dimensions=int(dimensions),
+            database_=self.database,
+        )  # field is one of EMBEDDING_FIELDS: index and property names cannot be parameters
+
+    def vector_neighbours(self, field: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
+        """The k businesses whose `field` vector is nearest to `vector`, via the vector index."""
+        self._vector_key(field)
+        rows = self._query(
+            "CALL db.index.vector.queryNodes($index, $k, $vector) YIELD node, score RETURN node.id AS id, score",
+            index=f"business_{field}",
+            k=k,
+            vector=np.asarray(vector, dtype=np.float32).tolist(),
+        )
+        return [(r["id"], r["score"]) for r in rows]
+
+    def save_inferred_categories(self, business_ids: Sequence[str], inferred: Sequence[InferredCategory]) -> None:
+        rows = [
+            {"id": i.business_id, "slug": Category(i.category).slug, "name": i.category, "confidence": i.confidence}
+            for i in inferred
+        ]
+
+        def work(tx: ManagedTransaction) -> None:
+            tx.run(
+                "UNWIND $ids AS id MATCH (:Business {id: id})-[r:IN_CATEGORY {source: 'inferred'}]->() DELETE r",
+                ids=list(business_ids),
+            ).consume()
+            tx.run(
+                "UNWIND $rows AS row MATCH (b:Business {id: row.id})"
+                " MERGE (c:Category {slug: row.slug}) ON CREATE SET c.name = row.name"
+                " MERGE (b)-[r:IN_CATEGORY]->(c)"
+                " ON CREATE SET r.source = 'inferred', r.confidence = row.confidence, r.position = 0",
+                rows=rows,
+            ).consume()
+
+        self._write(work)
+
+    def inferred_categories(self) -> dict[str, list[InferredCategory]]:
+        rows = self._query(
+            "MATCH (b:Business)-[r:IN_CATEGORY {source: 'inferred'}]->(c:Category)"
+            " RETURN b.id AS id, c.name AS name, r.confidence AS confidence ORDER BY id, confidence DESC, name"
+        )
+        found: dict[str, list[InferredCategory]] = {}
+        for r in rows:
+            found.setdefault(r["id"], []).append(InferredCategory(r["id"], r["name"], r["confidence"]))
+        return found
+
+    def replace_suggestions(self, business_ids: Sequence[str], suggestions: Sequence[Suggestion]) -> None:
+        rows = [
+            {
+                "a": s.business_id, "b": s.other_id, "rank": s.rank, "score": s.score,
+                "reasons": list(s.reasons), "other_reasons": list(s.other_reasons), "at": s.computed_at,
+            }
+            for s in suggestions
+        ]  # fmt: skip
+
+        def work(tx: ManagedTransaction) -> None:
+            tx.run(
+                "UNWIND $ids AS id MATCH (:Business {id: id})-[r:SUGGESTED]->() DELETE r", ids=list(business_ids)
+            ).consume()
+            for start in range(0, len(rows), 5000):
+                tx.run(
+                    "UNWIND $rows AS row MATCH (a:Business {id: row.a}), (b:Business {id: row.b})"
+                    " CREATE (a)-[:SUGGESTED {rank: row.rank, score: row.score, reasons: row.reasons,"
+                    " other_reasons: row.other_reasons, computed_at: row.at}]->(b)",
+                    rows=rows[start : start + 5000],
+                ).consume()
+
+        self._write(work)
+
+    def _suggestions(self, where: str, **params: Any) -> list[Suggestion]:
+        rows = self._query(
+            "MATCH (a:Business)-[r:SUGGESTED]->(b:Business)"
+            + where
+            + " RETURN a.id AS a, b.id AS b, r.rank AS rank, r.score AS score, r.reasons AS reasons,"
+            " r.other_reasons AS other_reasons, r.computed_at AS at ORDER BY a, rank",
+            **params,
+        )
+        return [
+            Suggestion(
+                r["a"], r["b"], r["rank"], r["score"], tuple(r["reasons"]), tuple(r["other_reasons"]),
+                r["at"].to_native(),
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    def suggestions_for(self, business_id: str) -> list[Suggestion]:
+        return self._suggestions(" WHERE a.id = $id", id=business_id)
+
+    def all_suggestions(self) -> list[Suggestion]:
+        return self._suggestions("")
+
+    def record_feedback(self, feedback: Feedback) -> None:
+        def work(tx: ManagedTransaction) -> None:
+            self._require_businesses(tx, {feedback.a, feedback.b})
+            tx.run(
+                "MATCH (a:Business {id: $a}), (b:Business {id: $b})"
+                " CREATE (a)-[:FEEDBACK {kind: $kind, reason: $reason, at: $at, salesperson_id: $salesperson}]->(b)",
+                a=feedback.a,
+                b=feedback.b,
+                kind=feedback.kind.value,
+                reason=feedback.reason,
+                at=feedback.at,
+                salesperson=feedback.salesperson_id,
+            ).consume()
+
+        self._write(work)
+
+    def list_feedback(self) -> list[Feedback]:
+        rows = self._query(
+            "MATCH (a:Business)-[r:FEEDBACK]->(b:Business)"
+            " RETURN a.id AS a, b.id AS b, r.kind AS kind, r.at AS at, r.reason AS reason,"
+            " r.salesperson_id AS salesperson ORDER BY at, elementId(r)"
+        )
+        return [
+            Feedback(r["a"], r["b"], FeedbackKind(r["kind"]), r["at"].to_native(), r["reason"], r["salesperson"])
+            for r in rows
+        ]

@@ -131,3 +131,55 @@ class GraphStats:
     ties: int
     opted_out_pairs: int
     by_category: dict[str, int] = field(default_factory=dict)
+
+
+# Matching: what the matcher stores in the graph and reads back.
+EMBEDDING_FIELDS = ("offers", "customers", "needs")
+
+
+@dataclass(frozen=True)
+class InferredCategory:
+    """A kind of business the matcher read from a business's own text."""
+
+    business_id: str
+    category: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One ranked introduction for `business_id`, with reasons for each side."""
+
+    business_id: str
+    other_id: str
+    rank: int
+    score: float
+    reasons: tuple[str, ...]
+    other_reasons: tuple[str, ...]
+    computed_at: datetime
+
+
+class FeedbackKind(StrEnum):
+    DISMISSED = "dismissed"
+    INTRO_MADE = "intro_made"
+    INTRO_ACCEPTED = "intro_accepted"
+    INTRO_DECLINED = "intro_declined"
+
+
+class DismissReason(StrEnum):
+    COMPETITOR = "competitor"
+    NOT_RELEVANT = "not_relevant"
+    ALREADY_KNOW = "already_know"
+    BAD_TIMING = "bad_timing"
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A salesperson's verdict on a suggested pair, or what became of an introduction."""
+
+    a: str
+    b: str
+    kind: FeedbackKind
+    at: datetime
+    reason: str = ""
+    salesperson_id: str | None = None

@@ -12,12 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
+
 from graph.records import (
     BusinessRecord,
+    Feedback,
     GraphStats,
+    InferredCategory,
     Salesperson,
     SalespersonSummary,
     StoredBusiness,
+    Suggestion,
     Tie,
     UpsertOutcome,
 )
@@ -113,7 +118,56 @@ class GraphStore(ABC):
     def is_do_not_introduce(self, a: str, b: str) -> bool: ...
 
     @abstractmethod
+    def all_ties(self) -> list[Tie]:
+        """Every tie in the graph, normalised."""
+
+    @abstractmethod
+    def do_not_introduce_pairs(self) -> set[tuple[str, str]]:
+        """Every opted-out pair as (smaller id, larger id)."""
+
+    @abstractmethod
     def stats(self) -> GraphStats: ...
+
+    # Matching: embeddings, inferred categories, suggestions, feedback
+    @abstractmethod
+    def embedding_hashes(self, field: str) -> dict[str, str]:
+        """business id -> hash of the text its stored `field` vector was made from."""
+
+    @abstractmethod
+    def save_embeddings(self, field: str, items: Sequence[tuple[str, str, np.ndarray]]) -> None:
+        """Store (business id, text hash, vector) for `field`, replacing older ones."""
+
+    @abstractmethod
+    def load_embeddings(self, field: str) -> tuple[list[str], np.ndarray]:
+        """Business ids and their `field` vectors as one float32 matrix (rows in id order)."""
+
+    @abstractmethod
+    def save_inferred_categories(self, business_ids: Sequence[str], inferred: Sequence[InferredCategory]) -> None:
+        """Replace the inferred categories of `business_ids` with `inferred` (given ones stay)."""
+
+    @abstractmethod
+    def inferred_categories(self) -> dict[str, list[InferredCategory]]:
+        """business id -> its inferred categories, most confident first."""
+
+    @abstractmethod
+    def replace_suggestions(self, business_ids: Sequence[str], suggestions: Sequence[Suggestion]) -> None:
+        """In one transaction: drop the suggestions of `business_ids`, store `suggestions`."""
+
+    @abstractmethod
+    def suggestions_for(self, business_id: str) -> list[Suggestion]:
+        """The business's suggestions by rank."""
+
+    @abstractmethod
+    def all_suggestions(self) -> list[Suggestion]:
+        """Every suggestion, by business id then rank."""
+
+    @abstractmethod
+    def record_feedback(self, feedback: Feedback) -> None:
+        """Append feedback on a pair (an unknown business raises UnknownBusinessError)."""
+
+    @abstractmethod
+    def list_feedback(self) -> list[Feedback]:
+        """All feedback, oldest first."""
 
 
 def open_store(settings: StoreSettings) -> GraphStore:

@@ -46,7 +46,7 @@ def business(business_id: str, name: str, **changes) -> BusinessRecord:
 
 
 def test_migrations_are_recorded_and_idempotent(store):
-    assert store.applied_migrations() == ["001_customer_graph"]
+    assert store.applied_migrations() == ["001_customer_graph", "002_matching"]
     assert store.migrate() == []
 
 

@@ -1,0 +1,81 @@
+"""The store contract for what the matcher keeps: embeddings, inferred kinds, suggestions, feedback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from graph import BusinessRecord, Tie, TieKind, UnknownBusinessError
+from graph.records import Feedback, FeedbackKind, InferredCategory, Suggestion
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def three(store):
+    store.upsert_businesses(
+        [
+            BusinessRecord("A", "Alpha", "dana@example.com", categories=("Services",)),
+            BusinessRecord("B", "Beta", "dana@example.com", categories=("Florist",)),
+            BusinessRecord("C", "Gamma", "dana@example.com"),
+        ],
+        T0,
+    )
+    return store
+
+
+def test_embeddings_round_trip_with_their_hashes(three):
+    vectors = np.random.default_rng(1).normal(size=(2, 8)).astype(np.float32)
+    three.save_embeddings("offers", [("B", "h-b", vectors[1]), ("A", "h-a", vectors[0])])
+    assert three.embedding_hashes("offers") == {"A": "h-a", "B": "h-b"}
+    assert three.embedding_hashes("needs") == {}
+    ids, matrix = three.load_embeddings("offers")
+    assert ids == ["A", "B"]
+    np.testing.assert_allclose(matrix, vectors, rtol=1e-6)
+    three.save_embeddings("offers", [("A", "h-a2", vectors[1])])
+    assert three.embedding_hashes("offers")["A"] == "h-a2"
+    np.testing.assert_allclose(three.load_embeddings("offers")[1][0], vectors[1], rtol=1e-6)
+    with pytest.raises(ValueError, match="unknown embedding field"):
+        three.embedding_hashes("shoe_size")
+
+
+def test_inferred_categories_replace_older_ones_and_leave_given_ones(three):
+    three.save_inferred_categories(["A", "C"], [InferredCategory("A", "Florist", 0.8)])
+    three.save_inferred_categories(
+        ["A", "B"], [InferredCategory("A", "Wedding Venue", 0.6), InferredCategory("B", "Florist", 0.9)]
+    )
+    assert three.inferred_categories() == {"A": [InferredCategory("A", "Wedding Venue", 0.6)]}
+    assert three.get_business("A").record.categories == ("Services",)
+    assert three.get_business("B").record.categories == ("Florist",)
+
+
+def test_suggestions_are_replaced_per_business_and_read_by_rank(three):
+    def suggestion(a, b, rank, score):
+        return Suggestion(a, b, rank, score, (f"why {a}",), (f"why {b}",), T0)
+
+    three.replace_suggestions(["A", "B"], [suggestion("A", "C", 2, 0.5), suggestion("A", "B", 1, 0.9)])
+    three.replace_suggestions(["B"], [suggestion("B", "A", 1, 0.9)])
+    assert three.suggestions_for("A") == [suggestion("A", "B", 1, 0.9), suggestion("A", "C", 2, 0.5)]
+    assert [(s.business_id, s.rank) for s in three.all_suggestions()] == [("A", 1), ("A", 2), ("B", 1)]
+    three.replace_suggestions(["A"], [])
+    assert three.suggestions_for("A") == []
+    assert three.suggestions_for("B")[0].computed_at == T0
+
+
+def test_feedback_is_appended_in_time_order(three):
+    later = Feedback("A", "B", FeedbackKind.INTRO_ACCEPTED, T0 + timedelta(days=3), "", "dana@example.com")
+    earlier = Feedback("A", "C", FeedbackKind.DISMISSED, T0, "competitor", "dana@example.com")
+    three.record_feedback(later)
+    three.record_feedback(earlier)
+    assert three.list_feedback() == [earlier, later]
+    with pytest.raises(UnknownBusinessError):
+        three.record_feedback(Feedback("A", "ghost", FeedbackKind.DISMISSED, T0))
+
+
+def test_all_ties_and_opted_out_pairs(three):
+    three.add_ties([Tie("C", "A", TieKind.PARTNERS_WITH), Tie("B", "A")], T0)
+    three.add_do_not_introduce("C", "B", "", T0)
+    assert three.all_ties() == [Tie("A", "B", TieKind.KNOWS), Tie("A", "C", TieKind.PARTNERS_WITH)]
+    assert three.do_not_introduce_pairs() == {("B", "C")}
