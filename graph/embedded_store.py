@@ -457,6 +457,16 @@ class EmbeddedStore(GraphStore):
     def suggestions_for(self, business_id: str) -> list[Suggestion]:
         return self._suggestions(" WHERE business_id = ?", (business_id,))
 
+    def businesses_suggesting(self, other_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(list(other_ids)):
+            marks = ",".join("?" * len(chunk))
+            rows = self._connection().execute(
+                f"SELECT DISTINCT business_id FROM suggestions WHERE other_id IN ({marks})", chunk
+            )
+            found.update(r[0] for r in rows)
+        return found
+
     def all_suggestions(self) -> list[Suggestion]:
         return self._suggestions("", ())
 

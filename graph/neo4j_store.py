@@ -481,6 +481,13 @@ class Neo4jStore(GraphStore):
     def suggestions_for(self, business_id: str) -> list[Suggestion]:
         return self._suggestions(" WHERE a.id = $id", id=business_id)
 
+    def businesses_suggesting(self, other_ids: Sequence[str]) -> set[str]:
+        rows = self._query(
+            "UNWIND $ids AS id MATCH (a:Business)-[:SUGGESTED]->(:Business {id: id}) RETURN DISTINCT a.id AS id",
+            ids=list(other_ids),
+        )
+        return {r["id"] for r in rows}
+
     def all_suggestions(self) -> list[Suggestion]:
         return self._suggestions("")
 

@@ -158,6 +158,10 @@ class GraphStore(ABC):
         """The business's suggestions by rank."""
 
     @abstractmethod
+    def businesses_suggesting(self, other_ids: Sequence[str]) -> set[str]:
+        """Ids of businesses whose suggestions include any of `other_ids`."""
+
+    @abstractmethod
     def all_suggestions(self) -> list[Suggestion]:
         """Every suggestion, by business id then rank."""
 

@@ -59,6 +59,8 @@ def test_suggestions_are_replaced_per_business_and_read_by_rank(three):
     three.replace_suggestions(["B"], [suggestion("B", "A", 1, 0.9)])
     assert three.suggestions_for("A") == [suggestion("A", "B", 1, 0.9), suggestion("A", "C", 2, 0.5)]
     assert [(s.business_id, s.rank) for s in three.all_suggestions()] == [("A", 1), ("A", 2), ("B", 1)]
+    assert three.businesses_suggesting(["B", "ghost"]) == {"A"}
+    assert three.businesses_suggesting(["A", "C"]) == {"A", "B"}
     three.replace_suggestions(["A"], [])
     assert three.suggestions_for("A") == []
     assert three.suggestions_for("B")[0].computed_at == T0

@@ -20,6 +20,7 @@ CREATE TABLE suggestions (
     PRIMARY KEY (business_id, other_id)
 );
 CREATE INDEX suggestions_rank ON suggestions (business_id, rank);
+CREATE INDEX suggestions_other ON suggestions (other_id);
 
 CREATE TABLE feedback (
     id             INTEGER PRIMARY KEY,

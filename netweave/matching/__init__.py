@@ -1,0 +1,140 @@
+"""The matching engine: ranked, explained introductions between customers.
+
+`Matcher.refresh()` brings embeddings up to date (only changed texts are embedded),
+infers missing kinds of business, scores candidate pairs market by market and stores
+each business's top suggestions with reasons for both sides. `refresh(business_ids=...)`
+does the same incrementally for a few businesses and the lists they enter or leave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from graph import GraphStore, StoredBusiness
+from graph.records import EMBEDDING_FIELDS, Suggestion
+from netweave.matching.embedder import Embedder, refresh_embeddings
+from netweave.matching.engine import MatchData, MatchSettings
+from netweave.matching.reasons import pair_reasons
+from netweave.matching.rules import Rules
+
+__all__ = ["Embedder", "MatchSettings", "Matcher", "RefreshReport", "Rules"]
+
+
+@dataclass
+class RefreshReport:
+    businesses: int = 0
+    embedded: int = 0
+    refreshed: int = 0
+    suggestions: int = 0
+    inferred: int = 0
+
+    def summary(self) -> str:
+        return (
+            f"{self.refreshed} businesses refreshed ({self.suggestions} suggestions), "
+            f"{self.embedded} texts embedded, {self.inferred} kinds inferred"
+        )
+
+
+class Matcher:
+    def __init__(self, store: GraphStore, embedder: Embedder, rules: Rules, settings: MatchSettings | None = None):
+        self.store = store
+        self.embedder = embedder
+        self.rules = rules
+        self.settings = settings or MatchSettings()
+        self._prototypes: np.ndarray | None = None
+
+    @property
+    def prototypes(self) -> np.ndarray:
+        if self._prototypes is None:
+            self._prototypes = self.embedder.encode(list(self.rules.prototypes.values()))
+        return self._prototypes
+
+    def all_businesses(self) -> list[StoredBusiness]:
+        return self.store.list_businesses(limit=max(self.store.count_businesses(), 1))
+
+    def load(self, businesses: Sequence[StoredBusiness], now: datetime) -> MatchData:
+        vectors = {name: self.store.load_embeddings(name) for name in EMBEDDING_FIELDS}
+        return MatchData(
+            businesses,
+            vectors,
+            self.rules,
+            self.prototypes,
+            self.store.all_ties(),
+            self.store.do_not_introduce_pairs(),
+            self.store.list_feedback(),
+            self.settings,
+            now,
+        )
+
+    def refresh(
+        self,
+        *,
+        business_ids: Sequence[str] | None = None,
+        salesperson_id: str | None = None,
+        now: datetime | None = None,
+        on_start: Callable[[str, int], None] = lambda stage, total: None,
+        on_progress: Callable[[int], None] = lambda n: None,
+    ) -> RefreshReport:
+        """Recompute suggestions for everyone, one salesperson's book, or a few businesses."""
+        now = now or datetime.now(UTC)
+        businesses = self.all_businesses()
+        report = RefreshReport(businesses=len(businesses))
+        changed = businesses if business_ids is None else [b for b in businesses if b.id in set(business_ids)]
+        on_start("embedding", len(changed) * len(EMBEDDING_FIELDS))
+        report.embedded = refresh_embeddings(self.store, self.embedder, changed, on_progress)
+        data = self.load(businesses, now)
+        inferred = data.inferred_categories()
+        self.store.save_inferred_categories([b.id for b in businesses], inferred)
+        report.inferred = len(inferred)
+
+        if business_ids is not None:
+            targets = self._affected(data, [data.index[i] for i in business_ids if i in data.index])
+        elif salesperson_id is not None:
+            targets = [i for i, b in enumerate(businesses) if b.record.salesperson_id == salesperson_id]
+        else:
+            targets = list(range(len(businesses)))
+        on_start("matching", len(targets))
+        suggestions = self._rank(data, targets, now, on_progress)
+        self.store.replace_suggestions([businesses[i].id for i in targets], suggestions)
+        report.refreshed, report.suggestions = len(targets), len(suggestions)
+        return report
+
+    def _affected(self, data: MatchData, changed: list[int]) -> list[int]:
+        """The changed businesses plus every business whose list they may enter or leave."""
+        affected = set(changed)
+        for ranked in data_top(data, changed).values():
+            affected.update(j for j, _ in ranked)
+        holders = self.store.businesses_suggesting([data.businesses[i].id for i in changed])
+        affected.update(data.index[b] for b in holders if b in data.index)
+        return sorted(affected)
+
+    def _rank(
+        self, data: MatchData, targets: list[int], now: datetime, on_progress: Callable[[int], None]
+    ) -> list[Suggestion]:
+        suggestions = []
+        for i, ranked in data_top(data, targets, on_progress).items():
+            for rank, (j, score) in enumerate(ranked, start=1):
+                mine, theirs = pair_reasons(data, i, j)
+                suggestions.append(
+                    Suggestion(data.businesses[i].id, data.businesses[j].id, rank, score, mine, theirs, now)
+                )
+        return suggestions
+
+
+def data_top(
+    data: MatchData, targets: Sequence[int], on_progress: Callable[[int], None] = lambda n: None
+) -> dict[int, list[tuple[int, float]]]:
+    """Top pairs for `targets`, computed market by market."""
+    wanted = set(targets)
+    result: dict[int, list[tuple[int, float]]] = {}
+    for block in data.blocks():
+        rows = [i for i in block if i in wanted]
+        for start in range(0, len(rows), 512):  # bound the score matrix's memory
+            part = rows[start : start + 512]
+            result.update(data.top_pairs(part))
+            on_progress(len(part))
+    return result

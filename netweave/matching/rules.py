@@ -1,0 +1,149 @@
+"""Complementarity rules: kinds of business, the spheres they share and the pairs that refer.
+
+Loaded from a YAML file (default `rules.yaml` beside this module; NETWEAVE_RULES_PATH
+picks another) and checked with pydantic so a typo names its place in the file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
+
+
+def fold(name: str) -> str:
+    """Compare kind names ignoring case and punctuation: 'Realtor®' == 'realtor'."""
+    return " ".join(re.sub(r"[^0-9a-z]+", " ", name.lower().replace("&", " and ")).split())
+
+
+class KindRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    about: str
+    aliases: list[str] = []
+    remote: bool = False
+    competes_with: list[str] = []
+
+
+class SphereRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    weight: float = Field(ge=0, le=1)
+    kinds: list[str]
+
+
+class PairRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pair: tuple[str, str]
+    weight: float = Field(ge=0, le=1)
+    gets: dict[str, str]
+
+    @model_validator(mode="after")
+    def _gets_both_sides(self) -> PairRule:
+        if self.pair[0] == self.pair[1]:
+            raise ValueError(f"pair {self.pair}: a kind does not refer to itself (same kind = competitors)")
+        if set(self.gets) != set(self.pair):
+            raise ValueError(f"pair {list(self.pair)}: 'gets' must name exactly the two kinds of the pair")
+        return self
+
+
+class RulesFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kinds: list[KindRule]
+    spheres: list[SphereRule]
+    pairs: list[PairRule] = []
+
+    @model_validator(mode="after")
+    def _known_kinds(self) -> RulesFile:
+        names = [k.name for k in self.kinds]
+        if len(set(map(fold, names))) != len(names):
+            raise ValueError("kinds: a kind is listed twice")
+        known = set(names)
+        for kind in self.kinds:
+            if unknown := set(kind.competes_with) - known:
+                raise ValueError(f"kind {kind.name!r}: competes_with names unknown kind(s) {sorted(unknown)}")
+        for sphere in self.spheres:
+            if unknown := set(sphere.kinds) - known:
+                raise ValueError(f"sphere {sphere.name!r}: unknown kind(s) {sorted(unknown)}")
+        for pair in self.pairs:
+            if unknown := set(pair.pair) - known:
+                raise ValueError(f"pair {list(pair.pair)}: unknown kind(s) {sorted(unknown)}")
+        return self
+
+
+class RulesError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Relation:
+    """How kind `a` relates to kind `b`, from a's side."""
+
+    weight: float
+    sphere: str | None  # the shared sphere, when the weight comes from one
+    gets: str | None  # what a gains, when a specific pair rule says so
+
+
+class Rules:
+    def __init__(self, parsed: RulesFile):
+        self.file = parsed
+        self.kinds = {k.name: k for k in parsed.kinds}
+        self._by_alias = {fold(alias): k.name for k in parsed.kinds for alias in (k.name, *k.aliases)}
+        self._relations: dict[tuple[str, str], Relation] = {}
+        for sphere in parsed.spheres:
+            for a, b in itertools.permutations(dict.fromkeys(sphere.kinds), 2):
+                current = self._relations.get((a, b))
+                if current is None or sphere.weight > current.weight:
+                    self._relations[(a, b)] = Relation(sphere.weight, sphere.name, None)
+        for pair in parsed.pairs:
+            a, b = pair.pair
+            shared = self._relations.get((a, b))
+            sphere = shared.sphere if shared else None
+            self._relations[(a, b)] = Relation(pair.weight, sphere, pair.gets[a])
+            self._relations[(b, a)] = Relation(pair.weight, sphere, pair.gets[b])
+        self._competitors = {(k.name, other) for k in parsed.kinds for other in k.competes_with}
+        self._competitors |= {(b, a) for a, b in self._competitors}
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Rules:
+        path = Path(path or DEFAULT_RULES_PATH)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            return cls(RulesFile.model_validate(data))
+        except yaml.YAMLError as error:
+            raise RulesError(f"{path}: not valid YAML: {error}") from None
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in error.errors()
+            )
+            raise RulesError(f"{path}: {problems}") from None
+
+    def kind_for(self, category: str) -> str | None:
+        """The kind a CRM category names (by name or alias), or None if it names none."""
+        return self._by_alias.get(fold(category))
+
+    def relation(self, a: str | None, b: str | None) -> Relation | None:
+        if a is None or b is None:
+            return None
+        return self._relations.get((a, b))
+
+    def competitors(self, a: str | None, b: str | None) -> bool:
+        """Same kind, or kinds that sell the same thing."""
+        if a is None or b is None:
+            return False
+        return a == b or (a, b) in self._competitors
+
+    def remote(self, kind: str | None) -> bool:
+        return kind is not None and self.kinds[kind].remote
+
+    @cached_property
+    def prototypes(self) -> dict[str, str]:
+        """Text describing each kind, embedded to infer kinds from descriptions."""
+        return {k.name: f"{k.name}: {k.about}" for k in self.file.kinds}
