@@ -23,6 +23,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 run: $(BIN)/.installed
 	@$(BIN)/flask --app app demo load
+	$(BIN)/flask --app app match refresh
 	@echo "Netweave on http://$${HOST:-127.0.0.1}:$${PORT:-8000} (Ctrl-C stops it)"
 	# Serve exactly what the Procfile says, so local runs and deployments agree.
 	PATH="$(CURDIR)/$(BIN):$$PATH" exec sh -c "$$(sed -n 's/^web: //p' Procfile)"

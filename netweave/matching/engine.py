@@ -3,7 +3,8 @@
 For businesses a and b, each direction gets a benefit (what a gains from meeting b):
 
     benefit(a<-b) = W_RULE * rule(kind a, kind b)            rules.yaml pair or sphere weight
-                  + W_NEED * fit(needs a . offers b)         embedding similarity, rescaled
+                  + W_NEED * fit(needs a . offers b)         a gets what it needs (embeddings)
+                  + W_CLIENT * fit(needs b . offers a)       a gains b as a client
                   + W_AUDIENCE * fit(customers a . customers b)
 
 and the pair scores the mean of both directions, scaled down when one side gains much less
@@ -30,9 +31,10 @@ from netweave.matching.rules import Rules
 
 @dataclass(frozen=True)
 class Weights:
-    rule: float = 0.45
-    need: float = 0.35
-    audience: float = 0.20
+    rule: float = 0.40  # the four benefit weights add up to 1, so scores stay within 0..1
+    need: float = 0.30
+    client: float = 0.15
+    audience: float = 0.15
     fit_floor: float = 0.15  # cosine at which a fit starts to count
     fit_span: float = 0.45  # cosine above the floor that counts as a perfect fit
     lookalike_from: float = 0.62  # offers this similar start to look like competitors
@@ -41,7 +43,7 @@ class Weights:
     shared_partner_bonus: float = 0.05  # per shared partner, at most two
     nearby_factor: float = 0.9  # different market but within max_km
     remote_factor: float = 0.85  # far apart, one side works remotely
-    min_score: float = 0.18
+    min_score: float = 0.15
     infer_min_confidence: float = 0.25
     infer_temperature: float = 0.04
     feedback_prior: float = 2.0  # pseudo-counts pulling learned factors to 1.0
@@ -275,8 +277,8 @@ class MatchData:
         audience = _fit(customers[rows] @ customers[columns].T, w) * (has_c[rows][:, None] & has_c[columns][None, :])
         rule_ab = self.relation_weight[kr][:, kc] * conf
         rule_ba = self.relation_weight[kc][:, kr].T * conf
-        benefit_ab = w.rule * rule_ab + w.need * need_ab + w.audience * audience
-        benefit_ba = w.rule * rule_ba + w.need * need_ba + w.audience * audience
+        benefit_ab = w.rule * rule_ab + w.need * need_ab + w.client * need_ba + w.audience * audience
+        benefit_ba = w.rule * rule_ba + w.need * need_ba + w.client * need_ab + w.audience * audience
         high = np.maximum(benefit_ab, benefit_ba)
         low = np.minimum(benefit_ab, benefit_ba)
         mutual = np.divide(low, high, out=np.zeros_like(high), where=high > 0)

@@ -13,7 +13,7 @@ import numpy as np
 
 from netweave.matching.engine import MatchData, _fit
 
-MAX_REASONS = 4
+MAX_SIGNALS = 3  # strongest signal sentences per side, then the kind explanation and the geography
 
 
 def snippet(text: str, name: str = "", limit: int = 90) -> str:
@@ -73,6 +73,15 @@ def _side(data: MatchData, me: int, other: int) -> list[str]:
                     ),
                 )
             )
+    if data.present["needs"][other]:
+        client = float(_fit(np.dot(data.matrix["needs"][other], data.matrix["offers"][me]), w))
+        if client >= 0.3:
+            reasons.append(
+                (
+                    client * 0.7,
+                    _sentence(f"{mine.name} gains a client: {theirs.name} wants {snippet(theirs.needs, theirs.name)}"),
+                )
+            )
     if data.present["customers"][me] and data.present["customers"][other]:
         audience = float(_fit(np.dot(data.matrix["customers"][me], data.matrix["customers"][other]), w))
         if audience >= 0.4:
@@ -80,13 +89,13 @@ def _side(data: MatchData, me: int, other: int) -> list[str]:
 
     shared = sorted(data.businesses[p].record.name for p in data.shared_partners(me, other))
     if shared:
-        reasons.append((0.5, f"Both already work with {', '.join(shared[:2])}."))
+        reasons.append((0.95, f"Both already work with {', '.join(shared[:2])}."))
 
-    ranked = [text for _, text in sorted(reasons, key=lambda item: -item[0])]
+    ranked = [text for _, text in sorted(reasons, key=lambda item: -item[0])][:MAX_SIGNALS]
     if (phrase := _kind_phrase(data, other)) and relation:
         ranked.append(phrase)
     ranked.append(_where(data, me, other))
-    return ranked[:MAX_REASONS]
+    return ranked
 
 
 def _where(data: MatchData, me: int, other: int) -> str:

@@ -1,0 +1,249 @@
+"""The matching engine, signal by signal, with the real model, on both backends."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from graph import BusinessRecord, Place, Tie, TieKind
+from graph.records import DismissReason, Feedback, FeedbackKind
+
+T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+MPLS = Place("Minneapolis", "MN", "US", "Twin Cities", 44.98, -93.27)
+STP = Place("Saint Paul", "MN", "US", "Twin Cities", 44.95, -93.09)
+AUSTIN = Place("Austin", "TX", "US", "Austin", 30.27, -97.74)
+
+
+def biz(business_id, name, kind, description, *, customers="", needs="", place=MPLS, **more) -> BusinessRecord:
+    categories = (kind,) if kind else ()
+    return BusinessRecord(
+        business_id, name, "dana@example.com", description, customers, needs, categories=categories, place=place, **more
+    )
+
+
+FLORIST = biz(
+    "F1", "Petal & Stem", "Florist", "Wedding and event flowers, bouquets and centerpieces",
+    customers="engaged couples and event planners", needs="referrals from wedding venues",
+)  # fmt: skip
+FLORIST_2 = biz(
+    "F2", "Bloom Room", "Florist", "Custom bouquets and floral arrangements for weddings",
+    customers="brides and grooms", place=STP,
+)  # fmt: skip
+VENUE = biz(
+    "V1", "Lakeside Venue", "Wedding Venue", "Lakeside event space hosting 80 weddings a year",
+    customers="engaged couples", needs="a florist to recommend to our couples",
+)  # fmt: skip
+REALTOR = biz(
+    "R1", "Olson Realty", "Real Estate Agent", "Helps first-time buyers find and buy homes",
+    customers="home buyers and sellers", needs="a lender who pre-approves buyers fast",
+)  # fmt: skip
+LENDER = biz(
+    "M1", "Keystone Lending", "Mortgage Broker", "Mortgages and pre-approvals for home buyers",
+    customers="home buyers", needs="realtor referrals",
+)  # fmt: skip
+PAINTER = biz("P1", "Fresh Coat Painting", "Painter", "Interior and exterior house painting", customers="homeowners")
+
+
+def ids(store, business_id):
+    return [s.other_id for s in store.suggestions_for(business_id)]
+
+
+def load(store, *records):
+    store.upsert_businesses(list(records), T0)
+
+
+def test_complementary_businesses_are_suggested_with_reasons_for_both_sides(store, matcher):
+    load(store, FLORIST, VENUE)
+    report = matcher.refresh(now=T0)
+    assert report.refreshed == 2 and report.suggestions == 2
+    [suggestion] = store.suggestions_for("F1")
+    assert suggestion.other_id == "V1" and suggestion.rank == 1
+    assert suggestion.computed_at == T0
+    assert suggestion.reasons[0] == (
+        "Lakeside Venue can send Petal & Stem a steady stream of couples who have just booked their wedding."
+    )
+    assert "Petal & Stem can send Lakeside Venue couples planning their flowers" in suggestion.other_reasons[0]
+    assert "Both are in the Twin Cities area." in suggestion.reasons
+    [back] = store.suggestions_for("V1")
+    assert back.score == suggestion.score, "a pair scores the same from both sides"
+
+
+def test_two_competitors_are_never_suggested(store, matcher):
+    load(store, FLORIST, FLORIST_2, VENUE)
+    matcher.refresh(now=T0)
+    assert ids(store, "F1") == ["V1"]
+    assert ids(store, "F2") == ["V1"]
+    assert set(ids(store, "V1")) == {"F1", "F2"}
+
+
+def test_competitors_are_caught_from_text_when_categories_are_missing(store, matcher):
+    load(
+        store,
+        replace(FLORIST, categories=()),
+        replace(FLORIST_2, categories=("Services",)),
+        VENUE,
+    )
+    matcher.refresh(now=T0)
+    inferred = store.inferred_categories()
+    assert inferred["F1"][0].category == "Florist" and inferred["F2"][0].category == "Florist"
+    assert 0.25 <= inferred["F1"][0].confidence <= 1
+    assert "F2" not in ids(store, "F1") and "F1" not in ids(store, "F2")
+    [to_venue] = store.suggestions_for("F1")
+    assert "Petal & Stem reads like a Florist from its description" in " ".join(to_venue.other_reasons)
+
+
+def test_plain_lookalikes_of_unrelated_kinds_are_not_paired(store, matcher):
+    twin = biz("F3", "Petal and Stem Two", "", FLORIST.description, customers=FLORIST.customers)
+    load(store, FLORIST, twin)
+    matcher.refresh(now=T0)
+    assert ids(store, "F1") == [] and ids(store, "F3") == []
+
+
+def test_an_opted_out_pair_and_an_opted_out_customer_never_appear(store, matcher):
+    second_venue = replace(VENUE, id="V2", name="Summit Barn", place=STP)
+    shy = replace(FLORIST_2, opted_out=True)
+    load(store, FLORIST, VENUE, second_venue, shy)
+    store.add_do_not_introduce("F1", "V1", "owners fell out", T0)
+    matcher.refresh(now=T0)
+    assert ids(store, "F1") == ["V2"]
+    assert "F1" not in ids(store, "V1")
+    assert ids(store, "F2") == []
+    assert all("F2" not in ids(store, b) for b in ("V1", "V2", "F1"))
+
+
+def test_existing_ties_are_never_suggested(store, matcher):
+    load(store, REALTOR, LENDER, FLORIST, VENUE)
+    store.add_ties([Tie("R1", "M1", TieKind.KNOWS), Tie("F1", "V1", TieKind.PARTNERS_WITH)], T0)
+    matcher.refresh(now=T0)
+    assert "M1" not in ids(store, "R1") and "V1" not in ids(store, "F1")
+
+
+def test_far_pairs_only_when_one_side_works_remotely(store, matcher):
+    accountant = biz(
+        "A1", "Ledgerline CPA", "Accounting Firm", "Tax and accounting for small businesses",
+        customers="small business owners", needs="business lawyer referrals", place=AUSTIN,
+    )  # fmt: skip
+    lawyer = biz(
+        "L1", "Hughes Law", "Business Law Firm", "Business formation, contracts and leases",
+        customers="founders and small business owners", needs="accountant referrals",
+    )  # fmt: skip
+    far_venue = replace(VENUE, place=AUSTIN)
+    load(store, FLORIST, far_venue, accountant, lawyer)
+    matcher.refresh(now=T0)
+    assert "V1" not in ids(store, "F1"), "a florist and a venue 1,700 km apart cannot work together"
+    [remote] = store.suggestions_for("L1")
+    assert remote.other_id == "A1"
+    assert "works with clients anywhere" in remote.reasons[-1]
+
+
+def test_nearby_cities_in_other_markets_count_within_max_km(store, matcher):
+    suburb = Place("Stillwater", "MN", "US", "", 45.06, -92.81)  # ~40 km from Minneapolis, no metro given
+    load(store, FLORIST, replace(VENUE, place=suburb))
+    matcher.refresh(now=T0)
+    [nearby] = store.suggestions_for("F1")
+    assert nearby.other_id == "V1" and nearby.reasons[-1].endswith("km apart.")
+
+
+def test_needs_are_matched_to_offers_by_meaning(store, matcher):
+    cowork = biz(
+        "C1", "The Hive", "Coworking Space", "Desks and meeting rooms for freelancers",
+        needs="a photographer for member headshots and event photos",
+    )  # fmt: skip
+    photographer = biz("PH", "Golden Hour Photo", "", "Portrait, headshot and event photography")
+    groomer = biz("DG", "Suds & Scissors", "", "Dog grooming, baths and nail trims")
+    load(store, cowork, photographer, groomer)
+    matcher.refresh(now=T0)
+    suggestions = store.suggestions_for("C1")
+    assert [s.other_id for s in suggestions][:1] == ["PH"]
+    assert "DG" not in [s.other_id for s in suggestions]
+    assert suggestions[0].reasons[0].startswith("The Hive wants a photographer for member headshots")
+
+
+def test_specific_pair_rules_outrank_a_shared_sphere(store, matcher):
+    load(store, REALTOR, LENDER, PAINTER)
+    matcher.refresh(now=T0)
+    suggestions = store.suggestions_for("R1")
+    assert [s.other_id for s in suggestions] == ["M1", "P1"]
+    assert suggestions[0].score > suggestions[1].score
+    assert (
+        suggestions[0].reasons[0] == "Keystone Lending can send Olson Realty pre-approved buyers ready to make offers."
+    )
+    assert "Fresh Coat Painting (Painter) and Olson Realty serve the same home buying customers." in (
+        suggestions[1].reasons
+    )
+
+
+def test_two_sided_pairs_rank_above_one_sided_ones(store, matcher):
+    eager = replace(VENUE, id="V1", needs="a florist to recommend to our couples")
+    indifferent = replace(VENUE, id="V2", name="Summit Barn", needs="", customers="")
+    needy = replace(FLORIST, needs="a florist partner", id="F1")  # wants what it already is: no fit with venues
+    load(store, needy, eager, indifferent)
+    matcher.refresh(now=T0)
+    [first, second] = store.suggestions_for("F1")
+    assert (first.other_id, second.other_id) == ("V1", "V2")
+
+
+def test_shared_partners_raise_a_pair_and_are_explained(store, matcher):
+    planner = biz("W1", "Something Blue Planning", "Wedding Planner", "Wedding planning and coordination")
+    twin = replace(VENUE, id="V2", name="Summit Barn")
+    load(store, FLORIST, VENUE, twin, planner)
+    store.add_ties([Tie("F1", "W1", TieKind.PARTNERS_WITH), Tie("V1", "W1", TieKind.PARTNERS_WITH)], T0)
+    matcher.refresh(now=T0)
+    by_other = {s.other_id: s for s in store.suggestions_for("F1")}
+    assert by_other["V1"].score == pytest.approx(by_other["V2"].score + 0.05, abs=1e-3)
+    assert "Both already work with Something Blue Planning." in by_other["V1"].reasons
+
+
+def test_dismissals_remove_the_pair_and_teach_the_kind_pair(store, matcher):
+    second_florist = replace(FLORIST_2, place=MPLS)
+    other_venue = replace(VENUE, id="V2", name="Summit Barn", place=STP)
+    load(store, FLORIST, second_florist, VENUE, other_venue)
+    matcher.refresh(now=T0)
+    before = {s.other_id: s.score for s in store.suggestions_for("F2")}
+    store.record_feedback(Feedback("F1", "V1", FeedbackKind.DISMISSED, T0, DismissReason.NOT_RELEVANT))
+    matcher.refresh(now=T0)
+    assert "V1" not in ids(store, "F1")
+    after = {s.other_id: s.score for s in store.suggestions_for("F2")}
+    assert after["V2"] < before["V2"], "florist-venue pairs count for less after a 'not relevant'"
+
+
+def test_accepted_intros_lift_their_kind_pair_and_are_not_suggested_again(store, matcher):
+    load(store, REALTOR, LENDER, replace(LENDER, id="M2", name="North Loop Loans"))
+    matcher.refresh(now=T0)
+    before = {s.other_id: s.score for s in store.suggestions_for("R1")}
+    store.record_feedback(Feedback("R1", "M1", FeedbackKind.INTRO_ACCEPTED, T0))
+    matcher.refresh(now=T0)
+    after = {s.other_id: s.score for s in store.suggestions_for("R1")}
+    assert "M1" not in after
+    assert after["M2"] > before["M2"]
+
+
+def test_bad_timing_hides_a_pair_for_a_while_only(store, matcher):
+    load(store, FLORIST, VENUE)
+    store.record_feedback(Feedback("F1", "V1", FeedbackKind.DISMISSED, T0, DismissReason.BAD_TIMING))
+    matcher.refresh(now=T0 + timedelta(days=30))
+    assert ids(store, "F1") == []
+    matcher.refresh(now=T0 + timedelta(days=120))
+    assert ids(store, "F1") == ["V1"]
+
+
+def test_unchanged_texts_are_never_embedded_again(store, matcher):
+    load(store, FLORIST, VENUE)
+    first = matcher.refresh(now=T0)
+    assert first.embedded == 6  # offers, customers, needs for both
+    assert matcher.refresh(now=T0).embedded == 0
+    load(store, replace(VENUE, description="Barn venue for weddings and barn dances"))
+    again = matcher.refresh(business_ids=["V1"], now=T0)
+    assert again.embedded == 1
+
+
+def test_incremental_refresh_gives_what_a_full_refresh_gives(store, matcher):
+    load(store, FLORIST, FLORIST_2, VENUE, REALTOR, LENDER, PAINTER)
+    matcher.refresh(now=T0)
+    load(store, replace(PAINTER, categories=("Florist",), description="Flowers for weddings and events"))
+    matcher.refresh(business_ids=["P1"], now=T0)
+    incremental = store.all_suggestions()
+    matcher.refresh(now=T0)
+    assert incremental == store.all_suggestions()
