@@ -39,7 +39,7 @@ class Embedder:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a folder needs no hub
         self.model = SentenceTransformer(location, device="cpu")
         self.batch_size = batch_size
-        self.dimensions = int(self.model.get_sentence_embedding_dimension())
+        self.dimensions = int(self.model.get_embedding_dimension())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
