@@ -114,7 +114,7 @@ def main() -> int:
         ("no categories", [replace(r, categories=()) for r in evaluation.records]),
     ):
         oracle = {
-            r.id: sorted((o.id for o in evaluation.records if evaluation.is_good(r.id, o.id)))[:K] for r in records
+            r.id: sorted(o.id for o in evaluation.records if evaluation.is_good(r.id, o.id))[:K] for r in records
         }
         results = {
             "best possible": metrics(evaluation, oracle),
