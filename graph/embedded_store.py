@@ -400,17 +400,15 @@ class EmbeddedStore(GraphStore):
                 conn.execute(
                     f"DELETE FROM business_categories WHERE source = 'inferred' AND business_id IN ({marks})", chunk
                 )
-            for item in inferred:
-                category = Category(item.category)
-                conn.execute(
-                    "INSERT INTO categories (slug, name) VALUES (?, ?) ON CONFLICT (slug) DO NOTHING",
-                    (category.slug, category.name),
-                )
-                conn.execute(
-                    "INSERT INTO business_categories (business_id, category_slug, source, confidence)"
-                    " VALUES (?, ?, 'inferred', ?) ON CONFLICT (business_id, category_slug) DO NOTHING",
-                    (item.business_id, category.slug, item.confidence),
-                )
+            conn.executemany(
+                "INSERT INTO categories (slug, name) VALUES (?, ?) ON CONFLICT (slug) DO NOTHING",
+                sorted({(Category(i.category).slug, i.category) for i in inferred}),
+            )
+            conn.executemany(
+                "INSERT INTO business_categories (business_id, category_slug, source, confidence)"
+                " VALUES (?, ?, 'inferred', ?) ON CONFLICT (business_id, category_slug) DO NOTHING",
+                [(i.business_id, Category(i.category).slug, i.confidence) for i in inferred],
+            )
 
     def inferred_categories(self) -> dict[str, list[InferredCategory]]:
         found: dict[str, list[InferredCategory]] = {}

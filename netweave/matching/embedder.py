@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,15 +63,22 @@ def text_hash(model: str, field: str, text: str) -> str:
     return hashlib.sha256(f"{model}\x00{field}\x00{text}".encode()).hexdigest()[:32]
 
 
+@dataclass
+class EmbeddingStats:
+    texts: int = 0  # texts whose vector was (re)written
+    encoded: int = 0  # distinct texts run through the model
+    encode_seconds: float = 0.0
+
+
 def refresh_embeddings(
     store: GraphStore,
     embedder: Embedder,
     businesses: Sequence[StoredBusiness],
     on_progress: Callable[[int], None] = lambda n: None,
-    chunk: int = 2048,
-) -> int:
-    """Embed the texts that changed since they were last embedded; return how many."""
-    embedded = 0
+    chunk: int = 4096,
+) -> EmbeddingStats:
+    """Embed the texts that changed since they were last embedded; each distinct text once."""
+    stats = EmbeddingStats()
     for field in EMBEDDING_FIELDS:
         stored = store.embedding_hashes(field)
         pending = []
@@ -82,8 +91,12 @@ def refresh_embeddings(
                 pending.append((business.id, digest, text))
         for start in range(0, len(pending), chunk):
             part = pending[start : start + chunk]
-            vectors = embedder.encode([text for _, _, text in part])
-            store.save_embeddings(field, [(i, h, v) for (i, h, _), v in zip(part, vectors, strict=True)])
-            embedded += len(part)
+            distinct = list(dict.fromkeys(text for _, _, text in part))
+            started = time.perf_counter()
+            vectors = dict(zip(distinct, embedder.encode(distinct), strict=True))
+            stats.encode_seconds += time.perf_counter() - started
+            store.save_embeddings(field, [(i, h, vectors[text]) for i, h, text in part])
+            stats.texts += len(part)
+            stats.encoded += len(distinct)
             on_progress(len(part))
-    return embedded
+    return stats

@@ -52,7 +52,7 @@ class Weights:
 
 @dataclass
 class MatchSettings:
-    top_n: int = 10
+    top_n: int = 5
     max_km: float = 60.0
     weights: Weights = field(default_factory=Weights)
 
@@ -147,8 +147,8 @@ class MatchData:
         ]
         market_ids = {m: n for n, m in enumerate(sorted({m for m in self.market if m is not None}))}
         self.market_id = np.array([market_ids.get(m, -1) for m in self.market])
-        self.lat = np.array([c[0] if c else np.nan for c in self.coords], dtype=np.float64)
-        self.lon = np.array([c[1] if c else np.nan for c in self.coords], dtype=np.float64)
+        self.market_km = self._market_distances(len(market_ids))
+        self.remote_business = self.remote_kind[self.kind_of]
         self.opted_out = np.array([b.record.opted_out for b in self.businesses], dtype=bool)
         self.excluded: dict[int, set[int]] = defaultdict(set)
         self.partners: dict[int, set[int]] = defaultdict(set)
@@ -170,6 +170,16 @@ class MatchData:
         self.markets: dict[str | None, list[int]] = defaultdict(list)
         for i, market in enumerate(self.market):
             self.markets[market].append(i)
+
+    def _market_distances(self, count: int) -> np.ndarray:
+        """km between market centres (mean of their businesses' coordinates); NaN if unknown."""
+        lat = np.full(count, np.nan)
+        lon = np.full(count, np.nan)
+        for m in range(count):
+            points = [self.coords[i] for i in np.flatnonzero(self.market_id == m) if self.coords[i]]
+            if points:
+                lat[m], lon[m] = np.mean(points, axis=0)
+        return _haversine_matrix(lat, lon, lat, lon)
 
     @staticmethod
     def _has_text(business: StoredBusiness, name: str) -> bool:
@@ -246,22 +256,25 @@ class MatchData:
         return np.clip(factor, 0.5, 1.5).astype(np.float32)
 
     # Candidates and scores
-    def _candidate_columns(self, rows: Sequence[int]) -> np.ndarray:
-        """Businesses close enough to work with `rows` (one market), plus remote-working ones."""
-        market = self.market[rows[0]]
-        remote_rows = self.remote_kind[self.kind_of[list(rows)]].any()
-        if remote_rows or market is None:
-            return np.arange(len(self.businesses))
-        columns = set(self.markets[market])
-        here = next((self.coords[i] for i in self.markets[market] if self.coords[i]), None)
-        for other, members in self.markets.items():
-            if other == market or other is None:
-                continue
-            there = next((self.coords[i] for i in members if self.coords[i]), None)
-            if here and there and haversine_km(*here, *there) <= self.settings.max_km * 1.5:
-                columns.update(members)
-        columns.update(np.flatnonzero(self.remote_kind[self.kind_of]).tolist())
-        return np.array(sorted(columns))
+    def _local_columns(self, market: int) -> np.ndarray:
+        """Businesses in the same market or one whose centre is within max_km."""
+        if market < 0:
+            return np.zeros(0, dtype=np.int64)
+        near = np.flatnonzero(self.market_km[market] <= self.settings.max_km)
+        return np.flatnonzero(np.isin(self.market_id, [market, *near]))
+
+    def _far_columns(self, kind: int) -> np.ndarray:
+        """Businesses anywhere that a business of `kind` may meet: related kinds, one side remote.
+
+        Far pairs only make sense when the rules relate the two kinds and one of them works
+        remotely; considering no others keeps candidate generation linear in the book's size.
+        """
+        related = (self.relation_weight[kind] > 0) | (self.relation_weight[:, kind] > 0)
+        related[-1] = False  # unknown kinds stay local
+        mask = related[self.kind_of]
+        if not self.remote_kind[kind]:
+            mask &= self.remote_business
+        return np.flatnonzero(mask)
 
     def score_block(self, rows: Sequence[int], columns: np.ndarray) -> np.ndarray:
         """Pair scores rows x columns; -inf where a pair must never be suggested."""
@@ -304,11 +317,11 @@ class MatchData:
     def _geography(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """1 in one market, nearby_factor within max_km, remote_factor if one side works remotely, else 0."""
         w = self.settings.weights
-        same = (self.market_id[rows][:, None] == self.market_id[columns][None, :]) & (self.market_id[rows] >= 0)[
-            :, None
-        ]
-        km = _haversine_matrix(self.lat[rows], self.lon[rows], self.lat[columns], self.lon[columns])
-        remote = self.remote_kind[self.kind_of[rows]][:, None] | self.remote_kind[self.kind_of[columns]][None, :]
+        mr, mc = self.market_id[rows], self.market_id[columns]
+        known = (mr >= 0)[:, None] & (mc >= 0)[None, :]
+        km = np.where(known, self.market_km[np.maximum(mr, 0)][:, np.maximum(mc, 0)], np.nan)
+        same = known & (mr[:, None] == mc[None, :])
+        remote = self.remote_business[rows][:, None] | self.remote_business[columns][None, :]
         factor = np.where(km <= self.settings.max_km, w.nearby_factor, np.where(remote, w.remote_factor, 0.0))
         return np.where(same, 1.0, factor).astype(np.float32)
 
@@ -321,24 +334,42 @@ class MatchData:
         return self.partners.get(i, set()) & self.partners.get(j, set())
 
     def top_pairs(self, rows: Sequence[int]) -> dict[int, list[tuple[int, float]]]:
-        """For each row, its best candidates (index, score), best first, above the minimum score."""
-        w = self.settings.weights
-        columns = self._candidate_columns(rows)
-        scores = self.score_block(rows, columns)
+        """For each row, its best candidates (index, score), best first, above the minimum score.
+
+        Candidates are generated per (market, kind) group: the market and nearby markets, plus
+        far businesses of related kinds where one side works remotely.
+        """
+        rows = np.asarray(rows)
         result: dict[int, list[tuple[int, float]]] = {}
+        for market in np.unique(self.market_id[rows]):
+            in_market = rows[self.market_id[rows] == market]
+            local = self._local_columns(int(market))
+            local_scores = self.score_block(in_market, local)  # one large product per market
+            for kind in np.unique(self.kind_of[in_market]):
+                members = np.flatnonzero(self.kind_of[in_market] == kind)
+                far = np.setdiff1d(self._far_columns(int(kind)), local, assume_unique=True)
+                columns = np.concatenate([local, far])
+                scores = local_scores[members]
+                if len(far):
+                    scores = np.concatenate([scores, self.score_block(in_market[members], far)], axis=1)
+                result.update(self._rank_rows(in_market[members], columns, scores))
+        return result
+
+    def _rank_rows(
+        self, rows: np.ndarray, columns: np.ndarray, scores: np.ndarray
+    ) -> dict[int, list[tuple[int, float]]]:
+        w = self.settings.weights
         keep = min(self.settings.top_n * 3, len(columns))
-        for r, i in enumerate(rows):
+        result: dict[int, list[tuple[int, float]]] = {}
+        for r, i in enumerate(rows.tolist()):
             row = scores[r]
-            if keep == 0:
-                result[i] = []
-                continue
-            best = np.argpartition(-row, keep - 1)[:keep]
+            best = np.argpartition(-row, keep - 1)[:keep] if keep else []
             ranked = []
             for c in best:
                 if not np.isfinite(row[c]):
                     continue
                 j = int(columns[c])
-                bonus = w.shared_partner_bonus * min(len(self.shared_partners(i, j)), 2)
+                bonus = w.shared_partner_bonus * min(len(self.shared_partners(i, j)), 2) if i in self.partners else 0.0
                 total = float(row[c]) + bonus
                 if total >= w.min_score:
                     ranked.append((j, round(total, 4)))

@@ -7,15 +7,17 @@ their wedding." The strongest signals come first.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
 
-from netweave.matching.engine import MatchData, _fit
+from netweave.matching.engine import MatchData
 
 MAX_SIGNALS = 3  # strongest signal sentences per side, then the kind explanation and the geography
 
 
+@functools.lru_cache(maxsize=65536)
 def snippet(text: str, name: str = "", limit: int = 90) -> str:
     """The first clause of a CRM note, trimmed at a word, without a leading 'Name:'."""
     text = " ".join(text.split())
@@ -34,6 +36,14 @@ def _sentence(text: str) -> str:
     return text if text.endswith(("…", ".", "!", "?")) else text + "."
 
 
+def _pair_fits(data: MatchData, first: np.ndarray, second: np.ndarray, mine: str, theirs: str) -> np.ndarray:
+    """fit(first.mine . second.theirs) for many pairs at once; 0 where a text is missing."""
+    w = data.settings.weights
+    similarity = np.einsum("ij,ij->i", data.matrix[mine][first], data.matrix[theirs][second])
+    present = data.present[mine][first] & data.present[theirs][second]
+    return np.where(present, np.clip((similarity - w.fit_floor) / w.fit_span, 0.0, 1.0), 0.0)
+
+
 def _kind_phrase(data: MatchData, i: int) -> str | None:
     guess = data.guesses[i]
     name = data.businesses[i].record.name
@@ -42,9 +52,8 @@ def _kind_phrase(data: MatchData, i: int) -> str | None:
     return None
 
 
-def _side(data: MatchData, me: int, other: int) -> list[str]:
-    """Why `me` gains from meeting `other`."""
-    w = data.settings.weights
+def _side(data: MatchData, me: int, other: int, need: float, client: float, audience: float) -> list[str]:
+    """Why `me` gains from meeting `other`, given the pair's embedding fits."""
     mine, theirs = data.businesses[me].record, data.businesses[other].record
     kind_me = data.guesses[me].kind
     kind_other = data.guesses[other].kind
@@ -61,31 +70,25 @@ def _side(data: MatchData, me: int, other: int) -> list[str]:
             )
         )
 
-    if data.present["needs"][me]:
-        need = float(_fit(np.dot(data.matrix["needs"][me], data.matrix["offers"][other]), w))
-        if need >= 0.3:
-            reasons.append(
-                (
-                    need,
-                    _sentence(
-                        f"{mine.name} wants {snippet(mine.needs, mine.name)}; "
-                        f"{theirs.name} offers {snippet(theirs.description, theirs.name)}"
-                    ),
-                )
+    if need >= 0.3:
+        reasons.append(
+            (
+                need,
+                _sentence(
+                    f"{mine.name} wants {snippet(mine.needs, mine.name)}; "
+                    f"{theirs.name} offers {snippet(theirs.description, theirs.name)}"
+                ),
             )
-    if data.present["needs"][other]:
-        client = float(_fit(np.dot(data.matrix["needs"][other], data.matrix["offers"][me]), w))
-        if client >= 0.3:
-            reasons.append(
-                (
-                    client * 0.7,
-                    _sentence(f"{mine.name} gains a client: {theirs.name} wants {snippet(theirs.needs, theirs.name)}"),
-                )
+        )
+    if client >= 0.3:
+        reasons.append(
+            (
+                client * 0.7,
+                _sentence(f"{mine.name} gains a client: {theirs.name} wants {snippet(theirs.needs, theirs.name)}"),
             )
-    if data.present["customers"][me] and data.present["customers"][other]:
-        audience = float(_fit(np.dot(data.matrix["customers"][me], data.matrix["customers"][other]), w))
-        if audience >= 0.4:
-            reasons.append((audience * 0.8, _sentence(f"Both serve {snippet(mine.customers, mine.name)}")))
+        )
+    if audience >= 0.4:
+        reasons.append((audience * 0.8, _sentence(f"Both serve {snippet(mine.customers, mine.name)}")))
 
     shared = sorted(data.businesses[p].record.name for p in data.shared_partners(me, other))
     if shared:
@@ -111,6 +114,19 @@ def _where(data: MatchData, me: int, other: int) -> str:
     return f"{remote} works with clients anywhere, so distance is no obstacle." if remote else "Different areas."
 
 
-def pair_reasons(data: MatchData, i: int, j: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(why i gains, why j gains)."""
-    return tuple(_side(data, i, j)), tuple(_side(data, j, i))
+def pair_reasons(data: MatchData, pairs: list[tuple[int, int]]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """For each pair (i, j): (why i gains, why j gains)."""
+    if not pairs:
+        return []
+    first = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
+    second = np.fromiter((j for _, j in pairs), dtype=np.int64, count=len(pairs))
+    need_ij = _pair_fits(data, first, second, "needs", "offers").tolist()
+    need_ji = _pair_fits(data, second, first, "needs", "offers").tolist()
+    audience = _pair_fits(data, first, second, "customers", "customers").tolist()
+    return [
+        (
+            tuple(_side(data, i, j, need_ij[n], need_ji[n], audience[n])),
+            tuple(_side(data, j, i, need_ji[n], need_ij[n], audience[n])),
+        )
+        for n, (i, j) in enumerate(pairs)
+    ]

@@ -32,7 +32,7 @@ def test_across_the_demo_no_suggestion_breaks_a_rule(store, matcher, rules):
         assert not (same_market and rules.competitors(kind(s.business_id), kind(s.other_id))), (a.name, b.name)
         assert same_market or rules.remote(kind(s.business_id)) or rules.remote(kind(s.other_id))
         assert s.reasons and s.other_reasons and 0 < s.score <= 1
-    assert all(len(store.suggestions_for(i)) <= 10 for i in businesses)
+    assert all(len(store.suggestions_for(i)) <= matcher.settings.top_n for i in businesses)
 
 
 def test_match_commands(runner, embedder, tmp_path):
