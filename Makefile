@@ -14,7 +14,7 @@ TEST_NEO4J_PORT ?= 7688
 TEST_NEO4J_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/netweave/neo4j-test
 TEST_NEO4J_PASSWORD ?= netweave-test
 
-.PHONY: run test lint bench-import clean
+.PHONY: run test lint bench-import bench-quality bench-matching clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,12 @@ test: $(BIN)/.installed lint
 
 bench-import: $(BIN)/.installed
 	@$(call with_test_neo4j,$(BIN)/python -m bench.importing)
+
+bench-quality: $(BIN)/.installed
+	$(BIN)/python -m bench.quality
+
+bench-matching: $(BIN)/.installed
+	@$(call with_test_neo4j,$(BIN)/python -m bench.matching)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

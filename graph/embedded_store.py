@@ -381,13 +381,17 @@ class EmbeddedStore(GraphStore):
                 [(i, field, h, np.asarray(v, dtype="<f4").tobytes()) for i, h, v in items],
             )
 
-    def load_embeddings(self, field: str) -> tuple[list[str], np.ndarray]:
+    def load_embeddings(self, field: str, ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
         self._check_field(field)
-        rows = (
-            self._connection()
-            .execute("SELECT business_id, vector FROM embeddings WHERE field = ? ORDER BY business_id", (field,))
-            .fetchall()
-        )
+        conn = self._connection()
+        query = "SELECT business_id, vector FROM embeddings WHERE field = ?"
+        if ids is None:
+            rows = conn.execute(query + " ORDER BY business_id", (field,)).fetchall()
+        else:
+            rows = []
+            for chunk in _chunks(sorted(set(ids))):
+                marks = ",".join("?" * len(chunk))
+                rows += conn.execute(query + f" AND business_id IN ({marks}) ORDER BY business_id", (field, *chunk))
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)

@@ -378,10 +378,13 @@ class Neo4jStore(GraphStore):
 
         self._write(work)
 
-    def load_embeddings(self, field: str) -> tuple[list[str], np.ndarray]:
+    def load_embeddings(self, field: str, ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
         key = self._vector_key(field)
         rows = self._query(
-            "MATCH (b:Business) WHERE b[$key] IS NOT NULL RETURN b.id AS id, b[$key] AS vector ORDER BY id", key=key
+            "MATCH (b:Business) WHERE ($ids IS NULL OR b.id IN $ids) AND b[$key] IS NOT NULL"
+            " RETURN b.id AS id, b[$key] AS vector ORDER BY id",
+            key=key,
+            ids=None if ids is None else list(ids),
         )
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)

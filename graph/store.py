@@ -138,8 +138,9 @@ class GraphStore(ABC):
         """Store (business id, text hash, vector) for `field`, replacing older ones."""
 
     @abstractmethod
-    def load_embeddings(self, field: str) -> tuple[list[str], np.ndarray]:
-        """Business ids and their `field` vectors as one float32 matrix (rows in id order)."""
+    def load_embeddings(self, field: str, ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
+        """Business ids (all, or those of `ids` that have one) and their `field` vectors as one
+        float32 matrix, rows in id order."""
 
     @abstractmethod
     def save_inferred_categories(self, business_ids: Sequence[str], inferred: Sequence[InferredCategory]) -> None:

@@ -47,6 +47,7 @@ class Matcher:
         self.rules = rules
         self.settings = settings or MatchSettings()
         self._prototypes: np.ndarray | None = None
+        self._data: MatchData | None = None  # what the last refresh loaded, for incremental ones
 
     @property
     def prototypes(self) -> np.ndarray:
@@ -80,15 +81,22 @@ class Matcher:
         on_start: Callable[[str, int], None] = lambda stage, total: None,
         on_progress: Callable[[int], None] = lambda n: None,
     ) -> RefreshReport:
-        """Recompute suggestions for everyone, one salesperson's book, or a few businesses."""
+        """Recompute suggestions for everyone, one salesperson's book, or a few businesses.
+
+        For a few businesses the matcher reuses what it loaded last time and takes in only
+        the edited businesses (their texts, kinds and the graph's ties and feedback), so a
+        single edit costs milliseconds rather than a reload of the whole book.
+        """
         now = now or datetime.now(UTC)
+        if business_ids is not None and self._data is not None:
+            return self._refresh_few(list(business_ids), now, on_start, on_progress)
         businesses = self.all_businesses()
         report = RefreshReport(businesses=len(businesses))
         changed = businesses if business_ids is None else [b for b in businesses if b.id in set(business_ids)]
         on_start("embedding", len(changed) * len(EMBEDDING_FIELDS))
         report.embedding = refresh_embeddings(self.store, self.embedder, changed, on_progress)
         report.embedded = report.embedding.texts
-        data = self.load(businesses, now)
+        data = self._data = self.load(businesses, now)
         inferred = data.inferred_categories()
         self.store.save_inferred_categories([b.id for b in businesses], inferred)
         report.inferred = len(inferred)
@@ -99,9 +107,48 @@ class Matcher:
             targets = [i for i, b in enumerate(businesses) if b.record.salesperson_id == salesperson_id]
         else:
             targets = list(range(len(businesses)))
+        return self._store_ranking(data, targets, now, report, on_start, on_progress)
+
+    def _refresh_few(
+        self,
+        business_ids: list[str],
+        now: datetime,
+        on_start: Callable[[str, int], None],
+        on_progress: Callable[[int], None],
+    ) -> RefreshReport:
+        data = self._data
+        assert data is not None
+        changed = [b for i in dict.fromkeys(business_ids) if (b := self.store.get_business(i)) is not None]
+        report = RefreshReport(businesses=len(data.businesses))
+        on_start("embedding", len(changed) * len(EMBEDDING_FIELDS))
+        report.embedding = refresh_embeddings(self.store, self.embedder, changed, on_progress)
+        report.embedded = report.embedding.texts
+        ids = [b.id for b in changed]
+        vectors = {name: self.store.load_embeddings(name, ids) for name in EMBEDDING_FIELDS}
+        if not data.patch(changed, {name: dict(zip(*pair, strict=True)) for name, pair in vectors.items()}):
+            self._data = None  # new businesses or markets: load afresh
+            return self.refresh(business_ids=business_ids, now=now, on_start=on_start, on_progress=on_progress)
+        data.set_graph_signals(
+            self.store.all_ties(), self.store.do_not_introduce_pairs(), self.store.list_feedback(), now
+        )
+        inferred = [c for c in data.inferred_categories() if c.business_id in set(ids)]
+        self.store.save_inferred_categories(ids, inferred)
+        report.inferred = len(inferred)
+        targets = self._affected(data, [data.index[i] for i in ids])
+        return self._store_ranking(data, targets, now, report, on_start, on_progress)
+
+    def _store_ranking(
+        self,
+        data: MatchData,
+        targets: list[int],
+        now: datetime,
+        report: RefreshReport,
+        on_start: Callable[[str, int], None],
+        on_progress: Callable[[int], None],
+    ) -> RefreshReport:
         on_start("matching", len(targets))
         suggestions = self._rank(data, targets, now, on_progress)
-        self.store.replace_suggestions([businesses[i].id for i in targets], suggestions)
+        self.store.replace_suggestions([data.businesses[i].id for i in targets], suggestions)
         report.refreshed, report.suggestions = len(targets), len(suggestions)
         return report
 

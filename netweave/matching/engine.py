@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from graph import StoredBusiness, Tie, TieKind
-from graph.records import DismissReason, Feedback, FeedbackKind, InferredCategory
+from graph.records import EMBEDDING_FIELDS, DismissReason, Feedback, FeedbackKind, InferredCategory
 from netweave.matching.rules import Rules
 
 
@@ -102,29 +102,23 @@ class MatchData:
         self.businesses = list(businesses)
         self.rules = rules
         self.settings = settings
+        self.prototypes = prototype_vectors
         self.index = {b.id: i for i, b in enumerate(self.businesses)}
         n = len(self.businesses)
         dims = prototype_vectors.shape[1]
-        self.present: dict[str, np.ndarray] = {}
-        self.matrix: dict[str, np.ndarray] = {}
-        texts = {"offers": True, "customers": None, "needs": None}
-        for name in texts:
-            matrix = np.zeros((n, dims), dtype=np.float32)
-            present = np.zeros(n, dtype=bool)
+        self.present = {name: np.zeros(n, dtype=bool) for name in EMBEDDING_FIELDS}
+        self.matrix = {name: np.zeros((n, dims), dtype=np.float32) for name in EMBEDDING_FIELDS}
+        for name in EMBEDDING_FIELDS:
             ids, stored = vectors.get(name, ([], np.zeros((0, dims), np.float32)))
-            for row, business_id in enumerate(ids):
-                i = self.index.get(business_id)
-                if i is not None and self._has_text(self.businesses[i], name):
-                    matrix[i] = stored[row]
-                    present[i] = True
-            self.matrix[name], self.present[name] = matrix, present
+            self._set_vectors(name, {business_id: stored[row] for row, business_id in enumerate(ids)})
 
         self.kind_names = list(rules.kinds)
-        kind_index = {k: i for i, k in enumerate(self.kind_names)}
-        self.guesses = self._guess_kinds(prototype_vectors)
+        self.kind_index = {k: i for i, k in enumerate(self.kind_names)}
         none = len(self.kind_names)  # the "unknown kind" slot
-        self.kind_of = np.array([kind_index.get(g.kind, none) for g in self.guesses])
-        self.kind_confidence = np.array([g.confidence for g in self.guesses], dtype=np.float32)
+        self.guesses: list[KindGuess] = [KindGuess(None, 0.0, "none")] * n
+        self.kind_of = np.full(n, none)
+        self.kind_confidence = np.zeros(n, dtype=np.float32)
+        self._guess_kinds(list(range(n)))
 
         k = none + 1
         self.relation_weight = np.zeros((k, k), dtype=np.float32)
@@ -136,20 +130,32 @@ class MatchData:
                 relation = rules.relation(name_a, name_b)
                 self.relation_weight[a, b] = relation.weight if relation else 0.0
                 self.competing[a, b] = rules.competitors(name_a, name_b)
-        self.learned = self._learned_factors(feedback, kind_index, k)
 
         self.market = [self._market(b) for b in self.businesses]
-        self.coords = [
-            (b.record.place.lat, b.record.place.lon)
-            if b.record.place and b.record.place.lat is not None and b.record.place.lon is not None
-            else None
-            for b in self.businesses
-        ]
+        self.coords = [self._coords(b) for b in self.businesses]
         market_ids = {m: n for n, m in enumerate(sorted({m for m in self.market if m is not None}))}
+        self.market_ids = market_ids
         self.market_id = np.array([market_ids.get(m, -1) for m in self.market])
         self.market_km = self._market_distances(len(market_ids))
         self.remote_business = self.remote_kind[self.kind_of]
         self.opted_out = np.array([b.record.opted_out for b in self.businesses], dtype=bool)
+        self.markets: dict[str | None, list[int]] = defaultdict(list)
+        for i, market in enumerate(self.market):
+            self.markets[market].append(i)
+        self.set_graph_signals(ties, blocked_pairs, feedback, now)
+
+    def _set_vectors(self, name: str, vectors: dict[str, np.ndarray]) -> None:
+        for business_id, vector in vectors.items():
+            i = self.index.get(business_id)
+            if i is not None:
+                self.matrix[name][i] = vector
+        for i in {self.index[b] for b in vectors if b in self.index}:
+            self.present[name][i] = self._has_text(self.businesses[i], name)
+
+    def set_graph_signals(
+        self, ties: Sequence[Tie], blocked_pairs: set[tuple[str, str]], feedback: Sequence[Feedback], now: datetime
+    ) -> None:
+        """Exclusions, partners and learned factors: what the graph says beyond the businesses."""
         self.excluded: dict[int, set[int]] = defaultdict(set)
         self.partners: dict[int, set[int]] = defaultdict(set)
         for tie in ties:
@@ -162,14 +168,44 @@ class MatchData:
         for item in feedback:
             if item.kind is FeedbackKind.DISMISSED and (
                 item.reason != DismissReason.BAD_TIMING
-                or now - item.at < timedelta(days=settings.weights.bad_timing_days)
+                or now - item.at < timedelta(days=self.settings.weights.bad_timing_days)
             ):
                 self._exclude(item.a, item.b)
             elif item.kind in (FeedbackKind.INTRO_MADE, FeedbackKind.INTRO_ACCEPTED, FeedbackKind.INTRO_DECLINED):
                 self._exclude(item.a, item.b)  # introduced already: no need to suggest again
-        self.markets: dict[str | None, list[int]] = defaultdict(list)
-        for i, market in enumerate(self.market):
-            self.markets[market].append(i)
+        self.learned = self._learned_factors(feedback, self.kind_index, len(self.kind_names) + 1)
+
+    def patch(self, businesses: Sequence[StoredBusiness], vectors: dict[str, dict[str, np.ndarray]]) -> bool:
+        """Take in edited businesses without reloading everything.
+
+        Returns False (changing nothing) when the edit changes the set of businesses or of
+        markets; the caller then loads afresh.
+        """
+        for business in businesses:
+            i = self.index.get(business.id)
+            if i is None or self._market(business) != self.market[i]:
+                return False
+        for business in businesses:
+            i = self.index[business.id]
+            self.businesses[i] = business
+            self.coords[i] = self._coords(business)
+            self.opted_out[i] = business.record.opted_out
+        for name in EMBEDDING_FIELDS:
+            self._set_vectors(name, vectors.get(name, {}))
+            for business in businesses:  # a text that became empty has no vector any more
+                i = self.index[business.id]
+                self.present[name][i] = self.present[name][i] and self._has_text(business, name)
+        changed = [self.index[b.id] for b in businesses]
+        self._guess_kinds(changed)
+        self.remote_business[changed] = self.remote_kind[self.kind_of[changed]]
+        return True
+
+    @staticmethod
+    def _coords(business: StoredBusiness) -> tuple[float, float] | None:
+        place = business.record.place
+        if place and place.lat is not None and place.lon is not None:
+            return (place.lat, place.lon)
+        return None
 
     def _market_distances(self, count: int) -> np.ndarray:
         """km between market centres (mean of their businesses' coordinates); NaN if unknown."""
@@ -195,31 +231,35 @@ class MatchData:
             self.excluded[self.index[a]].add(self.index[b])
             self.excluded[self.index[b]].add(self.index[a])
 
-    def _guess_kinds(self, prototypes: np.ndarray) -> list[KindGuess]:
+    def _guess_kinds(self, indices: list[int]) -> None:
+        """Kind per business: the first CRM category the rules know, else inferred from its offer."""
         w = self.settings.weights
-        guesses: list[KindGuess | None] = []
         to_infer = []
-        for i, business in enumerate(self.businesses):
-            given = next((k for c in business.record.categories if (k := self.rules.kind_for(c))), None)
+        for i in indices:
+            categories = self.businesses[i].record.categories
+            given = next((k for c in categories if (k := self.rules.kind_for(c))), None)
             if given:
-                guesses.append(KindGuess(given, 1.0, "given"))
+                self._set_guess(i, KindGuess(given, 1.0, "given"))
             else:
-                guesses.append(None)
                 to_infer.append(i)
         if to_infer:
-            similarity = self.matrix["offers"][to_infer] @ prototypes.T
+            similarity = self.matrix["offers"][to_infer] @ self.prototypes.T
             logits = similarity / w.infer_temperature
             logits -= logits.max(axis=1, keepdims=True)
             probabilities = np.exp(logits)
             probabilities /= probabilities.sum(axis=1, keepdims=True)
             best = probabilities.argmax(axis=1)
             for row, i in enumerate(to_infer):
-                confidence = float(probabilities[row, best[row]])
+                confidence = round(float(probabilities[row, best[row]]), 3)
                 if confidence >= w.infer_min_confidence:
-                    guesses[i] = KindGuess(self.kind_names[best[row]], round(confidence, 3), "inferred")
+                    self._set_guess(i, KindGuess(self.kind_names[best[row]], confidence, "inferred"))
                 else:
-                    guesses[i] = KindGuess(None, round(confidence, 3), "none")
-        return guesses  # type: ignore[return-value]
+                    self._set_guess(i, KindGuess(None, confidence, "none"))
+
+    def _set_guess(self, i: int, guess: KindGuess) -> None:
+        self.guesses[i] = guess
+        self.kind_of[i] = self.kind_index.get(guess.kind, len(self.kind_names))
+        self.kind_confidence[i] = guess.confidence if guess.kind else 0.0
 
     def inferred_categories(self) -> list[InferredCategory]:
         return [

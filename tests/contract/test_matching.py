@@ -247,3 +247,17 @@ def test_incremental_refresh_gives_what_a_full_refresh_gives(store, matcher):
     incremental = store.all_suggestions()
     matcher.refresh(now=T0)
     assert incremental == store.all_suggestions()
+
+
+def test_incremental_refresh_takes_in_new_businesses_ties_and_feedback(store, matcher):
+    load(store, FLORIST, VENUE, REALTOR)
+    matcher.refresh(now=T0)
+    load(store, LENDER, replace(VENUE, id="V2", name="Summit Barn", place=AUSTIN))
+    matcher.refresh(business_ids=["M1", "V2"], now=T0)
+    assert ids(store, "R1") == ["M1"]
+    store.add_ties([Tie("F1", "V1", TieKind.KNOWS)], T0)
+    matcher.refresh(business_ids=["F1", "V1"], now=T0)
+    assert ids(store, "F1") == []
+    incremental = store.all_suggestions()
+    matcher.refresh(now=T0)
+    assert incremental == store.all_suggestions()

@@ -34,6 +34,9 @@ def test_embeddings_round_trip_with_their_hashes(three):
     ids, matrix = three.load_embeddings("offers")
     assert ids == ["A", "B"]
     np.testing.assert_allclose(matrix, vectors, rtol=1e-6)
+    some_ids, some = three.load_embeddings("offers", ["B", "C"])
+    assert some_ids == ["B"]
+    np.testing.assert_allclose(some, vectors[1:], rtol=1e-6)
     three.save_embeddings("offers", [("A", "h-a2", vectors[1])])
     assert three.embedding_hashes("offers")["A"] == "h-a2"
     np.testing.assert_allclose(three.load_embeddings("offers")[1][0], vectors[1], rtol=1e-6)
