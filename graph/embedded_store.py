@@ -366,10 +366,17 @@ class EmbeddedStore(GraphStore):
         if field not in EMBEDDING_FIELDS:
             raise ValueError(f"unknown embedding field {field!r}; expected one of {EMBEDDING_FIELDS}")
 
-    def embedding_hashes(self, field: str) -> dict[str, str]:
+    def embedding_hashes(self, field: str, ids: Sequence[str] | None = None) -> dict[str, str]:
         self._check_field(field)
-        rows = self._connection().execute("SELECT business_id, text_hash FROM embeddings WHERE field = ?", (field,))
-        return {r[0]: r[1] for r in rows}
+        conn = self._connection()
+        query = "SELECT business_id, text_hash FROM embeddings WHERE field = ?"
+        if ids is None:
+            return {r[0]: r[1] for r in conn.execute(query, (field,))}
+        found: dict[str, str] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            marks = ",".join("?" * len(chunk))
+            found.update((r[0], r[1]) for r in conn.execute(query + f" AND business_id IN ({marks})", (field, *chunk)))
+        return found
 
     def save_embeddings(self, field: str, items: Sequence[tuple[str, str, np.ndarray]]) -> None:
         self._check_field(field)

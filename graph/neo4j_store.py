@@ -353,10 +353,13 @@ class Neo4jStore(GraphStore):
             raise ValueError(f"unknown embedding field {field!r}; expected one of {EMBEDDING_FIELDS}")
         return f"{field}_vector"
 
-    def embedding_hashes(self, field: str) -> dict[str, str]:
+    def embedding_hashes(self, field: str, ids: Sequence[str] | None = None) -> dict[str, str]:
         self._vector_key(field)
         rows = self._query(
-            "MATCH (b:Business) WHERE b[$key] IS NOT NULL RETURN b.id AS id, b[$key] AS hash", key=f"{field}_hash"
+            "MATCH (b:Business) WHERE ($ids IS NULL OR b.id IN $ids) AND b[$key] IS NOT NULL"
+            " RETURN b.id AS id, b[$key] AS hash",
+            key=f"{field}_hash",
+            ids=None if ids is None else list(ids),
         )
         return {r["id"]: r["hash"] for r in rows}
 
@@ -389,27 +392,6 @@ class Neo4jStore(GraphStore):
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)
         return [r["id"] for r in rows], np.asarray([r["vector"] for r in rows], dtype=np.float32)
-
-    def ensure_vector_index(self, field: str, dimensions: int) -> None:
-        """A cosine vector index on the field's vectors (the model decides the dimensions)."""
-        key = self._vector_key(field)
-        self.driver.execute_query(
-            f"CREATE VECTOR INDEX business_{field} IF NOT EXISTS FOR (b:Business) ON (b.{key})"
-            " OPTIONS {indexConfig: {`vector.dimensions`: $dimensions, `vector.similarity_function`: 'cosine'}}",
-            dimensions=int(dimensions),
-            database_=self.database,
-        )  # field is one of EMBEDDING_FIELDS: index and property names cannot be parameters
-
-    def vector_neighbours(self, field: str, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
-        """The k businesses whose `field` vector is nearest to `vector`, via the vector index."""
-        self._vector_key(field)
-        rows = self._query(
-            "CALL db.index.vector.queryNodes($index, $k, $vector) YIELD node, score RETURN node.id AS id, score",
-            index=f"business_{field}",
-            k=k,
-            vector=np.asarray(vector, dtype=np.float32).tolist(),
-        )
-        return [(r["id"], r["score"]) for r in rows]
 
     def save_inferred_categories(self, business_ids: Sequence[str], inferred: Sequence[InferredCategory]) -> None:
         rows = [

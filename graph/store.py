@@ -130,8 +130,8 @@ class GraphStore(ABC):
 
     # Matching: embeddings, inferred categories, suggestions, feedback
     @abstractmethod
-    def embedding_hashes(self, field: str) -> dict[str, str]:
-        """business id -> hash of the text its stored `field` vector was made from."""
+    def embedding_hashes(self, field: str, ids: Sequence[str] | None = None) -> dict[str, str]:
+        """business id -> hash of the text its stored `field` vector was made from (all, or of `ids`)."""
 
     @abstractmethod
     def save_embeddings(self, field: str, items: Sequence[tuple[str, str, np.ndarray]]) -> None:

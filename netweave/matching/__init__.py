@@ -131,7 +131,7 @@ class Matcher:
         data.set_graph_signals(
             self.store.all_ties(), self.store.do_not_introduce_pairs(), self.store.list_feedback(), now
         )
-        inferred = [c for c in data.inferred_categories() if c.business_id in set(ids)]
+        inferred = data.inferred_categories([data.index[i] for i in ids])
         self.store.save_inferred_categories(ids, inferred)
         report.inferred = len(inferred)
         targets = self._affected(data, [data.index[i] for i in ids])
@@ -146,10 +146,15 @@ class Matcher:
         on_start: Callable[[str, int], None],
         on_progress: Callable[[int], None],
     ) -> RefreshReport:
+        """Rank, explain and store, a slice at a time so memory stays flat as the book grows."""
         on_start("matching", len(targets))
-        suggestions = self._rank(data, targets, now, on_progress)
-        self.store.replace_suggestions([data.businesses[i].id for i in targets], suggestions)
-        report.refreshed, report.suggestions = len(targets), len(suggestions)
+        report.refreshed = len(targets)
+        for block in data.blocks(targets):
+            for start in range(0, len(block), 2048):
+                part = block[start : start + 2048]
+                suggestions = self._rank(data, part, now, on_progress)
+                self.store.replace_suggestions([data.businesses[i].id for i in part], suggestions)
+                report.suggestions += len(suggestions)
         return report
 
     def _affected(self, data: MatchData, changed: list[int]) -> list[int]:
@@ -178,10 +183,8 @@ def data_top(
     data: MatchData, targets: Sequence[int], on_progress: Callable[[int], None] = lambda n: None
 ) -> dict[int, list[tuple[int, float]]]:
     """Top pairs for `targets`, computed market by market."""
-    wanted = set(targets)
     result: dict[int, list[tuple[int, float]]] = {}
-    for block in data.blocks():
-        rows = [i for i in block if i in wanted]
+    for rows in data.blocks(targets):
         for start in range(0, len(rows), 512):  # bound the score matrix's memory
             part = rows[start : start + 512]
             result.update(data.top_pairs(part))

@@ -79,8 +79,10 @@ def refresh_embeddings(
 ) -> EmbeddingStats:
     """Embed the texts that changed since they were last embedded; each distinct text once."""
     stats = EmbeddingStats()
+    # A few businesses: ask for their hashes only; many: one scan is cheaper.
+    ids = [b.id for b in businesses] if len(businesses) <= 1000 else None
     for field in EMBEDDING_FIELDS:
-        stored = store.embedding_hashes(field)
+        stored = store.embedding_hashes(field, ids)
         pending = []
         for business in businesses:
             text = field_texts(business)[field]

@@ -65,7 +65,10 @@ class KindGuess:
 
 
 def _fit(similarity: np.ndarray, w: Weights) -> np.ndarray:
-    return np.clip((similarity - w.fit_floor) / w.fit_span, 0.0, 1.0)
+    """Rescale cosine similarities to 0..1 in place (the matrix is a fresh product)."""
+    similarity -= w.fit_floor
+    similarity *= 1 / w.fit_span
+    return np.clip(similarity, 0.0, 1.0, out=similarity)
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -261,11 +264,13 @@ class MatchData:
         self.kind_of[i] = self.kind_index.get(guess.kind, len(self.kind_names))
         self.kind_confidence[i] = guess.confidence if guess.kind else 0.0
 
-    def inferred_categories(self) -> list[InferredCategory]:
+    def inferred_categories(self, indices: Sequence[int] | None = None) -> list[InferredCategory]:
+        """Kinds read from text, for all businesses or those at `indices`."""
+        chosen = range(len(self.businesses)) if indices is None else indices
         return [
-            InferredCategory(b.id, g.kind, g.confidence)
-            for b, g in zip(self.businesses, self.guesses, strict=True)
-            if g.source == "inferred"
+            InferredCategory(self.businesses[i].id, self.guesses[i].kind, self.guesses[i].confidence)
+            for i in chosen
+            if self.guesses[i].source == "inferred"
         ]
 
     def _learned_factors(self, feedback: Sequence[Feedback], kind_index: dict[str, int], k: int) -> np.ndarray:
@@ -278,6 +283,8 @@ class MatchData:
         prior = self.settings.weights.feedback_prior
         accepted = np.zeros((k, k))
         rejected = np.zeros((k, k))
+        if not feedback:
+            return np.ones((k, k), dtype=np.float32)
         guess = {b.id: g.kind for b, g in zip(self.businesses, self.guesses, strict=True)}
         for item in feedback:
             a, b = kind_index.get(guess.get(item.a)), kind_index.get(guess.get(item.b))
@@ -317,51 +324,65 @@ class MatchData:
         return np.flatnonzero(mask)
 
     def score_block(self, rows: Sequence[int], columns: np.ndarray) -> np.ndarray:
-        """Pair scores rows x columns; -inf where a pair must never be suggested."""
+        """Pair scores rows x columns; -inf where a pair must never be suggested.
+
+        `rows` share one market and one kind (top_pairs groups them so), which turns the
+        rule, learned-factor, competitor and geography look-ups into per-column vectors.
+        """
         w = self.settings.weights
         rows = np.asarray(rows)
+        kind, market = int(self.kind_of[rows[0]]), int(self.market_id[rows[0]])
+        assert (self.kind_of[rows] == kind).all() and (self.market_id[rows] == market).all()
         offers, customers, needs = self.matrix["offers"], self.matrix["customers"], self.matrix["needs"]
         has_c, has_n = self.present["customers"], self.present["needs"]
-        kr, kc = self.kind_of[rows], self.kind_of[columns]
-        conf = self.kind_confidence[rows][:, None] * self.kind_confidence[columns][None, :]
+        kc = self.kind_of[columns]
+        conf = np.outer(self.kind_confidence[rows], self.kind_confidence[columns])
+        column_offers = offers[columns]
 
-        need_ab = _fit(needs[rows] @ offers[columns].T, w) * has_n[rows][:, None]
-        need_ba = _fit(offers[rows] @ needs[columns].T, w) * has_n[columns][None, :]
-        audience = _fit(customers[rows] @ customers[columns].T, w) * (has_c[rows][:, None] & has_c[columns][None, :])
-        rule_ab = self.relation_weight[kr][:, kc] * conf
-        rule_ba = self.relation_weight[kc][:, kr].T * conf
-        benefit_ab = w.rule * rule_ab + w.need * need_ab + w.client * need_ba + w.audience * audience
-        benefit_ba = w.rule * rule_ba + w.need * need_ba + w.client * need_ab + w.audience * audience
+        need_ab = _fit(needs[rows] @ column_offers.T, w)
+        need_ab *= has_n[rows][:, None]
+        need_ba = _fit(offers[rows] @ needs[columns].T, w)
+        need_ba *= has_n[columns][None, :]
+        audience = _fit(customers[rows] @ customers[columns].T, w)
+        audience *= has_c[rows][:, None] & has_c[columns][None, :]
+        benefit_ab = (w.rule * self.relation_weight[kind, kc])[None, :] * conf
+        benefit_ab += w.need * need_ab + w.client * need_ba + w.audience * audience
+        benefit_ba = (w.rule * self.relation_weight[kc, kind])[None, :] * conf
+        benefit_ba += w.need * need_ba + w.client * need_ab + w.audience * audience
         high = np.maximum(benefit_ab, benefit_ba)
         low = np.minimum(benefit_ab, benefit_ba)
         mutual = np.divide(low, high, out=np.zeros_like(high), where=high > 0)
-        score = 0.5 * (benefit_ab + benefit_ba) * (0.5 + 0.5 * mutual)
+        score = benefit_ab
+        score += benefit_ba
+        score *= 0.25 * (1 + mutual)  # half the sum, scaled by 0.5 + 0.5 * mutual
 
-        lookalike = offers[rows] @ offers[columns].T
-        score -= w.lookalike_penalty * np.clip(
-            (lookalike - w.lookalike_from) / (w.lookalike_competitor - w.lookalike_from), 0, 1
-        )
-        score *= self.learned[kr][:, kc]
-        score *= self._geography(rows, columns)
+        lookalike = offers[rows] @ column_offers.T
+        span = w.lookalike_competitor - w.lookalike_from
+        score -= w.lookalike_penalty * np.clip((lookalike - w.lookalike_from) / span, 0, 1)
+        score *= (self.learned[kind, kc] * self._geography(market, kind, columns))[None, :]
 
-        competitor = self.competing[kr][:, kc] & (conf >= 0.16)  # both kinds at least 40% sure
-        competitor |= lookalike >= w.lookalike_competitor
-        never = competitor | self.opted_out[rows][:, None] | self.opted_out[columns][None, :]
-        never |= rows[:, None] == columns[None, :]
+        never = self.competing[kind, kc][None, :] & (conf >= 0.16)  # both kinds at least 40% sure
+        never |= lookalike >= w.lookalike_competitor
+        never |= self.opted_out[rows][:, None] | self.opted_out[columns][None, :]
+        never |= np.equal.outer(rows, columns)
         for r, i in enumerate(rows):
             if self.excluded.get(i):
                 never[r, np.isin(columns, list(self.excluded[i]))] = True
         score[never] = -np.inf
         return score
 
-    def _geography(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        """1 in one market, nearby_factor within max_km, remote_factor if one side works remotely, else 0."""
+    def _geography(self, market: int, kind: int, columns: np.ndarray) -> np.ndarray:
+        """Per column: 1 in `market`, nearby_factor within max_km, remote_factor if one side works
+        remotely, else 0."""
         w = self.settings.weights
-        mr, mc = self.market_id[rows], self.market_id[columns]
-        known = (mr >= 0)[:, None] & (mc >= 0)[None, :]
-        km = np.where(known, self.market_km[np.maximum(mr, 0)][:, np.maximum(mc, 0)], np.nan)
-        same = known & (mr[:, None] == mc[None, :])
-        remote = self.remote_business[rows][:, None] | self.remote_business[columns][None, :]
+        mc = self.market_id[columns]
+        if market < 0:
+            same = np.zeros(len(columns), dtype=bool)
+            km = np.full(len(columns), np.nan)
+        else:
+            same = mc == market
+            km = np.where(mc >= 0, self.market_km[market][np.maximum(mc, 0)], np.nan)
+        remote = self.remote_kind[kind] | self.remote_business[columns]
         factor = np.where(km <= self.settings.max_km, w.nearby_factor, np.where(remote, w.remote_factor, 0.0))
         return np.where(same, 1.0, factor).astype(np.float32)
 
@@ -384,15 +405,11 @@ class MatchData:
         for market in np.unique(self.market_id[rows]):
             in_market = rows[self.market_id[rows] == market]
             local = self._local_columns(int(market))
-            local_scores = self.score_block(in_market, local)  # one large product per market
             for kind in np.unique(self.kind_of[in_market]):
-                members = np.flatnonzero(self.kind_of[in_market] == kind)
+                group = in_market[self.kind_of[in_market] == kind]
                 far = np.setdiff1d(self._far_columns(int(kind)), local, assume_unique=True)
                 columns = np.concatenate([local, far])
-                scores = local_scores[members]
-                if len(far):
-                    scores = np.concatenate([scores, self.score_block(in_market[members], far)], axis=1)
-                result.update(self._rank_rows(in_market[members], columns, scores))
+                result.update(self._rank_rows(group, columns, self.score_block(group, columns)))
         return result
 
     def _rank_rows(
@@ -417,6 +434,9 @@ class MatchData:
             result[i] = ranked[: self.settings.top_n]
         return result
 
-    def blocks(self) -> list[list[int]]:
-        """Rows grouped by market (the unit of candidate generation)."""
-        return [rows for _, rows in sorted(self.markets.items(), key=lambda item: str(item[0]))]
+    def blocks(self, targets: Sequence[int]) -> list[list[int]]:
+        """`targets` grouped by market (the unit of candidate generation), in a stable order."""
+        grouped: dict[int, list[int]] = defaultdict(list)
+        for i in sorted(targets):
+            grouped[int(self.market_id[i])].append(i)
+        return [grouped[m] for m in sorted(grouped)]

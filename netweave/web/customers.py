@@ -44,4 +44,7 @@ def detail(business_id: str) -> ResponseReturnValue:
     salesperson = next(
         (s.salesperson for s in store.list_salespeople() if s.salesperson.id == business.record.salesperson_id), None
     )
-    return render_template("customers/detail.html", business=business, ties=ties, salesperson=salesperson)
+    suggestions = [(s, store.get_business(s.other_id)) for s in store.suggestions_for(business_id)]
+    return render_template(
+        "customers/detail.html", business=business, ties=ties, salesperson=salesperson, suggestions=suggestions
+    )

@@ -61,9 +61,8 @@ def server_env(store_settings: StoreSettings) -> dict[str, str]:
 @pytest.fixture
 def served(server_env: dict[str, str]) -> Iterator[str]:
     """The demo loaded by the CLI, then served exactly as the Procfile says."""
-    subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app", "demo", "load"], cwd=ROOT, env=server_env, check=True
-    )
+    for command in (["demo", "load"], ["match", "refresh"]):  # what `make run` does
+        subprocess.run([sys.executable, "-m", "flask", "--app", "app", *command], cwd=ROOT, env=server_env, check=True)
     port = free_port()
     command = (ROOT / "Procfile").read_text().split("web:", 1)[1].strip()
     process = subprocess.Popen(
@@ -105,6 +104,8 @@ def test_the_demo_is_served_by_gunicorn(served, backend):
     assert status == 200
     assert "CRM id ACC-10001" in page
     assert "Partners with" in page
+    assert "Suggested introductions" in page
+    assert page.count("Why The Grand Lakeside Ballroom gains") >= 1
 
 
 def test_unknown_customers_are_404(served):
