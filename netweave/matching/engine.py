@@ -323,32 +323,44 @@ class MatchData:
             mask &= self.remote_business
         return np.flatnonzero(mask)
 
-    def score_block(self, rows: Sequence[int], columns: np.ndarray) -> np.ndarray:
+    def products(self, rows: np.ndarray, columns: np.ndarray) -> dict[str, np.ndarray]:
+        """The embedding part of rows x columns: need fits both ways, audience fit, offer likeness."""
+        w = self.settings.weights
+        offers, customers, needs = self.matrix["offers"], self.matrix["customers"], self.matrix["needs"]
+        has_c, has_n = self.present["customers"], self.present["needs"]
+        row_offers, column_offers = offers[rows], offers[columns]
+        need_ab = _fit(needs[rows] @ column_offers.T, w)
+        need_ab *= has_n[rows][:, None]
+        need_ba = _fit(row_offers @ needs[columns].T, w)
+        need_ba *= has_n[columns][None, :]
+        audience = _fit(customers[rows] @ customers[columns].T, w)
+        audience *= has_c[rows][:, None] & has_c[columns][None, :]
+        lookalike = row_offers @ column_offers.T
+        return {"need_ab": need_ab, "need_ba": need_ba, "audience": audience, "lookalike": lookalike}
+
+    def score_block(
+        self, rows: Sequence[int], columns: np.ndarray, products: dict[str, np.ndarray] | None = None
+    ) -> np.ndarray:
         """Pair scores rows x columns; -inf where a pair must never be suggested.
 
         `rows` share one market and one kind (top_pairs groups them so), which turns the
         rule, learned-factor, competitor and geography look-ups into per-column vectors.
+        `products` may be handed in when computed for a larger block of rows.
         """
         w = self.settings.weights
         rows = np.asarray(rows)
         kind, market = int(self.kind_of[rows[0]]), int(self.market_id[rows[0]])
         assert (self.kind_of[rows] == kind).all() and (self.market_id[rows] == market).all()
-        offers, customers, needs = self.matrix["offers"], self.matrix["customers"], self.matrix["needs"]
-        has_c, has_n = self.present["customers"], self.present["needs"]
+        p = products if products is not None else self.products(rows, columns)
+        need_ab, need_ba, audience, lookalike = p["need_ab"], p["need_ba"], p["audience"], p["lookalike"]
         kc = self.kind_of[columns]
         conf = np.outer(self.kind_confidence[rows], self.kind_confidence[columns])
-        column_offers = offers[columns]
 
-        need_ab = _fit(needs[rows] @ column_offers.T, w)
-        need_ab *= has_n[rows][:, None]
-        need_ba = _fit(offers[rows] @ needs[columns].T, w)
-        need_ba *= has_n[columns][None, :]
-        audience = _fit(customers[rows] @ customers[columns].T, w)
-        audience *= has_c[rows][:, None] & has_c[columns][None, :]
+        shared = w.audience * audience
         benefit_ab = (w.rule * self.relation_weight[kind, kc])[None, :] * conf
-        benefit_ab += w.need * need_ab + w.client * need_ba + w.audience * audience
+        benefit_ab += w.need * need_ab + w.client * need_ba + shared
         benefit_ba = (w.rule * self.relation_weight[kc, kind])[None, :] * conf
-        benefit_ba += w.need * need_ba + w.client * need_ab + w.audience * audience
+        benefit_ba += w.need * need_ba + w.client * need_ab + shared
         high = np.maximum(benefit_ab, benefit_ba)
         low = np.minimum(benefit_ab, benefit_ba)
         mutual = np.divide(low, high, out=np.zeros_like(high), where=high > 0)
@@ -356,7 +368,6 @@ class MatchData:
         score += benefit_ba
         score *= 0.25 * (1 + mutual)  # half the sum, scaled by 0.5 + 0.5 * mutual
 
-        lookalike = offers[rows] @ column_offers.T
         span = w.lookalike_competitor - w.lookalike_from
         score -= w.lookalike_penalty * np.clip((lookalike - w.lookalike_from) / span, 0, 1)
         score *= (self.learned[kind, kc] * self._geography(market, kind, columns))[None, :]
@@ -404,12 +415,22 @@ class MatchData:
         result: dict[int, list[tuple[int, float]]] = {}
         for market in np.unique(self.market_id[rows]):
             in_market = rows[self.market_id[rows] == market]
+            in_market = in_market[np.argsort(self.kind_of[in_market], kind="stable")]
             local = self._local_columns(int(market))
-            for kind in np.unique(self.kind_of[in_market]):
-                group = in_market[self.kind_of[in_market] == kind]
+            # One large product per market for the local candidates; each kind is a row slice of it.
+            local_products = self.products(in_market, local)
+            kinds, starts = np.unique(self.kind_of[in_market], return_index=True)
+            ends = [*starts[1:], len(in_market)]
+            for kind, start, end in zip(kinds, starts, ends, strict=True):
+                group = in_market[start:end]
+                sliced = {name: matrix[start:end] for name, matrix in local_products.items()}
+                scores = self.score_block(group, local, sliced)
                 far = np.setdiff1d(self._far_columns(int(kind)), local, assume_unique=True)
-                columns = np.concatenate([local, far])
-                result.update(self._rank_rows(group, columns, self.score_block(group, columns)))
+                columns = local
+                if len(far):
+                    columns = np.concatenate([local, far])
+                    scores = np.concatenate([scores, self.score_block(group, far)], axis=1)
+                result.update(self._rank_rows(group, columns, scores))
         return result
 
     def _rank_rows(
