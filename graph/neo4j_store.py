@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import numpy as np
-from neo4j import Driver, GraphDatabase, ManagedTransaction
+from neo4j import Driver, GraphDatabase, ManagedTransaction, NotificationDisabledClassification
 
 from graph.migrations import load_migrations
 from graph.records import (
@@ -133,7 +133,11 @@ class Neo4jStore(GraphStore):
     def __init__(self, url: str, auth: tuple[str, str], database: str = "neo4j"):
         self.url = url
         self.database = database
-        self.driver: Driver = GraphDatabase.driver(url, auth=auth)
+        # "Unrecognized" notifications say a label or type does not exist yet, which is normal
+        # for an empty graph; they would only clutter the logs.
+        self.driver: Driver = GraphDatabase.driver(
+            url, auth=auth, notifications_disabled_classifications=[NotificationDisabledClassification.UNRECOGNIZED]
+        )
 
     def close(self) -> None:
         self.driver.close()

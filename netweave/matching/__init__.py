@@ -92,7 +92,8 @@ class Matcher:
             return self._refresh_few(list(business_ids), now, on_start, on_progress)
         businesses = self.all_businesses()
         report = RefreshReport(businesses=len(businesses))
-        changed = businesses if business_ids is None else [b for b in businesses if b.id in set(business_ids)]
+        wanted = None if business_ids is None else set(business_ids)
+        changed = businesses if wanted is None else [b for b in businesses if b.id in wanted]
         on_start("embedding", len(changed) * len(EMBEDDING_FIELDS))
         report.embedding = refresh_embeddings(self.store, self.embedder, changed, on_progress)
         report.embedded = report.embedding.texts
