@@ -87,6 +87,9 @@ def _haversine_matrix(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2
     return 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
 
 
+FAR_SHORTLIST = 400  # far candidates per business scored in full
+
+
 class MatchData:
     """Everything scoring needs, as arrays indexed by business position."""
 
@@ -428,10 +431,33 @@ class MatchData:
                 far = np.setdiff1d(self._far_columns(int(kind)), local, assume_unique=True)
                 columns = local
                 if len(far):
+                    far, allowed = self._shortlist(group, int(kind), far)
+                    far_scores = self.score_block(group, far)
+                    if allowed is not None:
+                        far_scores[~allowed] = -np.inf
                     columns = np.concatenate([local, far])
-                    scores = np.concatenate([scores, self.score_block(group, far)], axis=1)
+                    scores = np.concatenate([scores, far_scores], axis=1)
                 result.update(self._rank_rows(group, columns, scores))
         return result
+
+    def _shortlist(self, rows: np.ndarray, kind: int, far: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Far candidates worth scoring in full: each row's best FAR_SHORTLIST by rule and need fit.
+
+        Remote-working kinds may meet related businesses anywhere, so their far candidates
+        grow with the book; a cheap two-product estimate keeps the exact scoring bounded.
+        Each row keeps only its own shortlist, so a row's result does not depend on its group.
+        """
+        w = self.settings.weights
+        if len(far) <= FAR_SHORTLIST:
+            return far, None
+        estimate = self.matrix["needs"][rows] @ self.matrix["offers"][far].T * w.need
+        estimate += self.matrix["offers"][rows] @ self.matrix["needs"][far].T * w.client
+        estimate += (w.rule * self.relation_weight[kind, self.kind_of[far]])[None, :]
+        best = np.argpartition(-estimate, FAR_SHORTLIST - 1, axis=1)[:, :FAR_SHORTLIST]
+        union = np.unique(best)
+        allowed = np.zeros((len(rows), len(union)), dtype=bool)
+        allowed[np.arange(len(rows))[:, None], np.searchsorted(union, best)] = True
+        return far[union], allowed
 
     def _rank_rows(
         self, rows: np.ndarray, columns: np.ndarray, scores: np.ndarray
