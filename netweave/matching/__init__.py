@@ -28,10 +28,14 @@ __all__ = ["Embedder", "MatchSettings", "Matcher", "RefreshReport", "Rules"]
 class RefreshReport:
     embedding: EmbeddingStats = field(default_factory=EmbeddingStats)
     businesses: int = 0
-    embedded: int = 0
     refreshed: int = 0
     suggestions: int = 0
     inferred: int = 0
+
+    @property
+    def embedded(self) -> int:
+        """Texts whose vector was (re)written."""
+        return self.embedding.texts
 
     def summary(self) -> str:
         return (
@@ -91,12 +95,9 @@ class Matcher:
         if business_ids is not None and self._data is not None:
             return self._refresh_few(list(business_ids), now, on_start, on_progress)
         businesses = self.all_businesses()
-        report = RefreshReport(businesses=len(businesses))
         wanted = None if business_ids is None else set(business_ids)
         changed = businesses if wanted is None else [b for b in businesses if b.id in wanted]
-        on_start("embedding", len(changed) * len(EMBEDDING_FIELDS))
-        report.embedding = refresh_embeddings(self.store, self.embedder, changed, on_progress)
-        report.embedded = report.embedding.texts
+        report = RefreshReport(self._embed(changed, on_start, on_progress), businesses=len(businesses))
         data = self._data = self.load(businesses, now)
         inferred = data.inferred_categories()
         self.store.save_inferred_categories([b.id for b in businesses], inferred)
@@ -120,10 +121,7 @@ class Matcher:
         data = self._data
         assert data is not None
         changed = [b for i in dict.fromkeys(business_ids) if (b := self.store.get_business(i)) is not None]
-        report = RefreshReport(businesses=len(data.businesses))
-        on_start("embedding", len(changed) * len(EMBEDDING_FIELDS))
-        report.embedding = refresh_embeddings(self.store, self.embedder, changed, on_progress)
-        report.embedded = report.embedding.texts
+        report = RefreshReport(self._embed(changed, on_start, on_progress), businesses=len(data.businesses))
         ids = [b.id for b in changed]
         vectors = {name: self.store.load_embeddings(name, ids) for name in EMBEDDING_FIELDS}
         if not data.patch(changed, {name: dict(zip(*pair, strict=True)) for name, pair in vectors.items()}):
@@ -137,6 +135,15 @@ class Matcher:
         report.inferred = len(inferred)
         targets = self._affected(data, [data.index[i] for i in ids])
         return self._store_ranking(data, targets, now, report, on_start, on_progress)
+
+    def _embed(
+        self,
+        changed: Sequence[StoredBusiness],
+        on_start: Callable[[str, int], None],
+        on_progress: Callable[[int], None],
+    ) -> EmbeddingStats:
+        on_start("embedding", len(changed) * len(EMBEDDING_FIELDS))
+        return refresh_embeddings(self.store, self.embedder, changed, on_progress)
 
     def _store_ranking(
         self,
@@ -173,9 +180,9 @@ class Matcher:
         ranked = [(i, rank, j, score) for i, top in data_top(data, targets, on_progress).items()
                   for rank, (j, score) in enumerate(top, start=1)]  # fmt: skip
         reasons = pair_reasons(data, [(i, j) for i, _, j, _ in ranked])
-        ids = [b.id for b in data.businesses]
+        business = data.businesses
         return [
-            Suggestion(ids[i], ids[j], rank, score, mine, theirs, now)
+            Suggestion(business[i].id, business[j].id, rank, score, mine, theirs, now)
             for (i, rank, j, score), (mine, theirs) in zip(ranked, reasons, strict=True)
         ]
 

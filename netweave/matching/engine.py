@@ -16,7 +16,6 @@ and customers, and dismissed pairs are never suggested. Weights are in `Weights`
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -69,13 +68,6 @@ def _fit(similarity: np.ndarray, w: Weights) -> np.ndarray:
     similarity -= w.fit_floor
     similarity *= 1 / w.fit_span
     return np.clip(similarity, 0.0, 1.0, out=similarity)
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0 * math.asin(math.sqrt(h))
 
 
 def _haversine_matrix(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
@@ -403,7 +395,8 @@ class MatchData:
     def distance_km(self, i: int, j: int) -> float | None:
         if self.coords[i] is None or self.coords[j] is None:
             return None
-        return haversine_km(*self.coords[i], *self.coords[j])
+        (lat1, lon1), (lat2, lon2) = self.coords[i], self.coords[j]
+        return float(_haversine_matrix(np.array([lat1]), np.array([lon1]), np.array([lat2]), np.array([lon2]))[0, 0])
 
     def shared_partners(self, i: int, j: int) -> set[int]:
         return self.partners.get(i, set()) & self.partners.get(j, set())
