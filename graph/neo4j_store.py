@@ -397,6 +397,52 @@ class Neo4jStore(GraphStore):
             return [], np.zeros((0, 0), dtype=np.float32)
         return [r["id"] for r in rows], np.asarray([r["vector"] for r in rows], dtype=np.float32)
 
+    has_vector_index = True
+
+    @staticmethod
+    def _vector_index(field: str) -> str:
+        return f"business_{field}_vector"
+
+    def ensure_vector_indexes(self, dimensions: int) -> None:
+        existing = {
+            r["name"]: r["options"]["indexConfig"].get("vector.dimensions")
+            for r in self._query("SHOW VECTOR INDEXES YIELD name, options")
+        }
+        for field in EMBEDDING_FIELDS:
+            name, key = self._vector_index(field), self._vector_key(field)
+            if name in existing and existing[name] == dimensions:
+                continue
+            if name in existing:
+                self.driver.execute_query(f"DROP INDEX {name}", database_=self.database)
+            # Index names and property keys cannot be parameters; both come from EMBEDDING_FIELDS.
+            self.driver.execute_query(
+                f"CREATE VECTOR INDEX {name} IF NOT EXISTS FOR (b:Business) ON b.{key}"
+                " OPTIONS {indexConfig: {`vector.dimensions`: $dimensions, `vector.similarity_function`: 'cosine'}}",
+                dimensions=dimensions,
+                database_=self.database,
+            )
+        self.driver.execute_query("CALL db.awaitIndexes(600)", database_=self.database)
+
+    def nearest(self, field: str, vectors: np.ndarray, k: int) -> list[list[str]]:
+        index = self._vector_index(field)
+        self._vector_key(field)
+        found: list[list[str]] = [[] for _ in range(len(vectors))]
+        for start in range(0, len(vectors), 500):
+            queries = [
+                {"n": start + n, "vector": vector.tolist()}
+                for n, vector in enumerate(np.asarray(vectors[start : start + 500], dtype=np.float32))
+            ]
+            rows = self._query(
+                "UNWIND $queries AS q CALL db.index.vector.queryNodes($index, $k, q.vector) YIELD node, score"
+                " WITH q, node ORDER BY score DESC RETURN q.n AS n, collect(node.id) AS ids",
+                queries=queries,
+                index=index,
+                k=k,
+            )
+            for row in rows:
+                found[row["n"]] = row["ids"]
+        return found
+
     def save_inferred_categories(self, business_ids: Sequence[str], inferred: Sequence[InferredCategory]) -> None:
         rows = [
             {"id": i.business_id, "slug": Category(i.category).slug, "name": i.category, "confidence": i.confidence}

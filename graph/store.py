@@ -142,6 +142,24 @@ class GraphStore(ABC):
         """Business ids (all, or those of `ids` that have one) and their `field` vectors as one
         float32 matrix, rows in id order."""
 
+    # Vector search: Neo4j answers from its vector indexes, the embedded store by an exact scan.
+    has_vector_index = False
+
+    def ensure_vector_indexes(self, dimensions: int) -> None:
+        """Make sure each embedding field has a cosine vector index of `dimensions` (the model's);
+        an index of other dimensions (the model changed) is rebuilt. No-op without indexes."""
+        return None
+
+    def nearest(self, field: str, vectors: np.ndarray, k: int) -> list[list[str]]:
+        """For each query vector, ids of up to `k` businesses whose `field` vector is most
+        similar (cosine), most similar first."""
+        ids, stored = self.load_embeddings(field)
+        if not ids or not len(vectors):
+            return [[] for _ in range(len(vectors))]
+        similarity = np.asarray(vectors, dtype=np.float32) @ stored.T
+        best = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+        return [[ids[j] for j in row] for row in best.tolist()]
+
     @abstractmethod
     def save_inferred_categories(self, business_ids: Sequence[str], inferred: Sequence[InferredCategory]) -> None:
         """Replace the inferred categories of `business_ids` with `inferred` (given ones stay)."""

@@ -64,6 +64,10 @@ class Matcher:
 
     def load(self, businesses: Sequence[StoredBusiness], now: datetime) -> MatchData:
         vectors = {name: self.store.load_embeddings(name) for name in EMBEDDING_FIELDS}
+        neighbours = None
+        if self.store.has_vector_index:  # far candidates come from the database's vector indexes
+            self.store.ensure_vector_indexes(self.embedder.dimensions)
+            neighbours = self.store.nearest
         return MatchData(
             businesses,
             vectors,
@@ -74,6 +78,7 @@ class Matcher:
             self.store.list_feedback(),
             self.settings,
             now,
+            neighbours,
         )
 
     def refresh(
@@ -124,7 +129,7 @@ class Matcher:
         report = RefreshReport(self._embed(changed, on_start, on_progress), businesses=len(data.businesses))
         ids = [b.id for b in changed]
         vectors = {name: self.store.load_embeddings(name, ids) for name in EMBEDDING_FIELDS}
-        if not data.patch(changed, {name: dict(zip(*pair, strict=True)) for name, pair in vectors.items()}):
+        if not data.patch(changed, vectors):
             self._data = None  # new businesses or markets: load afresh
             return self.refresh(business_ids=business_ids, now=now, on_start=on_start, on_progress=on_progress)
         data.set_graph_signals(
@@ -157,10 +162,11 @@ class Matcher:
         """Rank, explain and store, a slice at a time so memory stays flat as the book grows."""
         on_start("matching", len(targets))
         report.refreshed = len(targets)
+        far = far_candidates(data, targets)
         for block in data.blocks(targets):
             for start in range(0, len(block), 2048):
                 part = block[start : start + 2048]
-                suggestions = self._rank(data, part, now, on_progress)
+                suggestions = self._rank(data, part, far, now, on_progress)
                 self.store.replace_suggestions([data.businesses[i].id for i in part], suggestions)
                 report.suggestions += len(suggestions)
         return report
@@ -175,9 +181,14 @@ class Matcher:
         return sorted(affected)
 
     def _rank(
-        self, data: MatchData, targets: list[int], now: datetime, on_progress: Callable[[int], None]
+        self,
+        data: MatchData,
+        targets: list[int],
+        far: dict[int, np.ndarray],
+        now: datetime,
+        on_progress: Callable[[int], None],
     ) -> list[Suggestion]:
-        ranked = [(i, rank, j, score) for i, top in data_top(data, targets, on_progress).items()
+        ranked = [(i, rank, j, score) for i, top in data_top(data, targets, far, on_progress).items()
                   for rank, (j, score) in enumerate(top, start=1)]  # fmt: skip
         reasons = pair_reasons(data, [(i, j) for i, _, j, _ in ranked])
         business = data.businesses
@@ -187,14 +198,25 @@ class Matcher:
         ]
 
 
+def far_candidates(data: MatchData, targets: Sequence[int]) -> dict[int, np.ndarray]:
+    """Each target's far candidates, computed for all at once (a kind at a time)."""
+    targets = sorted(set(targets))
+    return dict(zip(targets, data.far_candidates(np.asarray(targets, dtype=np.int64)), strict=True))
+
+
 def data_top(
-    data: MatchData, targets: Sequence[int], on_progress: Callable[[int], None] = lambda n: None
+    data: MatchData,
+    targets: Sequence[int],
+    far: dict[int, np.ndarray] | None = None,
+    on_progress: Callable[[int], None] = lambda n: None,
 ) -> dict[int, list[tuple[int, float]]]:
-    """Top pairs for `targets`, computed market by market."""
+    """Top pairs for `targets`, market by market (`far` as from `far_candidates`, or computed)."""
+    if far is None:
+        far = far_candidates(data, targets)
     result: dict[int, list[tuple[int, float]]] = {}
     for rows in data.blocks(targets):
-        for start in range(0, len(rows), 512):  # bound the score matrix's memory
+        for start in range(0, len(rows), 512):
             part = rows[start : start + 512]
-            result.update(data.top_pairs(part))
+            result.update(data.top_pairs(part, np.stack([far[i] for i in part])))
             on_progress(len(part))
     return result

@@ -17,11 +17,12 @@ and customers, and dismissed pairs are never suggested. Weights are in `Weights`
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+import torch
 
 from graph import StoredBusiness, Tie, TieKind
 from graph.records import EMBEDDING_FIELDS, DismissReason, Feedback, FeedbackKind, InferredCategory
@@ -79,7 +80,12 @@ def _haversine_matrix(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2
     return 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
 
 
-FAR_SHORTLIST = 400  # far candidates per business scored in full
+FAR_CANDIDATES = 40  # far candidates per business scored in full
+BLOCK_PAIRS = 1_000_000  # pairs scored at once: a dozen float32 matrices of this size stay in cache-sized chunks
+INDEX_NEIGHBOURS = 100  # neighbours asked of a vector index per query, before keeping the far ones
+
+# (indexed field, query vectors, k) -> per query, ids of the k businesses whose vector is nearest
+NeighbourSearch = Callable[[str, np.ndarray, int], list[list[str]]]
 
 
 class MatchData:
@@ -96,8 +102,10 @@ class MatchData:
         feedback: Sequence[Feedback],
         settings: MatchSettings,
         now: datetime,
+        neighbours: NeighbourSearch | None = None,
     ):
         self.businesses = list(businesses)
+        self.neighbours = neighbours
         self.rules = rules
         self.settings = settings
         self.prototypes = prototype_vectors
@@ -108,7 +116,7 @@ class MatchData:
         self.matrix = {name: np.zeros((n, dims), dtype=np.float32) for name in EMBEDDING_FIELDS}
         for name in EMBEDDING_FIELDS:
             ids, stored = vectors.get(name, ([], np.zeros((0, dims), np.float32)))
-            self._set_vectors(name, {business_id: stored[row] for row, business_id in enumerate(ids)})
+            self._set_vectors(name, ids, stored)
 
         self.kind_names = list(rules.kinds)
         self.kind_index = {k: i for i, k in enumerate(self.kind_names)}
@@ -134,7 +142,10 @@ class MatchData:
         market_ids = {m: n for n, m in enumerate(sorted({m for m in self.market if m is not None}))}
         self.market_ids = market_ids
         self.market_id = np.array([market_ids.get(m, -1) for m in self.market])
+        # Indexed by market id; the extra last row and column stand for "market unknown" (id -1).
         self.market_km = self._market_distances(len(market_ids))
+        self.near = (self.market_km <= settings.max_km) | np.eye(len(market_ids) + 1, dtype=bool)
+        self.near[-1, -1] = False
         self.remote_business = self.remote_kind[self.kind_of]
         self.opted_out = np.array([b.record.opted_out for b in self.businesses], dtype=bool)
         self.markets: dict[str | None, list[int]] = defaultdict(list)
@@ -142,12 +153,13 @@ class MatchData:
             self.markets[market].append(i)
         self.set_graph_signals(ties, blocked_pairs, feedback, now)
 
-    def _set_vectors(self, name: str, vectors: dict[str, np.ndarray]) -> None:
-        for business_id, vector in vectors.items():
-            i = self.index.get(business_id)
-            if i is not None:
-                self.matrix[name][i] = vector
-        for i in {self.index[b] for b in vectors if b in self.index}:
+    def _set_vectors(self, name: str, ids: Sequence[str], vectors: np.ndarray) -> None:
+        if not len(ids):
+            return
+        positions = np.fromiter((self.index.get(b, -1) for b in ids), dtype=np.int64, count=len(ids))
+        known = positions >= 0
+        self.matrix[name][positions[known]] = vectors[known]
+        for i in positions[known].tolist():
             self.present[name][i] = self._has_text(self.businesses[i], name)
 
     def set_graph_signals(
@@ -173,7 +185,7 @@ class MatchData:
                 self._exclude(item.a, item.b)  # introduced already: no need to suggest again
         self.learned = self._learned_factors(feedback, self.kind_index, len(self.kind_names) + 1)
 
-    def patch(self, businesses: Sequence[StoredBusiness], vectors: dict[str, dict[str, np.ndarray]]) -> bool:
+    def patch(self, businesses: Sequence[StoredBusiness], vectors: dict[str, tuple[list[str], np.ndarray]]) -> bool:
         """Take in edited businesses without reloading everything.
 
         Returns False (changing nothing) when the edit changes the set of businesses or of
@@ -189,7 +201,8 @@ class MatchData:
             self.coords[i] = self._coords(business)
             self.opted_out[i] = business.record.opted_out
         for name in EMBEDDING_FIELDS:
-            self._set_vectors(name, vectors.get(name, {}))
+            ids, stored = vectors.get(name, ([], np.zeros((0, self.prototypes.shape[1]), np.float32)))
+            self._set_vectors(name, ids, stored)
             for business in businesses:  # a text that became empty has no vector any more
                 i = self.index[business.id]
                 self.present[name][i] = self.present[name][i] and self._has_text(business, name)
@@ -206,9 +219,12 @@ class MatchData:
         return None
 
     def _market_distances(self, count: int) -> np.ndarray:
-        """km between market centres (mean of their businesses' coordinates); NaN if unknown."""
-        lat = np.full(count, np.nan)
-        lon = np.full(count, np.nan)
+        """km between market centres (mean of their businesses' coordinates); NaN if unknown.
+
+        One extra market at the end, all NaN, stands for "market unknown" (id -1).
+        """
+        lat = np.full(count + 1, np.nan)
+        lon = np.full(count + 1, np.nan)
         for m in range(count):
             points = [self.coords[i] for i in np.flatnonzero(self.market_id == m) if self.coords[i]]
             if points:
@@ -302,8 +318,7 @@ class MatchData:
         """Businesses in the same market or one whose centre is within max_km."""
         if market < 0:
             return np.zeros(0, dtype=np.int64)
-        near = np.flatnonzero(self.market_km[market] <= self.settings.max_km)
-        return np.flatnonzero(np.isin(self.market_id, [market, *near]))
+        return np.flatnonzero(self.near[market][self.market_id])
 
     def _far_columns(self, kind: int) -> np.ndarray:
         """Businesses anywhere that a business of `kind` may meet: related kinds, one side remote.
@@ -317,6 +332,55 @@ class MatchData:
         if not self.remote_kind[kind]:
             mask &= self.remote_business
         return np.flatnonzero(mask)
+
+    def far_candidates(self, rows: np.ndarray) -> np.ndarray:
+        """Per row, up to FAR_CANDIDATES businesses outside its area that it may still meet.
+
+        Those are businesses of related kinds where one side works remotely, ranked by an
+        estimate (rule weight and need fit both ways). With a vector index (Neo4j) the index
+        proposes them: who offers what the row needs, who needs what it offers. Without one,
+        every eligible business is estimated in memory, a kind at a time. -1 pads the result.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        result = np.full((len(rows), FAR_CANDIDATES), -1, dtype=np.int64)
+        if self.neighbours is not None:
+            self._far_from_index(rows, result)
+        else:
+            self._far_in_memory(rows, result)
+        return result
+
+    def _far_in_memory(self, rows: np.ndarray, result: np.ndarray) -> None:
+        kinds = self.kind_of[rows]
+        for kind in np.unique(kinds):
+            eligible = self._far_columns(int(kind))
+            if not len(eligible):
+                continue
+            estimator = _FarEstimator(self, int(kind), eligible)
+            positions = np.flatnonzero(kinds == kind)
+            positions = positions[np.argsort(self.market_id[rows[positions]], kind="stable")]
+            for start in range(0, len(positions), 256):  # bounds the estimate's memory
+                part = positions[start : start + 256]
+                result[part] = estimator.best(rows[part])
+
+    def _far_from_index(self, rows: np.ndarray, result: np.ndarray) -> None:
+        assert self.neighbours is not None
+        proposed: list[set[int]] = [set() for _ in rows]
+        # (indexed field, query field): who offers what the row needs, who needs what it offers
+        for indexed, query in (("offers", "needs"), ("needs", "offers")):
+            asking = np.flatnonzero(self.present[query][rows])
+            if not len(asking):
+                continue
+            found = self.neighbours(indexed, self.matrix[query][rows[asking]], INDEX_NEIGHBOURS)
+            for position, ids in zip(asking.tolist(), found, strict=True):
+                proposed[position].update(self.index[b] for b in ids if b in self.index)
+        for position, i in enumerate(rows.tolist()):
+            if not proposed[position]:
+                continue
+            columns = np.fromiter(proposed[position], dtype=np.int64)
+            kind = int(self.kind_of[i])
+            columns = columns[np.isin(columns, self._far_columns(kind))]  # the index knows no kinds
+            if len(columns):
+                result[position] = _FarEstimator(self, kind, columns).best(np.array([i]))[0]
 
     def products(self, rows: np.ndarray, columns: np.ndarray) -> dict[str, np.ndarray]:
         """The embedding part of rows x columns: need fits both ways, audience fit, offer likeness."""
@@ -333,29 +397,37 @@ class MatchData:
         lookalike = row_offers @ column_offers.T
         return {"need_ab": need_ab, "need_ba": need_ba, "audience": audience, "lookalike": lookalike}
 
-    def score_block(
-        self, rows: Sequence[int], columns: np.ndarray, products: dict[str, np.ndarray] | None = None
-    ) -> np.ndarray:
-        """Pair scores rows x columns; -inf where a pair must never be suggested.
+    def pair_products(self, rows: np.ndarray, columns: np.ndarray) -> dict[str, np.ndarray]:
+        """Like `products`, for a different set of columns per row (`columns` is rows x k)."""
+        w = self.settings.weights
+        has_c, has_n = self.present["customers"], self.present["needs"]
 
-        `rows` share one market and one kind (top_pairs groups them so), which turns the
-        rule, learned-factor, competitor and geography look-ups into per-column vectors.
-        `products` may be handed in when computed for a larger block of rows.
+        def dot(mine: str, theirs: str) -> np.ndarray:
+            return np.einsum("rd,rkd->rk", self.matrix[mine][rows], self.matrix[theirs][columns])
+
+        need_ab = _fit(dot("needs", "offers"), w)
+        need_ab *= has_n[rows][:, None]
+        need_ba = _fit(dot("offers", "needs"), w)
+        need_ba *= has_n[columns]
+        audience = _fit(dot("customers", "customers"), w)
+        audience *= has_c[rows][:, None] & has_c[columns]
+        return {"need_ab": need_ab, "need_ba": need_ba, "audience": audience, "lookalike": dot("offers", "offers")}
+
+    def _score(self, rows: np.ndarray, columns: np.ndarray, p: dict[str, np.ndarray]) -> np.ndarray:
+        """Pair scores from their parts; -inf where a pair must never be suggested.
+
+        `rows` is a column vector and `columns` a row vector or a matrix: every look-up
+        below broadcasts to the shape of the embedding products in `p`.
         """
         w = self.settings.weights
-        rows = np.asarray(rows)
-        kind, market = int(self.kind_of[rows[0]]), int(self.market_id[rows[0]])
-        assert (self.kind_of[rows] == kind).all() and (self.market_id[rows] == market).all()
-        p = products if products is not None else self.products(rows, columns)
-        need_ab, need_ba, audience, lookalike = p["need_ab"], p["need_ba"], p["audience"], p["lookalike"]
-        kc = self.kind_of[columns]
-        conf = np.outer(self.kind_confidence[rows], self.kind_confidence[columns])
+        kind, kc = self.kind_of[rows], self.kind_of[columns]
+        conf = self.kind_confidence[rows] * self.kind_confidence[columns]
 
-        shared = w.audience * audience
-        benefit_ab = (w.rule * self.relation_weight[kind, kc])[None, :] * conf
-        benefit_ab += w.need * need_ab + w.client * need_ba + shared
-        benefit_ba = (w.rule * self.relation_weight[kc, kind])[None, :] * conf
-        benefit_ba += w.need * need_ba + w.client * need_ab + shared
+        shared = w.audience * p["audience"]
+        benefit_ab = w.rule * self.relation_weight[kind, kc] * conf
+        benefit_ab += w.need * p["need_ab"] + w.client * p["need_ba"] + shared
+        benefit_ba = w.rule * self.relation_weight[kc, kind] * conf
+        benefit_ba += w.need * p["need_ba"] + w.client * p["need_ab"] + shared
         high = np.maximum(benefit_ab, benefit_ba)
         low = np.minimum(benefit_ab, benefit_ba)
         mutual = np.divide(low, high, out=np.zeros_like(high), where=high > 0)
@@ -363,34 +435,56 @@ class MatchData:
         score += benefit_ba
         score *= 0.25 * (1 + mutual)  # half the sum, scaled by 0.5 + 0.5 * mutual
 
+        lookalike = p["lookalike"]
         span = w.lookalike_competitor - w.lookalike_from
         score -= w.lookalike_penalty * np.clip((lookalike - w.lookalike_from) / span, 0, 1)
-        score *= (self.learned[kind, kc] * self._geography(market, kind, columns))[None, :]
+        score *= self.learned[kind, kc] * self._geography(rows, columns)
 
-        never = self.competing[kind, kc][None, :] & (conf >= 0.16)  # both kinds at least 40% sure
+        never = self.competing[kind, kc] & (conf >= 0.16)  # both kinds at least 40% sure
         never |= lookalike >= w.lookalike_competitor
-        never |= self.opted_out[rows][:, None] | self.opted_out[columns][None, :]
-        never |= np.equal.outer(rows, columns)
-        for r, i in enumerate(rows):
-            if self.excluded.get(i):
-                never[r, np.isin(columns, list(self.excluded[i]))] = True
-        score[never] = -np.inf
+        never |= self.opted_out[rows] | self.opted_out[columns]
+        never |= rows == columns
+        score[np.broadcast_to(never, score.shape)] = -np.inf
         return score
 
-    def _geography(self, market: int, kind: int, columns: np.ndarray) -> np.ndarray:
-        """Per column: 1 in `market`, nearby_factor within max_km, remote_factor if one side works
+    def _geography(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """1 in the same market, nearby_factor within max_km, remote_factor if one side works
         remotely, else 0."""
         w = self.settings.weights
-        mc = self.market_id[columns]
-        if market < 0:
-            same = np.zeros(len(columns), dtype=bool)
-            km = np.full(len(columns), np.nan)
-        else:
-            same = mc == market
-            km = np.where(mc >= 0, self.market_km[market][np.maximum(mc, 0)], np.nan)
-        remote = self.remote_kind[kind] | self.remote_business[columns]
+        mr, mc = self.market_id[rows], self.market_id[columns]
+        km = self.market_km[mr, mc]
+        remote = self.remote_business[rows] | self.remote_business[columns]
         factor = np.where(km <= self.settings.max_km, w.nearby_factor, np.where(remote, w.remote_factor, 0.0))
-        return np.where(same, 1.0, factor).astype(np.float32)
+        return np.where((mr == mc) & (mr >= 0), 1.0, factor).astype(np.float32)
+
+    def _drop_excluded(self, rows: np.ndarray, columns: np.ndarray, scores: np.ndarray) -> None:
+        """-inf for pairs the graph rules out (ties, opt-outs of a pair, dismissals, past intros)."""
+        for r, i in enumerate(rows.tolist()):
+            if self.excluded.get(i):
+                row_columns = columns if columns.ndim == 1 else columns[r]
+                scores[r, np.isin(row_columns, list(self.excluded[i]))] = -np.inf
+
+    def score_block(
+        self, rows: np.ndarray, columns: np.ndarray, products: dict[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Pair scores rows x columns; -inf where a pair must never be suggested.
+
+        `products` may be handed in when computed for a larger block of rows.
+        """
+        rows = np.asarray(rows)
+        p = products if products is not None else self.products(rows, columns)
+        scores = self._score(rows[:, None], columns[None, :], p)
+        self._drop_excluded(rows, columns, scores)
+        return scores
+
+    def score_candidates(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Pair scores for a different set of columns per row (rows x k, -1 for none)."""
+        valid = columns >= 0
+        safe = np.where(valid, columns, 0)
+        scores = self._score(rows[:, None], safe, self.pair_products(rows, safe))
+        scores[~valid] = -np.inf
+        self._drop_excluded(rows, safe, scores)
+        return scores
 
     def distance_km(self, i: int, j: int) -> float | None:
         if self.coords[i] is None or self.coords[j] is None:
@@ -401,73 +495,49 @@ class MatchData:
     def shared_partners(self, i: int, j: int) -> set[int]:
         return self.partners.get(i, set()) & self.partners.get(j, set())
 
-    def top_pairs(self, rows: Sequence[int]) -> dict[int, list[tuple[int, float]]]:
+    def top_pairs(self, rows: Sequence[int], far: np.ndarray | None = None) -> dict[int, list[tuple[int, float]]]:
         """For each row, its best candidates (index, score), best first, above the minimum score.
 
-        Candidates are generated per (market, kind) group: the market and nearby markets, plus
-        far businesses of related kinds where one side works remotely.
+        Candidates are the row's market and nearby markets, scored in blocks that share one
+        embedding product per market, plus the row's far candidates (`far`, aligned with
+        `rows`; see `far_candidates`).
         """
         rows = np.asarray(rows)
+        if far is None:
+            far = self.far_candidates(rows)
+        position = {i: p for p, i in enumerate(rows.tolist())}
         result: dict[int, list[tuple[int, float]]] = {}
         for market in np.unique(self.market_id[rows]):
-            in_market = rows[self.market_id[rows] == market]
-            in_market = in_market[np.argsort(self.kind_of[in_market], kind="stable")]
             local = self._local_columns(int(market))
-            # One large product per market for the local candidates; each kind is a row slice of it.
-            local_products = self.products(in_market, local)
-            kinds, starts = np.unique(self.kind_of[in_market], return_index=True)
-            ends = [*starts[1:], len(in_market)]
-            for kind, start, end in zip(kinds, starts, ends, strict=True):
-                group = in_market[start:end]
-                sliced = {name: matrix[start:end] for name, matrix in local_products.items()}
-                scores = self.score_block(group, local, sliced)
-                far = np.setdiff1d(self._far_columns(int(kind)), local, assume_unique=True)
-                columns = local
-                if len(far):
-                    far, allowed = self._shortlist(group, int(kind), far)
-                    far_scores = self.score_block(group, far)
-                    if allowed is not None:
-                        far_scores[~allowed] = -np.inf
-                    columns = np.concatenate([local, far])
-                    scores = np.concatenate([scores, far_scores], axis=1)
-                result.update(self._rank_rows(group, columns, scores))
+            in_market = rows[self.market_id[rows] == market]
+            step = max(16, BLOCK_PAIRS // max(len(local), 1))
+            for start in range(0, len(in_market), step):
+                part = in_market[start : start + step]
+                scores = self.score_block(part, local)
+                far_part = far[[position[i] for i in part.tolist()]]
+                far_scores = self.score_candidates(part, far_part)
+                columns = np.concatenate([np.broadcast_to(local, (len(part), len(local))), far_part], axis=1)
+                result.update(self._rank_rows(part, columns, np.concatenate([scores, far_scores], axis=1)))
         return result
-
-    def _shortlist(self, rows: np.ndarray, kind: int, far: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """Far candidates worth scoring in full: each row's best FAR_SHORTLIST by rule and need fit.
-
-        Remote-working kinds may meet related businesses anywhere, so their far candidates
-        grow with the book; a cheap two-product estimate keeps the exact scoring bounded.
-        Each row keeps only its own shortlist, so a row's result does not depend on its group.
-        """
-        w = self.settings.weights
-        if len(far) <= FAR_SHORTLIST:
-            return far, None
-        estimate = self.matrix["needs"][rows] @ self.matrix["offers"][far].T * w.need
-        estimate += self.matrix["offers"][rows] @ self.matrix["needs"][far].T * w.client
-        estimate += (w.rule * self.relation_weight[kind, self.kind_of[far]])[None, :]
-        best = np.argpartition(-estimate, FAR_SHORTLIST - 1, axis=1)[:, :FAR_SHORTLIST]
-        union = np.unique(best)
-        allowed = np.zeros((len(rows), len(union)), dtype=bool)
-        allowed[np.arange(len(rows))[:, None], np.searchsorted(union, best)] = True
-        return far[union], allowed
 
     def _rank_rows(
         self, rows: np.ndarray, columns: np.ndarray, scores: np.ndarray
     ) -> dict[int, list[tuple[int, float]]]:
         w = self.settings.weights
-        keep = min(self.settings.top_n * 3, len(columns))
+        keep = min(self.settings.top_n * 3, scores.shape[1])
+        if keep == 0:
+            return {i: [] for i in rows.tolist()}
+        best = np.argpartition(-scores, keep - 1, axis=1)[:, :keep]
+        best_scores = np.take_along_axis(scores, best, axis=1).tolist()
+        best_columns = np.take_along_axis(columns, best, axis=1).tolist()
         result: dict[int, list[tuple[int, float]]] = {}
         for r, i in enumerate(rows.tolist()):
-            row = scores[r]
-            best = np.argpartition(-row, keep - 1)[:keep] if keep else []
             ranked = []
-            for c in best:
-                if not np.isfinite(row[c]):
+            for j, score in zip(best_columns[r], best_scores[r], strict=True):
+                if score == -np.inf:
                     continue
-                j = int(columns[c])
                 bonus = w.shared_partner_bonus * min(len(self.shared_partners(i, j)), 2) if i in self.partners else 0.0
-                total = float(row[c]) + bonus
+                total = score + bonus
                 if total >= w.min_score:
                     ranked.append((j, round(total, 4)))
             ranked.sort(key=lambda item: (-item[1], self.businesses[item[0]].id))
@@ -480,3 +550,48 @@ class MatchData:
         for i in sorted(targets):
             grouped[int(self.market_id[i])].append(i)
         return [grouped[m] for m in sorted(grouped)]
+
+
+class _FarEstimator:
+    """Ranks far candidates of one kind of business by a cheap estimate: the rule weight plus
+    need fit both ways (two matrix products), leaving out the local pairs that are scored
+    exactly anyway. Torch runs the products and the top-k on every core.
+    """
+
+    def __init__(self, data: MatchData, kind: int, columns: np.ndarray):
+        w = data.settings.weights
+        self.data = data
+        self.columns = columns[np.argsort(data.market_id[columns], kind="stable")]
+        self.column_markets = data.market_id[self.columns]
+        self.offers_t = torch.from_numpy(data.matrix["offers"][self.columns]).T
+        self.needs_t = torch.from_numpy(data.matrix["needs"][self.columns]).T
+        rule = w.rule * data.relation_weight[kind, data.kind_of[self.columns]]
+        self.rule = torch.from_numpy(np.ascontiguousarray(rule[None, :], dtype=np.float32))
+
+    def best(self, rows: np.ndarray) -> np.ndarray:
+        """Each row's best FAR_CANDIDATES columns, -1 padded; `rows` sorted by market."""
+        data, w = self.data, self.data.settings.weights
+        needs = torch.from_numpy(data.matrix["needs"][rows])
+        offers = torch.from_numpy(data.matrix["offers"][rows])
+        estimate = torch.addmm(self.rule, needs, self.offers_t, alpha=w.need)
+        estimate.addmm_(offers, self.needs_t, alpha=w.client)
+        markets = data.market_id[rows]
+        for market, start, end in _runs(markets):
+            for near in np.flatnonzero(data.near[market]):
+                left, right = np.searchsorted(self.column_markets, [near, near + 1])
+                estimate[start:end, left:right] = -np.inf
+        best_columns = np.full((len(rows), FAR_CANDIDATES), -1, dtype=np.int64)
+        keep = min(FAR_CANDIDATES, len(self.columns))
+        if keep:
+            values, best = torch.topk(estimate, keep, dim=1)
+            best_columns[:, :keep] = np.where(np.isfinite(values.numpy()), self.columns[best.numpy()], -1)
+        return best_columns
+
+
+def _runs(values: np.ndarray) -> list[tuple[int, int, int]]:
+    """(value, start, end) for each run of equal values in a sorted array."""
+    if not len(values):
+        return []
+    starts = np.flatnonzero(np.r_[True, values[1:] != values[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    return [(int(values[s]), int(s), int(e)) for s, e in zip(starts, ends, strict=True)]

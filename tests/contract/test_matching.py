@@ -138,6 +138,27 @@ def test_far_pairs_only_when_one_side_works_remotely(store, matcher):
     assert "works with clients anywhere" in remote.reasons[-1]
 
 
+def test_far_candidates_come_from_the_vector_index_where_there_is_one(store, matcher, monkeypatch):
+    asked = []
+    search = store.nearest
+    monkeypatch.setattr(store, "nearest", lambda field, vectors, k: asked.append(field) or search(field, vectors, k))
+    accountant = biz(
+        "A1", "Ledgerline CPA", "Accounting Firm", "Tax and accounting for small businesses",
+        customers="small business owners", needs="business lawyer referrals", place=AUSTIN,
+    )  # fmt: skip
+    lawyer = biz(
+        "L1", "Hughes Law", "Business Law Firm", "Business formation, contracts and leases",
+        customers="founders and small business owners", needs="accountant referrals",
+    )  # fmt: skip
+    load(store, accountant, lawyer)
+    matcher.refresh(now=T0)
+    assert ids(store, "L1") == ["A1"] and ids(store, "A1") == ["L1"]
+    if store.has_vector_index:  # Neo4j: who offers what each needs, who needs what each offers
+        assert sorted(set(asked)) == ["needs", "offers"]
+    else:  # embedded: every eligible far business is estimated in memory
+        assert asked == []
+
+
 def test_nearby_cities_in_other_markets_count_within_max_km(store, matcher):
     suburb = Place("Stillwater", "MN", "US", "", 45.06, -92.81)  # ~40 km from Minneapolis, no metro given
     load(store, FLORIST, replace(VENUE, place=suburb))

@@ -44,6 +44,20 @@ def test_embeddings_round_trip_with_their_hashes(three):
         three.embedding_hashes("shoe_size")
 
 
+def test_nearest_finds_the_most_similar_vectors_first(three):
+    three.ensure_vector_indexes(3)
+    unit = np.eye(3, dtype=np.float32)
+    between = np.array([0.8, 0.6, 0.0], dtype=np.float32)  # closer to A than to B, far from C
+    three.save_embeddings("offers", [("A", "a", unit[0]), ("B", "b", between), ("C", "c", unit[2])])
+    queries = np.array([[1, 0, 0], [0.1, 0, 1], [0.6, 0.8, 0]], dtype=np.float32)
+    assert three.nearest("offers", queries, 2) == [["A", "B"], ["C", "A"], ["B", "A"]]
+    assert three.nearest("needs", unit[:1], 5) == [[]], "no business has a needs vector yet"
+    three.ensure_vector_indexes(5)  # another model: indexes rebuilt for its dimensions
+    wider = np.eye(5, dtype=np.float32)
+    three.save_embeddings("offers", [("A", "a5", wider[0]), ("B", "b5", wider[1]), ("C", "c5", wider[2])])
+    assert three.nearest("offers", wider[1:2], 1) == [["B"]]
+
+
 def test_inferred_categories_replace_older_ones_and_leave_given_ones(three):
     three.save_inferred_categories(["A", "C"], [InferredCategory("A", "Florist", 0.8)])
     three.save_inferred_categories(
