@@ -392,17 +392,26 @@ class EmbeddedStore(GraphStore):
         self._check_field(field)
         conn = self._connection()
         query = "SELECT business_id, vector FROM embeddings WHERE field = ?"
-        if ids is None:
-            rows = conn.execute(query + " ORDER BY business_id", (field,)).fetchall()
-        else:
-            rows = []
+        order = " ORDER BY business_id"
+
+        def cursors() -> Iterator[sqlite3.Cursor]:
+            if ids is None:
+                yield conn.execute(query + order, (field,))
+                return
             for chunk in _chunks(sorted(set(ids))):
-                marks = ",".join("?" * len(chunk))
-                rows += conn.execute(query + f" AND business_id IN ({marks}) ORDER BY business_id", (field, *chunk))
-        if not rows:
+                yield conn.execute(
+                    query + f" AND business_id IN ({','.join('?' * len(chunk))})" + order, (field, *chunk)
+                )
+
+        found: list[str] = []
+        packed = bytearray()  # filled a batch at a time: one copy of the vectors in memory, not two
+        for cursor in cursors():
+            while batch := cursor.fetchmany(10_000):
+                found.extend(r[0] for r in batch)
+                packed.extend(b"".join(r[1] for r in batch))
+        if not found:
             return [], np.zeros((0, 0), dtype=np.float32)
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f4").reshape(len(rows), -1)
-        return [r[0] for r in rows], matrix.astype(np.float32)
+        return found, np.frombuffer(packed, dtype="<f4").reshape(len(found), -1).astype(np.float32, copy=False)
 
     def save_inferred_categories(self, business_ids: Sequence[str], inferred: Sequence[InferredCategory]) -> None:
         with self._write() as conn:

@@ -9,13 +9,14 @@ does the same incrementally for a few businesses and the lists they enter or lea
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
 
-from graph import GraphStore, StoredBusiness
-from graph.records import EMBEDDING_FIELDS, Suggestion
+from graph import GraphStore, StoredBusiness, Tie, TieKind
+from graph.records import EMBEDDING_FIELDS, DismissReason, Feedback, FeedbackKind, Suggestion
 from netweave.matching.embedder import Embedder, EmbeddingStats, refresh_embeddings
 from netweave.matching.engine import MatchData, MatchSettings
 from netweave.matching.reasons import pair_reasons
@@ -63,14 +64,13 @@ class Matcher:
         return self.store.list_businesses(limit=max(self.store.count_businesses(), 1))
 
     def load(self, businesses: Sequence[StoredBusiness], now: datetime) -> MatchData:
-        vectors = {name: self.store.load_embeddings(name) for name in EMBEDDING_FIELDS}
         neighbours = None
         if self.store.has_vector_index:  # far candidates come from the database's vector indexes
             self.store.ensure_vector_indexes(self.embedder.dimensions)
             neighbours = self.store.nearest
         return MatchData(
             businesses,
-            vectors,
+            self.store.load_embeddings,
             self.rules,
             self.prototypes,
             self.store.all_ties(),
@@ -115,6 +115,18 @@ class Matcher:
         else:
             targets = list(range(len(businesses)))
         return self._store_ranking(data, targets, now, report, on_start, on_progress)
+
+    def take_feedback(self, feedback: Feedback) -> RefreshReport:
+        """Record feedback on a pair and refresh both businesses' suggestions.
+
+        A dismissal because the two already know each other also records that tie, so the
+        graph (and anything else that reads it) knows it too. An unknown business raises
+        UnknownBusinessError and records nothing.
+        """
+        self.store.record_feedback(feedback)
+        if feedback.kind is FeedbackKind.DISMISSED and feedback.reason == DismissReason.ALREADY_KNOW:
+            self.store.add_ties([Tie(feedback.a, feedback.b, TieKind.KNOWS)], feedback.at)
+        return self.refresh(business_ids=[feedback.a, feedback.b], now=feedback.at)
 
     def _refresh_few(
         self,
@@ -163,12 +175,20 @@ class Matcher:
         on_start("matching", len(targets))
         report.refreshed = len(targets)
         far = far_candidates(data, targets)
-        for block in data.blocks(targets):
-            for start in range(0, len(block), 2048):
-                part = block[start : start + 2048]
-                suggestions = self._rank(data, part, far, now, on_progress)
-                self.store.replace_suggestions([data.businesses[i].id for i in part], suggestions)
-                report.suggestions += len(suggestions)
+        # The store writes one slice while the next is ranked; at most one write is in flight.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netweave-store") as writer:
+            writing: Future[None] | None = None
+            for block in data.blocks(targets):
+                for start in range(0, len(block), 2048):
+                    part = block[start : start + 2048]
+                    suggestions = self._rank(data, part, far, now, on_progress)
+                    if writing is not None:
+                        writing.result()
+                    ids = [data.businesses[i].id for i in part]
+                    writing = writer.submit(self.store.replace_suggestions, ids, suggestions)
+                    report.suggestions += len(suggestions)
+            if writing is not None:
+                writing.result()
         return report
 
     def _affected(self, data: MatchData, changed: list[int]) -> list[int]:

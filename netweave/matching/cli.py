@@ -71,9 +71,9 @@ def export_command(output: Path | None) -> None:
         click.echo(text)
 
 
-def _record(a: str, b: str, kind: FeedbackKind, reason: str, salesperson: str | None) -> None:
+def _take_feedback(a: str, b: str, kind: FeedbackKind, reason: str, salesperson: str | None) -> RefreshReport:
     try:
-        get_store().record_feedback(Feedback(a, b, kind, datetime.now(UTC), reason, salesperson))
+        return get_matcher().take_feedback(Feedback(a, b, kind, datetime.now(UTC), reason, salesperson))
     except UnknownBusinessError as error:
         raise click.BadParameter(f"no customer with id {', '.join(map(repr, error.ids))}") from None
 
@@ -86,9 +86,9 @@ def _record(a: str, b: str, kind: FeedbackKind, reason: str, salesperson: str | 
 @with_appcontext
 def dismiss_command(business_id: str, other_id: str, reason: str, salesperson: str | None) -> None:
     """Dismiss a suggested pair. It is not suggested again (for bad_timing: for 90 days);
-    'competitor' and 'not_relevant' also lower that kind of pair for everyone."""
-    _record(business_id, other_id, FeedbackKind.DISMISSED, reason, salesperson)
-    report = run_refresh(business_ids=[business_id, other_id])
+    'competitor' and 'not_relevant' also lower that kind of pair for everyone;
+    'already_know' records that the two know each other."""
+    report = _take_feedback(business_id, other_id, FeedbackKind.DISMISSED, reason, salesperson)
     click.echo(f"dismissed; {report.summary()}")
 
 
@@ -100,8 +100,8 @@ def dismiss_command(business_id: str, other_id: str, reason: str, salesperson: s
 @with_appcontext
 def outcome_command(business_id: str, other_id: str, outcome: str, salesperson: str | None) -> None:
     """Record what became of an introduction; accepted and declined ones tune future rankings."""
-    _record(business_id, other_id, FeedbackKind(f"intro_{outcome}"), "", salesperson)
-    click.echo(f"recorded: intro {outcome}")
+    report = _take_feedback(business_id, other_id, FeedbackKind(f"intro_{outcome}"), "", salesperson)
+    click.echo(f"recorded: intro {outcome}; {report.summary()}")
 
 
 @match_group.command("rules")

@@ -94,7 +94,7 @@ class MatchData:
     def __init__(
         self,
         businesses: Sequence[StoredBusiness],
-        vectors: dict[str, tuple[list[str], np.ndarray]],
+        load_vectors: Callable[[str], tuple[list[str], np.ndarray]],
         rules: Rules,
         prototype_vectors: np.ndarray,
         ties: Sequence[Tie],
@@ -114,9 +114,8 @@ class MatchData:
         dims = prototype_vectors.shape[1]
         self.present = {name: np.zeros(n, dtype=bool) for name in EMBEDDING_FIELDS}
         self.matrix = {name: np.zeros((n, dims), dtype=np.float32) for name in EMBEDDING_FIELDS}
-        for name in EMBEDDING_FIELDS:
-            ids, stored = vectors.get(name, ([], np.zeros((0, dims), np.float32)))
-            self._set_vectors(name, ids, stored)
+        for name in EMBEDDING_FIELDS:  # one field at a time, so only one loaded copy is alive
+            self._set_vectors(name, *load_vectors(name))
 
         self.kind_names = list(rules.kinds)
         self.kind_index = {k: i for i, k in enumerate(self.kind_names)}
@@ -152,6 +151,10 @@ class MatchData:
         for i, market in enumerate(self.market):
             self.markets[market].append(i)
         self.set_graph_signals(ties, blocked_pairs, feedback, now)
+
+    def vectors(self, name: str, index: np.ndarray | Sequence[int]) -> np.ndarray:
+        """The `name` vectors at `index` (a copy)."""
+        return self.matrix[name][index]
 
     def _set_vectors(self, name: str, ids: Sequence[str], vectors: np.ndarray) -> None:
         if not len(ids):
@@ -257,7 +260,7 @@ class MatchData:
             else:
                 to_infer.append(i)
         if to_infer:
-            similarity = self.matrix["offers"][to_infer] @ self.prototypes.T
+            similarity = self.vectors("offers", to_infer) @ self.prototypes.T
             logits = similarity / w.infer_temperature
             logits -= logits.max(axis=1, keepdims=True)
             probabilities = np.exp(logits)
@@ -358,8 +361,8 @@ class MatchData:
             estimator = _FarEstimator(self, int(kind), eligible)
             positions = np.flatnonzero(kinds == kind)
             positions = positions[np.argsort(self.market_id[rows[positions]], kind="stable")]
-            for start in range(0, len(positions), 256):  # bounds the estimate's memory
-                part = positions[start : start + 256]
+            for start in range(0, len(positions), 64):  # bounds the estimate's memory
+                part = positions[start : start + 64]
                 result[part] = estimator.best(rows[part])
 
     def _far_from_index(self, rows: np.ndarray, result: np.ndarray) -> None:
@@ -370,7 +373,7 @@ class MatchData:
             asking = np.flatnonzero(self.present[query][rows])
             if not len(asking):
                 continue
-            found = self.neighbours(indexed, self.matrix[query][rows[asking]], INDEX_NEIGHBOURS)
+            found = self.neighbours(indexed, self.vectors(query, rows[asking]), INDEX_NEIGHBOURS)
             for position, ids in zip(asking.tolist(), found, strict=True):
                 proposed[position].update(self.index[b] for b in ids if b in self.index)
         for position, i in enumerate(rows.tolist()):
@@ -385,14 +388,13 @@ class MatchData:
     def products(self, rows: np.ndarray, columns: np.ndarray) -> dict[str, np.ndarray]:
         """The embedding part of rows x columns: need fits both ways, audience fit, offer likeness."""
         w = self.settings.weights
-        offers, customers, needs = self.matrix["offers"], self.matrix["customers"], self.matrix["needs"]
         has_c, has_n = self.present["customers"], self.present["needs"]
-        row_offers, column_offers = offers[rows], offers[columns]
-        need_ab = _fit(needs[rows] @ column_offers.T, w)
+        row_offers, column_offers = self.vectors("offers", rows), self.vectors("offers", columns)
+        need_ab = _fit(self.vectors("needs", rows) @ column_offers.T, w)
         need_ab *= has_n[rows][:, None]
-        need_ba = _fit(row_offers @ needs[columns].T, w)
+        need_ba = _fit(row_offers @ self.vectors("needs", columns).T, w)
         need_ba *= has_n[columns][None, :]
-        audience = _fit(customers[rows] @ customers[columns].T, w)
+        audience = _fit(self.vectors("customers", rows) @ self.vectors("customers", columns).T, w)
         audience *= has_c[rows][:, None] & has_c[columns][None, :]
         lookalike = row_offers @ column_offers.T
         return {"need_ab": need_ab, "need_ba": need_ba, "audience": audience, "lookalike": lookalike}
@@ -403,7 +405,7 @@ class MatchData:
         has_c, has_n = self.present["customers"], self.present["needs"]
 
         def dot(mine: str, theirs: str) -> np.ndarray:
-            return np.einsum("rd,rkd->rk", self.matrix[mine][rows], self.matrix[theirs][columns])
+            return np.einsum("rd,rkd->rk", self.vectors(mine, rows), self.vectors(theirs, columns))
 
         need_ab = _fit(dot("needs", "offers"), w)
         need_ab *= has_n[rows][:, None]
@@ -563,16 +565,16 @@ class _FarEstimator:
         self.data = data
         self.columns = columns[np.argsort(data.market_id[columns], kind="stable")]
         self.column_markets = data.market_id[self.columns]
-        self.offers_t = torch.from_numpy(data.matrix["offers"][self.columns]).T
-        self.needs_t = torch.from_numpy(data.matrix["needs"][self.columns]).T
+        self.offers_t = torch.from_numpy(data.vectors("offers", self.columns)).T
+        self.needs_t = torch.from_numpy(data.vectors("needs", self.columns)).T
         rule = w.rule * data.relation_weight[kind, data.kind_of[self.columns]]
         self.rule = torch.from_numpy(np.ascontiguousarray(rule[None, :], dtype=np.float32))
 
     def best(self, rows: np.ndarray) -> np.ndarray:
         """Each row's best FAR_CANDIDATES columns, -1 padded; `rows` sorted by market."""
         data, w = self.data, self.data.settings.weights
-        needs = torch.from_numpy(data.matrix["needs"][rows])
-        offers = torch.from_numpy(data.matrix["offers"][rows])
+        needs = torch.from_numpy(data.vectors("needs", rows))
+        offers = torch.from_numpy(data.vectors("offers", rows))
         estimate = torch.addmm(self.rule, needs, self.offers_t, alpha=w.need)
         estimate.addmm_(offers, self.needs_t, alpha=w.client)
         markets = data.market_id[rows]

@@ -7,7 +7,6 @@ their wedding." The strongest signals come first.
 
 from __future__ import annotations
 
-import functools
 import re
 
 import numpy as np
@@ -17,7 +16,6 @@ from netweave.matching.engine import MatchData
 MAX_SIGNALS = 3  # strongest signal sentences per side, then the kind explanation and the geography
 
 
-@functools.lru_cache(maxsize=65536)
 def snippet(text: str, name: str = "", limit: int = 90) -> str:
     """The first clause of a CRM note, trimmed at a word, without a leading 'Name:'."""
     text = " ".join(text.split())
@@ -39,79 +37,83 @@ def _sentence(text: str) -> str:
 def _pair_fits(data: MatchData, first: np.ndarray, second: np.ndarray, mine: str, theirs: str) -> np.ndarray:
     """fit(first.mine . second.theirs) for many pairs at once; 0 where a text is missing."""
     w = data.settings.weights
-    similarity = np.einsum("ij,ij->i", data.matrix[mine][first], data.matrix[theirs][second])
+    similarity = np.einsum("ij,ij->i", data.vectors(mine, first), data.vectors(theirs, second))
     present = data.present[mine][first] & data.present[theirs][second]
     return np.where(present, np.clip((similarity - w.fit_floor) / w.fit_span, 0.0, 1.0), 0.0)
 
 
-def _kind_phrase(data: MatchData, i: int) -> str | None:
-    guess = data.guesses[i]
-    name = data.businesses[i].record.name
-    if guess.source == "inferred":
-        return f"{name} reads like a {guess.kind} from its description ({guess.confidence:.0%} sure)."
-    return None
+class _Explainer:
+    """Builds the sentences for one batch of pairs; each business's snippets are cut once."""
 
+    def __init__(self, data: MatchData):
+        self.data = data
+        self.snippets: dict[int, tuple[str, str, str]] = {}
 
-def _side(data: MatchData, me: int, other: int, need: float, client: float, audience: float) -> list[str]:
-    """Why `me` gains from meeting `other`, given the pair's embedding fits."""
-    mine, theirs = data.businesses[me].record, data.businesses[other].record
-    kind_me = data.guesses[me].kind
-    kind_other = data.guesses[other].kind
-    reasons: list[tuple[float, str]] = []
+    def _snippets(self, i: int) -> tuple[str, str, str]:
+        """(offers, needs, customers) snippets of business i."""
+        if (cut := self.snippets.get(i)) is None:
+            record = self.data.businesses[i].record
+            cut = tuple(snippet(text, record.name) for text in (record.description, record.needs, record.customers))
+            self.snippets[i] = cut
+        return cut
 
-    relation = data.rules.relation(kind_me, kind_other)
-    if relation and relation.gets:
-        reasons.append((relation.weight, f"{theirs.name} can send {mine.name} {relation.gets}."))
-    elif relation:
-        reasons.append(
-            (
-                relation.weight,
-                f"{theirs.name} ({kind_other}) and {mine.name} serve the same {relation.sphere} customers.",
+    def _kind_phrase(self, i: int) -> str | None:
+        guess = self.data.guesses[i]
+        if guess.source == "inferred":
+            name = self.data.businesses[i].record.name
+            return f"{name} reads like a {guess.kind} from its description ({guess.confidence:.0%} sure)."
+        return None
+
+    def side(self, me: int, other: int, need: float, client: float, audience: float) -> tuple[str, ...]:
+        """Why `me` gains from meeting `other`, given the pair's embedding fits."""
+        data = self.data
+        mine, theirs = data.businesses[me].record.name, data.businesses[other].record.name
+        kind_other = data.guesses[other].kind
+        reasons: list[tuple[float, str]] = []
+
+        relation = data.rules.relation(data.guesses[me].kind, kind_other)
+        if relation and relation.gets:
+            reasons.append((relation.weight, f"{theirs} can send {mine} {relation.gets}."))
+        elif relation:
+            reasons.append(
+                (relation.weight, f"{theirs} ({kind_other}) and {mine} serve the same {relation.sphere} customers.")
             )
-        )
 
-    if need >= 0.3:
-        reasons.append(
-            (
-                need,
-                _sentence(
-                    f"{mine.name} wants {snippet(mine.needs, mine.name)}; "
-                    f"{theirs.name} offers {snippet(theirs.description, theirs.name)}"
-                ),
-            )
-        )
-    if client >= 0.3:
-        reasons.append(
-            (
-                client * 0.7,
-                _sentence(f"{mine.name} gains a client: {theirs.name} wants {snippet(theirs.needs, theirs.name)}"),
-            )
-        )
-    if audience >= 0.4:
-        reasons.append((audience * 0.8, _sentence(f"Both serve {snippet(mine.customers, mine.name)}")))
+        if need >= 0.3:
+            wants, offers = self._snippets(me)[1], self._snippets(other)[0]
+            reasons.append((need, _sentence(f"{mine} wants {wants}; {theirs} offers {offers}")))
+        if client >= 0.3:
+            wants = self._snippets(other)[1]
+            reasons.append((client * 0.7, _sentence(f"{mine} gains a client: {theirs} wants {wants}")))
+        if audience >= 0.4:
+            reasons.append((audience * 0.8, _sentence(f"Both serve {self._snippets(me)[2]}")))
 
-    shared = sorted(data.businesses[p].record.name for p in data.shared_partners(me, other))
-    if shared:
-        reasons.append((0.95, f"Both already work with {', '.join(shared[:2])}."))
+        if me in data.partners and (shared := data.shared_partners(me, other)):
+            names = sorted(data.businesses[p].record.name for p in shared)
+            reasons.append((0.95, f"Both already work with {', '.join(names[:2])}."))
 
-    ranked = [text for _, text in sorted(reasons, key=lambda item: -item[0])][:MAX_SIGNALS]
-    if (phrase := _kind_phrase(data, other)) and relation:
-        ranked.append(phrase)
-    ranked.append(_where(data, me, other))
-    return ranked
+        reasons.sort(key=_strength)
+        ranked = [text for _, text in reasons[:MAX_SIGNALS]]
+        if relation and (phrase := self._kind_phrase(other)):
+            ranked.append(phrase)
+        ranked.append(self._where(me, other))
+        return tuple(ranked)
+
+    def _where(self, me: int, other: int) -> str:
+        data = self.data
+        if data.market[me] is not None and data.market[me] == data.market[other]:
+            return f"Both are in the {data.market[me]} area."
+        km = data.distance_km(me, other)
+        if km is not None and km <= data.settings.max_km:
+            return f"{km:.0f} km apart."
+        remote = next((i for i in (other, me) if data.rules.remote(data.guesses[i].kind)), None)
+        if remote is None:
+            return "Different areas."
+        return f"{data.businesses[remote].record.name} works with clients anywhere, so distance is no obstacle."
 
 
-def _where(data: MatchData, me: int, other: int) -> str:
-    mine, theirs = data.businesses[me].record, data.businesses[other].record
-    if data.market[me] is not None and data.market[me] == data.market[other]:
-        return f"Both are in the {data.market[me]} area."
-    km = data.distance_km(me, other)
-    if km is not None and km <= data.settings.max_km:
-        return f"{km:.0f} km apart."
-    remote = next(
-        (name for i, name in ((other, theirs.name), (me, mine.name)) if data.rules.remote(data.guesses[i].kind)), None
-    )
-    return f"{remote} works with clients anywhere, so distance is no obstacle." if remote else "Different areas."
+def _strength(reason: tuple[float, str]) -> float:
+    return -reason[0]
 
 
 def pair_reasons(data: MatchData, pairs: list[tuple[int, int]]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -123,10 +125,11 @@ def pair_reasons(data: MatchData, pairs: list[tuple[int, int]]) -> list[tuple[tu
     need_ij = _pair_fits(data, first, second, "needs", "offers").tolist()
     need_ji = _pair_fits(data, second, first, "needs", "offers").tolist()
     audience = _pair_fits(data, first, second, "customers", "customers").tolist()
+    explain = _Explainer(data)
     return [
         (
-            tuple(_side(data, i, j, need_ij[n], need_ji[n], audience[n])),
-            tuple(_side(data, j, i, need_ji[n], need_ij[n], audience[n])),
+            explain.side(i, j, need_ij[n], need_ji[n], audience[n]),
+            explain.side(j, i, need_ji[n], need_ij[n], audience[n]),
         )
         for n, (i, j) in enumerate(pairs)
     ]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from graph import BusinessRecord, Place, Tie, TieKind
+from graph import BusinessRecord, Place, Tie, TieKind, UnknownBusinessError
 from graph.records import DismissReason, Feedback, FeedbackKind
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -248,6 +248,20 @@ def test_bad_timing_hides_a_pair_for_a_while_only(store, matcher):
     assert ids(store, "F1") == []
     matcher.refresh(now=T0 + timedelta(days=120))
     assert ids(store, "F1") == ["V1"]
+
+
+def test_feedback_refreshes_both_sides_and_already_know_records_the_tie(store, matcher):
+    load(store, FLORIST, VENUE, REALTOR, LENDER)
+    matcher.refresh(now=T0)
+    assert "V1" in ids(store, "F1") and "M1" in ids(store, "R1")
+    matcher.take_feedback(Feedback("F1", "V1", FeedbackKind.DISMISSED, T0, DismissReason.ALREADY_KNOW))
+    assert "V1" not in ids(store, "F1") and "F1" not in ids(store, "V1")
+    assert Tie("F1", "V1", TieKind.KNOWS) in store.ties_of("F1")
+    matcher.take_feedback(Feedback("R1", "M1", FeedbackKind.INTRO_MADE, T0))
+    assert "M1" not in ids(store, "R1"), "an introduced pair is not suggested again"
+    assert store.ties_of("R1") == [], "only 'already know' says the two know each other"
+    with pytest.raises(UnknownBusinessError):
+        matcher.take_feedback(Feedback("R1", "ghost", FeedbackKind.DISMISSED, T0, DismissReason.NOT_RELEVANT))
 
 
 def test_unchanged_texts_are_never_embedded_again(store, matcher):
