@@ -7,8 +7,11 @@ makes a retry (or a re-run of the same import) a no-op.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -72,6 +75,9 @@ CALL (b, row) {
 }
 """
 
+# Named properties only: a Business node also carries its embedding vectors, which are big.
+_PROJECTION = ", ".join(f".{name}" for name in ("id", *_BUSINESS_PROPS, "created_at", "updated_at"))
+
 _READ_BUSINESSES = """
 MATCH (b:Business)
 WHERE ($salesperson_id IS NULL OR EXISTS { (:Salesperson {id: $salesperson_id})-[:MANAGES]->(b) })
@@ -80,12 +86,12 @@ WHERE ($salesperson_id IS NULL OR EXISTS { (:Salesperson {id: $salesperson_id})-
 WITH b ORDER BY toLower(b.name), b.id SKIP $offset LIMIT $limit
 OPTIONAL MATCH (s:Salesperson)-[:MANAGES]->(b)
 OPTIONAL MATCH (b)-[:LOCATED_IN]->(p:Place)
-RETURN b {.*} AS business, s.id AS salesperson_id, p {.*} AS place,
+RETURN b {PROJECTION} AS business, s.id AS salesperson_id, p {.*} AS place,
        COLLECT {
          MATCH (b)-[r:IN_CATEGORY {source: 'given'}]->(c:Category)
          RETURN c.name ORDER BY r.position
        } AS categories
-"""
+""".replace("PROJECTION", _PROJECTION)
 
 
 def _business_row(record: BusinessRecord) -> dict[str, Any]:
@@ -424,23 +430,29 @@ class Neo4jStore(GraphStore):
         self.driver.execute_query("CALL db.awaitIndexes(600)", database_=self.database)
 
     def nearest(self, field: str, vectors: np.ndarray, k: int) -> list[list[str]]:
-        index = self._vector_index(field)
         self._vector_key(field)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if not len(vectors):
+            return []
+        # Identical texts ask once; batches run on a few sessions at once (the server has cores).
+        distinct, inverse = np.unique(vectors, axis=0, return_inverse=True)
+        batches = [distinct[start : start + 250] for start in range(0, len(distinct), 250)]
+        with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+            answers = [ids for batch in pool.map(partial(self._nearest_batch, field, k), batches) for ids in batch]
+        return [answers[n] for n in inverse.reshape(-1).tolist()]
+
+    def _nearest_batch(self, field: str, k: int, vectors: np.ndarray) -> list[list[str]]:
+        rows = self._query(
+            "UNWIND range(0, size($vectors) - 1) AS n"
+            " CALL db.index.vector.queryNodes($index, $k, $vectors[n]) YIELD node, score"
+            " WITH n, node ORDER BY score DESC RETURN n, collect(node.id) AS ids",
+            vectors=vectors.tolist(),
+            index=self._vector_index(field),
+            k=k,
+        )
         found: list[list[str]] = [[] for _ in range(len(vectors))]
-        for start in range(0, len(vectors), 500):
-            queries = [
-                {"n": start + n, "vector": vector.tolist()}
-                for n, vector in enumerate(np.asarray(vectors[start : start + 500], dtype=np.float32))
-            ]
-            rows = self._query(
-                "UNWIND $queries AS q CALL db.index.vector.queryNodes($index, $k, q.vector) YIELD node, score"
-                " WITH q, node ORDER BY score DESC RETURN q.n AS n, collect(node.id) AS ids",
-                queries=queries,
-                index=index,
-                k=k,
-            )
-            for row in rows:
-                found[row["n"]] = row["ids"]
+        for row in rows:
+            found[row["n"]] = row["ids"]
         return found
 
     def save_inferred_categories(self, business_ids: Sequence[str], inferred: Sequence[InferredCategory]) -> None:

@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 
@@ -76,7 +76,11 @@ class BusinessRecord:
 
     def content_hash(self) -> str:
         """Stable digest of everything stored for the record; equal hashes mean 'unchanged'."""
-        payload = json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+        # The same JSON as dataclasses.asdict would give, without its deep copies (imports hash every row).
+        plain = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.place is not None:
+            plain["place"] = {f.name: getattr(self.place, f.name) for f in fields(self.place)}
+        payload = json.dumps(plain, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()
 
 
