@@ -157,14 +157,18 @@ def run(label: str, settings: StoreSettings, count: int, embedder: Embedder, rul
     matcher.refresh(business_ids=[businesses[0].id])  # this process's matcher loads the book, as a server does
     first_total = import_seconds + embed_seconds + refresh_seconds
 
-    # Re-import of the same data: nothing changes, nothing is embedded.
+    # Re-import of the same data, as `flask import` runs it: rows whose content hash is unchanged
+    # are not written, and only changed businesses go on to embedding and matching (none here).
     again, reimport_seconds = timed(import_rows, store, raws)
+    reimport_total = reimport_seconds
+    if again.changed_ids:
+        reimport_total += timed(matcher.refresh, business_ids=again.changed_ids)[1]
+    # What a full `match refresh` checks first: every text's hash against the stored one.
     unchanged_stats, check_seconds = timed(refresh_embeddings, store, embedder, matcher.all_businesses())
-    reimport_total = reimport_seconds + check_seconds
     print(
         f"  re-import unchanged      {reimport_total:8.2f} s   {again.unchanged:,} unchanged, "
-        f"{unchanged_stats.encoded} re-embedded; {first_total / reimport_total:.0f}x faster than first import "
-        "(target >= 20x)"
+        f"{len(again.changed_ids)} changed; {first_total / reimport_total:.0f}x faster than first import "
+        f"(target >= 20x); checking every text's hash: {unchanged_stats.encoded} re-embedded, {check_seconds:.2f} s"
     )
 
     # One business changes: its suggestions and the lists it enters or leaves.

@@ -78,11 +78,13 @@ CALL (b, row) {
 # Named properties only: a Business node also carries its embedding vectors, which are big.
 _PROJECTION = ", ".join(f".{name}" for name in ("id", *_BUSINESS_PROPS, "created_at", "updated_at"))
 
+# `$ids IS NULL OR b.id IN $ids` would scan every business: a lookup by id gets its own MATCH.
+_ALL_BUSINESSES = "MATCH (b:Business)"
+_BUSINESSES_BY_ID = "UNWIND $ids AS wanted MATCH (b:Business {id: wanted})"
+
 _READ_BUSINESSES = """
-MATCH (b:Business)
 WHERE ($salesperson_id IS NULL OR EXISTS { (:Salesperson {id: $salesperson_id})-[:MANAGES]->(b) })
   AND ($search IS NULL OR toLower(b.name) CONTAINS $search)
-  AND ($ids IS NULL OR b.id IN $ids)
 WITH b ORDER BY toLower(b.name), b.id SKIP $offset LIMIT $limit
 OPTIONAL MATCH (s:Salesperson)-[:MANAGES]->(b)
 OPTIONAL MATCH (b)-[:LOCATED_IN]->(p:Place)
@@ -234,7 +236,8 @@ class Neo4jStore(GraphStore):
 
     def _read_businesses(self, **params) -> list[StoredBusiness]:
         defaults = {"salesperson_id": None, "search": None, "ids": None, "offset": 0, "limit": 50}
-        return [_to_stored(row) for row in self._query(_READ_BUSINESSES, **{**defaults, **params})]
+        match = _ALL_BUSINESSES if params.get("ids") is None else _BUSINESSES_BY_ID
+        return [_to_stored(row) for row in self._query(match + _READ_BUSINESSES, **{**defaults, **params})]
 
     def get_business(self, business_id: str) -> StoredBusiness | None:
         found = self._read_businesses(ids=[business_id], limit=1)
@@ -366,10 +369,10 @@ class Neo4jStore(GraphStore):
     def embedding_hashes(self, field: str, ids: Sequence[str] | None = None) -> dict[str, str]:
         self._vector_key(field)
         rows = self._query(
-            "MATCH (b:Business) WHERE ($ids IS NULL OR b.id IN $ids) AND b[$key] IS NOT NULL"
-            " RETURN b.id AS id, b[$key] AS hash",
+            (_ALL_BUSINESSES if ids is None else _BUSINESSES_BY_ID)
+            + " WITH b WHERE b[$key] IS NOT NULL RETURN b.id AS id, b[$key] AS hash",
             key=f"{field}_hash",
-            ids=None if ids is None else list(ids),
+            ids=None if ids is None else sorted(set(ids)),
         )
         return {r["id"]: r["hash"] for r in rows}
 
@@ -394,10 +397,10 @@ class Neo4jStore(GraphStore):
     def load_embeddings(self, field: str, ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
         key = self._vector_key(field)
         rows = self._query(
-            "MATCH (b:Business) WHERE ($ids IS NULL OR b.id IN $ids) AND b[$key] IS NOT NULL"
-            " RETURN b.id AS id, b[$key] AS vector ORDER BY id",
+            (_ALL_BUSINESSES if ids is None else _BUSINESSES_BY_ID)
+            + " WITH b WHERE b[$key] IS NOT NULL RETURN b.id AS id, b[$key] AS vector ORDER BY id",
             key=key,
-            ids=None if ids is None else list(ids),
+            ids=None if ids is None else sorted(set(ids)),
         )
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)

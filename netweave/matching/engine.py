@@ -16,7 +16,7 @@ and customers, and dismissed pairs are never suggested. Weights are in `Weights`
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +48,7 @@ class Weights:
     infer_temperature: float = 0.04
     feedback_prior: float = 2.0  # pseudo-counts pulling learned factors to 1.0
     bad_timing_days: int = 90
+    variety_decay: float = 0.85  # each suggestion of a kind already in the list counts this much less
 
 
 @dataclass
@@ -323,18 +324,20 @@ class MatchData:
             return np.zeros(0, dtype=np.int64)
         return np.flatnonzero(self.near[market][self.market_id])
 
-    def _far_columns(self, kind: int) -> np.ndarray:
-        """Businesses anywhere that a business of `kind` may meet: related kinds, one side remote.
+    def _far_columns(self, kind: int, columns: np.ndarray | None = None) -> np.ndarray:
+        """Businesses anywhere (or of `columns`) that a business of `kind` may meet: related
+        kinds, one side remote.
 
         Far pairs only make sense when the rules relate the two kinds and one of them works
         remotely; considering no others keeps candidate generation linear in the book's size.
         """
+        columns = np.arange(len(self.businesses)) if columns is None else columns
         related = (self.relation_weight[kind] > 0) | (self.relation_weight[:, kind] > 0)
         related[-1] = False  # unknown kinds stay local
-        mask = related[self.kind_of]
+        mask = related[self.kind_of[columns]]
         if not self.remote_kind[kind]:
-            mask &= self.remote_business
-        return np.flatnonzero(mask)
+            mask &= self.remote_business[columns]
+        return columns[mask]
 
     def far_candidates(self, rows: np.ndarray) -> np.ndarray:
         """Per row, up to FAR_CANDIDATES businesses outside its area that it may still meet.
@@ -379,9 +382,10 @@ class MatchData:
         for position, i in enumerate(rows.tolist()):
             if not proposed[position]:
                 continue
-            columns = np.fromiter(proposed[position], dtype=np.int64)
             kind = int(self.kind_of[i])
-            columns = columns[np.isin(columns, self._far_columns(kind))]  # the index knows no kinds
+            columns = self._far_columns(
+                kind, np.fromiter(proposed[position], dtype=np.int64)
+            )  # the index knows no kinds
             if len(columns):
                 result[position] = _FarEstimator(self, kind, columns).best(np.array([i]))[0]
 
@@ -542,9 +546,28 @@ class MatchData:
                 total = score + bonus
                 if total >= w.min_score:
                     ranked.append((j, round(total, 4)))
-            ranked.sort(key=lambda item: (-item[1], self.businesses[item[0]].id))
-            result[i] = ranked[: self.settings.top_n]
+            ranked.sort(key=self._rank_key)
+            result[i] = self._varied(ranked)
         return result
+
+    def _rank_key(self, item: tuple[int, float]) -> tuple[float, str]:
+        return (-item[1], self.businesses[item[0]].id)
+
+    def _varied(self, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """The top_n chosen one at a time by score x variety_decay ** (same kind already chosen),
+        then shown by score: a florist hears of a planner, a venue and a photographer rather
+        than three planners, unless the third planner is clearly better."""
+        decay, unknown = self.settings.weights.variety_decay, len(self.kind_names)
+        left = list(ranked)
+        chosen: list[tuple[int, float]] = []
+        per_kind: Counter[int] = Counter()
+        while left and len(chosen) < self.settings.top_n:
+            best = max(range(len(left)), key=lambda n: left[n][1] * decay ** per_kind[int(self.kind_of[left[n][0]])])
+            item = left.pop(best)
+            kind = int(self.kind_of[item[0]])
+            per_kind[kind] += kind != unknown
+            chosen.append(item)
+        return sorted(chosen, key=self._rank_key)
 
     def blocks(self, targets: Sequence[int]) -> list[list[int]]:
         """`targets` grouped by market (the unit of candidate generation), in a stable order."""

@@ -9,6 +9,8 @@ import pytest
 
 from graph import BusinessRecord, Place, Tie, TieKind, UnknownBusinessError
 from graph.records import DismissReason, Feedback, FeedbackKind
+from netweave.matching import Matcher, MatchSettings
+from netweave.matching.engine import Weights
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 MPLS = Place("Minneapolis", "MN", "US", "Twin Cities", 44.98, -93.27)
@@ -248,6 +250,35 @@ def test_bad_timing_hides_a_pair_for_a_while_only(store, matcher):
     assert ids(store, "F1") == []
     matcher.refresh(now=T0 + timedelta(days=120))
     assert ids(store, "F1") == ["V1"]
+
+
+def test_lists_favour_variety_of_kinds_while_other_kinds_are_left(store, embedder, rules):
+    venues = [replace(VENUE, id=f"V{n}", name=f"{place} Venue") for n, place in enumerate(("Lake", "Barn", "Loft"), 1)]
+    photographer = biz(
+        "PH", "Golden Hour Photo", "Wedding Photographer", "Wedding photography and engagement shoots",
+        customers="engaged couples", needs="florist and venue referrals",
+    )  # fmt: skip
+    planner = biz(
+        "PL", "Something Blue Planning", "Wedding Planner", "Full-service wedding planning and coordination",
+        customers="engaged couples", needs="florists and venues to recommend",
+    )  # fmt: skip
+    caterer = biz(
+        "CA", "Fork & Vine Catering", "Caterer", "Wedding and event catering, plated dinners and buffets",
+        customers="couples and event hosts", needs="venue and planner referrals",
+    )  # fmt: skip
+    load(store, FLORIST, *venues, photographer, planner, caterer)
+
+    def venues_suggested(variety_decay: float) -> int:
+        settings = MatchSettings(weights=Weights(variety_decay=variety_decay))
+        Matcher(store, embedder, rules, settings).refresh(now=T0)
+        suggested = ids(store, "F1")
+        assert len(suggested) == 5
+        return sum(other.startswith("V") for other in suggested)
+
+    assert venues_suggested(1.0) == 3, "without variety the three venues outscore the caterer"
+    assert venues_suggested(0.5) == 2, "with strong variety the caterer takes the third venue's place"
+    load(store, replace(caterer, opted_out=True))  # no other kind left: the third venue fills the slot
+    assert venues_suggested(0.5) == 3
 
 
 def test_feedback_refreshes_both_sides_and_already_know_records_the_tie(store, matcher):
