@@ -30,6 +30,7 @@ from pathlib import Path
 import psutil
 
 from graph import StoreSettings, open_store
+from graph.records import EMBEDDING_FIELDS
 from netweave.demo.catalog import FIRST_NAMES, KINDS, SURNAMES
 from netweave.importer import import_rows
 from netweave.importer.reader import RawRow
@@ -98,9 +99,15 @@ def timed(function, *args, **kwargs):
     return result, time.perf_counter() - started
 
 
-def raw_throughput(embedder: Embedder, texts: list[str]) -> float:
-    _, seconds = timed(embedder.model.encode, texts, batch_size=embedder.batch_size, normalize_embeddings=True)
-    return len(texts) / seconds
+def raw_throughput(embedder: Embedder, businesses: list) -> tuple[float, int]:
+    """Texts/s of plain `SentenceTransformer.encode` on the distinct texts of each field, the
+    work the pipeline's model calls did (field by field, each distinct text once)."""
+    count, seconds = 0, 0.0
+    for name in EMBEDDING_FIELDS:
+        texts = list(dict.fromkeys(t for b in businesses if (t := field_texts(b)[name])))
+        seconds += timed(embedder.model.encode, texts, batch_size=embedder.batch_size, normalize_embeddings=True)[1]
+        count += len(texts)
+    return count / seconds, count
 
 
 def full_refresh(settings: StoreSettings) -> dict:
@@ -133,15 +140,14 @@ def run(label: str, settings: StoreSettings, count: int, embedder: Embedder, rul
     report, import_seconds = timed(import_rows, store, raws)
     businesses = matcher.all_businesses()
     stats, embed_seconds = timed(refresh_embeddings, store, embedder, businesses)
-    sample = list(dict.fromkeys(t for b in businesses[:6000] for t in field_texts(b).values() if t))[:3000]
-    raw = raw_throughput(embedder, sample)
+    raw, raw_texts = raw_throughput(embedder, businesses)
     ours = stats.encoded / stats.encode_seconds
     pipeline = stats.encoded / embed_seconds
     print(f"  import rows              {import_seconds:8.2f} s   ({report.summary()})")
     print(
         f"  embedding                {embed_seconds:8.2f} s   {stats.texts:,} texts, {stats.encoded:,} distinct encoded"
     )
-    print(f"  raw encode (baseline)    {raw:8.0f} texts/s on {len(sample):,} of the same texts")
+    print(f"  raw encode (baseline)    {raw:8.0f} texts/s on the same {raw_texts:,} distinct texts")
     print(f"  netweave encode          {ours:8.0f} texts/s = {ours / raw:.0%} of raw (target >= 90%)")
     print(f"  netweave embed pipeline  {pipeline:8.0f} texts/s incl. hashing and storing = {pipeline / raw:.0%} of raw")
 

@@ -123,9 +123,10 @@ class Matcher:
         graph (and anything else that reads it) knows it too. An unknown business raises
         UnknownBusinessError and records nothing.
         """
-        self.store.record_feedback(feedback)
         if feedback.kind is FeedbackKind.DISMISSED and feedback.reason == DismissReason.ALREADY_KNOW:
+            # The tie first: adding it twice changes nothing, so a retry after a failure is safe.
             self.store.add_ties([Tie(feedback.a, feedback.b, TieKind.KNOWS)], feedback.at)
+        self.store.record_feedback(feedback)
         return self.refresh(business_ids=[feedback.a, feedback.b], now=feedback.at)
 
     def _refresh_few(

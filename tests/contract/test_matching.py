@@ -45,6 +45,14 @@ LENDER = biz(
     "M1", "Keystone Lending", "Mortgage Broker", "Mortgages and pre-approvals for home buyers",
     customers="home buyers", needs="realtor referrals",
 )  # fmt: skip
+FAR_ACCOUNTANT = biz(  # works remotely, 1,700 km from Minneapolis
+    "A1", "Ledgerline CPA", "Accounting Firm", "Tax and accounting for small businesses",
+    customers="small business owners", needs="business lawyer referrals", place=AUSTIN,
+)  # fmt: skip
+LAWYER = biz(
+    "L1", "Hughes Law", "Business Law Firm", "Business formation, contracts and leases",
+    customers="founders and small business owners", needs="accountant referrals",
+)  # fmt: skip
 PAINTER = biz("P1", "Fresh Coat Painting", "Painter", "Interior and exterior house painting", customers="homeowners")
 
 
@@ -123,16 +131,8 @@ def test_existing_ties_are_never_suggested(store, matcher):
 
 
 def test_far_pairs_only_when_one_side_works_remotely(store, matcher):
-    accountant = biz(
-        "A1", "Ledgerline CPA", "Accounting Firm", "Tax and accounting for small businesses",
-        customers="small business owners", needs="business lawyer referrals", place=AUSTIN,
-    )  # fmt: skip
-    lawyer = biz(
-        "L1", "Hughes Law", "Business Law Firm", "Business formation, contracts and leases",
-        customers="founders and small business owners", needs="accountant referrals",
-    )  # fmt: skip
     far_venue = replace(VENUE, place=AUSTIN)
-    load(store, FLORIST, far_venue, accountant, lawyer)
+    load(store, FLORIST, far_venue, FAR_ACCOUNTANT, LAWYER)
     matcher.refresh(now=T0)
     assert "V1" not in ids(store, "F1"), "a florist and a venue 1,700 km apart cannot work together"
     [remote] = store.suggestions_for("L1")
@@ -144,15 +144,7 @@ def test_far_candidates_come_from_the_vector_index_where_there_is_one(store, mat
     asked = []
     search = store.nearest
     monkeypatch.setattr(store, "nearest", lambda field, vectors, k: asked.append(field) or search(field, vectors, k))
-    accountant = biz(
-        "A1", "Ledgerline CPA", "Accounting Firm", "Tax and accounting for small businesses",
-        customers="small business owners", needs="business lawyer referrals", place=AUSTIN,
-    )  # fmt: skip
-    lawyer = biz(
-        "L1", "Hughes Law", "Business Law Firm", "Business formation, contracts and leases",
-        customers="founders and small business owners", needs="accountant referrals",
-    )  # fmt: skip
-    load(store, accountant, lawyer)
+    load(store, FAR_ACCOUNTANT, LAWYER)
     matcher.refresh(now=T0)
     assert ids(store, "L1") == ["A1"] and ids(store, "A1") == ["L1"]
     if store.has_vector_index:  # Neo4j: who offers what each needs, who needs what each offers
