@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,28 +78,32 @@ def refresh_embeddings(
     on_progress: Callable[[int], None] = lambda n: None,
     chunk: int = 4096,
 ) -> EmbeddingStats:
-    """Embed the texts that changed since they were last embedded; each distinct text once."""
+    """Embed the texts that changed since they were last embedded; each distinct text once,
+    however many businesses share it (CRM texts are often templated)."""
     stats = EmbeddingStats()
     # A few businesses: ask for their hashes only; many: one scan is cheaper.
     ids = [b.id for b in businesses] if len(businesses) <= 1000 else None
     for field in EMBEDDING_FIELDS:
         stored = store.embedding_hashes(field, ids)
-        pending = []
+        pending: dict[str, list[tuple[str, str]]] = defaultdict(list)  # text -> [(business id, hash)]
         for business in businesses:
             text = field_texts(business)[field]
             if not text:
                 continue
             digest = text_hash(embedder.name, field, text)
             if stored.get(business.id) != digest:
-                pending.append((business.id, digest, text))
-        for start in range(0, len(pending), chunk):
-            part = pending[start : start + chunk]
-            distinct = list(dict.fromkeys(text for _, _, text in part))
+                pending[text].append((business.id, digest))
+        distinct = list(pending)
+        for start in range(0, len(distinct), chunk):
+            texts = distinct[start : start + chunk]
             started = time.perf_counter()
-            vectors = dict(zip(distinct, embedder.encode(distinct), strict=True))
+            vectors = embedder.encode(texts)
             stats.encode_seconds += time.perf_counter() - started
-            store.save_embeddings(field, [(i, h, vectors[text]) for i, h, text in part])
-            stats.texts += len(part)
-            stats.encoded += len(distinct)
-            on_progress(len(part))
+            stats.encoded += len(texts)
+            items = [(i, h, vector) for text, vector in zip(texts, vectors, strict=True) for i, h in pending[text]]
+            for first in range(0, len(items), chunk):  # one store call per `chunk` vectors, as for encoding
+                part = items[first : first + chunk]
+                store.save_embeddings(field, part)
+                stats.texts += len(part)
+                on_progress(len(part))
     return stats

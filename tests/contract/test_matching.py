@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from graph import BusinessRecord, Place, Tie, TieKind, UnknownBusinessError
 from graph.records import DismissReason, Feedback, FeedbackKind
 from netweave.matching import Matcher, MatchSettings
+from netweave.matching.embedder import refresh_embeddings
 from netweave.matching.engine import Weights
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
@@ -285,6 +287,15 @@ def test_feedback_refreshes_both_sides_and_already_know_records_the_tie(store, m
     assert store.ties_of("R1") == [], "only 'already know' says the two know each other"
     with pytest.raises(UnknownBusinessError):
         matcher.take_feedback(Feedback("R1", "ghost", FeedbackKind.DISMISSED, T0, DismissReason.NOT_RELEVANT))
+
+
+def test_a_text_shared_by_many_businesses_is_embedded_once(store, embedder):
+    load(store, VENUE, replace(VENUE, id="V2", name="Lakeside Venue North"))  # the same three texts
+    businesses = store.list_businesses()
+    stats = refresh_embeddings(store, embedder, businesses, chunk=1)  # even across encoding chunks
+    assert (stats.texts, stats.encoded) == (6, 3)
+    ids, vectors = store.load_embeddings("offers")
+    assert ids == ["V1", "V2"] and np.array_equal(vectors[0], vectors[1])
 
 
 def test_unchanged_texts_are_never_embedded_again(store, matcher):
