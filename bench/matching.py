@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import random
 import resource
+import statistics
 import sys
 import tempfile
 import threading
@@ -177,12 +178,18 @@ def run(label: str, settings: StoreSettings, count: int, embedder: Embedder, rul
         f"(target >= 20x); checking every text's hash: {unchanged_stats.encoded} re-embedded, {check_seconds:.2f} s"
     )
 
-    # One business changes: its suggestions and the lists it enters or leaves.
-    target = businesses[count // 2]
-    edited = replace(target.record, description=target.record.description + " Now also does weekend events.")
-    store.upsert_businesses([edited], datetime.now(UTC))
-    _, one_seconds = timed(matcher.refresh, business_ids=[edited.id])
-    print(f"  refresh one changed      {one_seconds * 1000:8.0f} ms  (target < 200 ms at 100k)")
+    # One business changes: its suggestions and the lists it enters or leaves. The first edit
+    # also pays for first-use work (Neo4j plans each query once), so four edits are timed.
+    edits = []
+    for n, target in enumerate(businesses[count // 2 : count // 2 + 4]):
+        edited = replace(target.record, description=target.record.description + f" Now also does events ({n}).")
+        store.upsert_businesses([edited], datetime.now(UTC))
+        edits.append(timed(matcher.refresh, business_ids=[edited.id])[1])
+    one_seconds = statistics.median(edits[1:])
+    print(
+        f"  refresh one changed      {one_seconds * 1000:8.0f} ms  median of 3 edits, the first "
+        f"{edits[0] * 1000:.0f} ms (target < 200 ms at 100k)"
+    )
     store.close()
     figures.update(raw=raw, ours=ours, refresh=refresh_seconds, peak=full["peak"], one=one_seconds)
     return figures

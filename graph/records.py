@@ -6,6 +6,7 @@ to one contract: what you write is what you read back.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -77,11 +78,16 @@ class BusinessRecord:
     def content_hash(self) -> str:
         """Stable digest of everything stored for the record; equal hashes mean 'unchanged'."""
         # The same JSON as dataclasses.asdict would give, without its deep copies (imports hash every row).
-        plain = {f.name: getattr(self, f.name) for f in fields(self)}
+        plain = {name: getattr(self, name) for name in _field_names(BusinessRecord)}
         if self.place is not None:
-            plain["place"] = {f.name: getattr(self.place, f.name) for f in fields(self.place)}
+            plain["place"] = {name: getattr(self.place, name) for name in _field_names(Place)}
         payload = json.dumps(plain, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(payload.encode()).hexdigest()
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 @dataclass(frozen=True)

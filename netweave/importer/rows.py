@@ -62,7 +62,7 @@ class BusinessRow(BaseModel):
     description: Text = None
     customers: Text = None
     needs: Text = None
-    categories: TextList = []
+    categories: TextList = Field(default_factory=list)
     website: Text = None
     email: Text = None
     contact_name: Text = None
@@ -74,8 +74,8 @@ class BusinessRow(BaseModel):
     latitude: Annotated[float | None, BeforeValidator(_blank_to_none), Field(ge=-90, le=90)] = None
     longitude: Annotated[float | None, BeforeValidator(_blank_to_none), Field(ge=-180, le=180)] = None
     opted_out: bool = False
-    partners: TextList = []
-    knows: TextList = []
+    partners: TextList = Field(default_factory=list)  # a factory, not a default deep-copied per row
+    knows: TextList = Field(default_factory=list)
 
     @field_validator("employees", mode="before")
     @classmethod
