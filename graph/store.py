@@ -152,7 +152,9 @@ class GraphStore(ABC):
 
     def nearest(self, field: str, vectors: np.ndarray, k: int) -> list[list[str]]:
         """For each query vector, ids of up to `k` businesses whose `field` vector is most
-        similar (cosine), most similar first."""
+        similar (cosine), most similar first. Here an exact scan that reads every vector per
+        call (fine for tools and tests); the matcher asks only stores with a vector index and
+        estimates far candidates in memory otherwise."""
         ids, stored = self.load_embeddings(field)
         if not ids or not len(vectors):
             return [[] for _ in range(len(vectors))]
