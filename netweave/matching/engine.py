@@ -382,10 +382,8 @@ class MatchData:
         for position, i in enumerate(rows.tolist()):
             if not proposed[position]:
                 continue
-            kind = int(self.kind_of[i])
-            columns = self._far_columns(
-                kind, np.fromiter(proposed[position], dtype=np.int64)
-            )  # the index knows no kinds
+            kind = int(self.kind_of[i])  # the index knows no kinds: keep the related, far ones
+            columns = self._far_columns(kind, np.fromiter(proposed[position], dtype=np.int64))
             if len(columns):
                 result[position] = _FarEstimator(self, kind, columns).best(np.array([i]))[0]
 
