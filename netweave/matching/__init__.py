@@ -173,9 +173,10 @@ class Matcher:
         on_progress: Callable[[int], None],
     ) -> RefreshReport:
         """Rank, explain and store, a slice at a time so memory stays flat as the book grows."""
+        on_start("candidates", len(targets))
+        far = far_candidates(data, targets, on_progress)
         on_start("matching", len(targets))
         report.refreshed = len(targets)
-        far = far_candidates(data, targets)
         # The store writes one slice while the next is ranked; at most one write is in flight.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netweave-store") as writer:
             writing: Future[None] | None = None
@@ -219,10 +220,13 @@ class Matcher:
         ]
 
 
-def far_candidates(data: MatchData, targets: Sequence[int]) -> dict[int, np.ndarray]:
+def far_candidates(
+    data: MatchData, targets: Sequence[int], on_progress: Callable[[int], None] = lambda n: None
+) -> dict[int, np.ndarray]:
     """Each target's far candidates, computed for all at once (a kind at a time)."""
     targets = sorted(set(targets))
-    return dict(zip(targets, data.far_candidates(np.asarray(targets, dtype=np.int64)), strict=True))
+    found = data.far_candidates(np.asarray(targets, dtype=np.int64), on_progress)
+    return dict(zip(targets, found, strict=True))
 
 
 def data_top(

@@ -93,6 +93,7 @@ def refresh_embeddings(
             digest = text_hash(embedder.name, field, text)
             if stored.get(business.id) != digest:
                 pending[text].append((business.id, digest))
+        on_progress(len(businesses) - sum(map(len, pending.values())))  # empty or unchanged: done already
         distinct = list(pending)
         for start in range(0, len(distinct), chunk):
             texts = distinct[start : start + chunk]

@@ -339,27 +339,30 @@ class MatchData:
             mask &= self.remote_business[columns]
         return columns[mask]
 
-    def far_candidates(self, rows: np.ndarray) -> np.ndarray:
+    def far_candidates(self, rows: np.ndarray, on_progress: Callable[[int], None] = lambda n: None) -> np.ndarray:
         """Per row, up to FAR_CANDIDATES businesses outside its area that it may still meet.
 
         Those are businesses of related kinds where one side works remotely, ranked by an
         estimate (rule weight and need fit both ways). With a vector index (Neo4j) the index
         proposes them: who offers what the row needs, who needs what it offers. Without one,
         every eligible business is estimated in memory, a kind at a time. -1 pads the result.
+        `on_progress` hears how many rows are done, as they are.
         """
         rows = np.asarray(rows, dtype=np.int64)
         result = np.full((len(rows), FAR_CANDIDATES), -1, dtype=np.int64)
         if self.neighbours is not None:
             self._far_from_index(rows, result)
+            on_progress(len(rows))
         else:
-            self._far_in_memory(rows, result)
+            self._far_in_memory(rows, result, on_progress)
         return result
 
-    def _far_in_memory(self, rows: np.ndarray, result: np.ndarray) -> None:
+    def _far_in_memory(self, rows: np.ndarray, result: np.ndarray, on_progress: Callable[[int], None]) -> None:
         kinds = self.kind_of[rows]
         for kind in np.unique(kinds):
             eligible = self._far_columns(int(kind))
             if not len(eligible):
+                on_progress(int((kinds == kind).sum()))
                 continue
             estimator = _FarEstimator(self, int(kind), eligible)
             positions = np.flatnonzero(kinds == kind)
@@ -367,6 +370,7 @@ class MatchData:
             for start in range(0, len(positions), 64):  # bounds the estimate's memory
                 part = positions[start : start + 64]
                 result[part] = estimator.best(rows[part])
+                on_progress(len(part))
 
     def _far_from_index(self, rows: np.ndarray, result: np.ndarray) -> None:
         assert self.neighbours is not None

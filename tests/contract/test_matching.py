@@ -298,6 +298,25 @@ def test_a_text_shared_by_many_businesses_is_embedded_once(store, embedder):
     assert ids == ["V1", "V2"] and np.array_equal(vectors[0], vectors[1])
 
 
+def test_refresh_reports_progress_stage_by_stage(store, matcher):
+    load(store, FLORIST, VENUE, REALTOR, LENDER, LAWYER, PAINTER)  # the painter names no needs
+
+    def stages() -> list[list]:
+        seen: list[list] = []  # [stage, total, done]
+        matcher.refresh(
+            now=T0,
+            on_start=lambda stage, total: seen.append([stage, total, 0]),
+            on_progress=lambda done: seen[-1].__setitem__(2, seen[-1][2] + done),
+        )
+        return seen
+
+    # texts (3 per business), then businesses through candidates and matching; every bar ends full,
+    # also the second time, when nothing is embedded
+    expected = [["embedding", 18, 18], ["candidates", 6, 6], ["matching", 6, 6]]
+    assert stages() == expected
+    assert stages() == expected
+
+
 def test_unchanged_texts_are_never_embedded_again(store, matcher):
     load(store, FLORIST, VENUE)
     first = matcher.refresh(now=T0)
