@@ -82,7 +82,7 @@ def _haversine_matrix(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2
 
 
 FAR_CANDIDATES = 40  # far candidates per business scored in full
-BLOCK_PAIRS = 1_000_000  # pairs scored at once: a dozen float32 matrices of this size stay in cache-sized chunks
+BLOCK_PAIRS = 1_000_000  # pairs scored at once: scoring holds a dozen float32 matrices of this size (~50 MB)
 INDEX_NEIGHBOURS = 100  # neighbours asked of a vector index per query, before keeping the far ones
 
 # (indexed field, query vectors, k) -> per query, ids of the k businesses whose vector is nearest
@@ -472,16 +472,10 @@ class MatchData:
                 row_columns = columns if columns.ndim == 1 else columns[r]
                 scores[r, np.isin(row_columns, list(self.excluded[i]))] = -np.inf
 
-    def score_block(
-        self, rows: np.ndarray, columns: np.ndarray, products: dict[str, np.ndarray] | None = None
-    ) -> np.ndarray:
-        """Pair scores rows x columns; -inf where a pair must never be suggested.
-
-        `products` may be handed in when computed for a larger block of rows.
-        """
+    def score_block(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """Pair scores rows x columns; -inf where a pair must never be suggested."""
         rows = np.asarray(rows)
-        p = products if products is not None else self.products(rows, columns)
-        scores = self._score(rows[:, None], columns[None, :], p)
+        scores = self._score(rows[:, None], columns[None, :], self.products(rows, columns))
         self._drop_excluded(rows, columns, scores)
         return scores
 
