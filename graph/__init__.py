@@ -1,10 +1,14 @@
 """The graph layer: the customer graph's records, its store contract and both backends."""
 
+from graph.backends import open_store
 from graph.records import (
     BusinessRecord,
+    BusinessStatus,
     Category,
     GraphStats,
+    OptOut,
     Place,
+    Role,
     Salesperson,
     SalespersonSummary,
     StoredBusiness,
@@ -13,14 +17,25 @@ from graph.records import (
     UpsertOutcome,
     slugify,
 )
-from graph.store import GraphStore, StoreSettings, UnknownBusinessError, open_store
+from graph.store import (
+    GraphStore,
+    GraphWriter,
+    StoreSettings,
+    UnknownBusinessError,
+    UnknownJobError,
+    UnknownSalespersonError,
+)
 
 __all__ = [
     "BusinessRecord",
+    "BusinessStatus",
     "Category",
     "GraphStats",
     "GraphStore",
+    "GraphWriter",
+    "OptOut",
     "Place",
+    "Role",
     "Salesperson",
     "SalespersonSummary",
     "StoreSettings",
@@ -28,6 +43,8 @@ __all__ = [
     "Tie",
     "TieKind",
     "UnknownBusinessError",
+    "UnknownJobError",
+    "UnknownSalespersonError",
     "UpsertOutcome",
     "open_store",
     "slugify",

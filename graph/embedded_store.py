@@ -2,19 +2,23 @@
 
 The default when no Neo4j is configured, so the app runs with nothing else
 installed. Nodes are tables keyed by their stable ids, relationships are link
-tables (see graph/migrations/sqlite). Each thread gets its own connection; every
-write is one transaction (BEGIN IMMEDIATE ... COMMIT) that lands whole or not at all.
+tables (see graph/migrations/sqlite). Connections come from a small pool and are
+all closed by `close()`; every write is one transaction (BEGIN IMMEDIATE ... COMMIT)
+that lands whole or not at all, in WAL mode so readers never wait for a writer.
 """
 
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -22,24 +26,50 @@ from graph.migrations import load_migrations
 from graph.records import (
     EMBEDDING_FIELDS,
     BusinessRecord,
+    BusinessStatus,
     Category,
+    ContactConsent,
     Feedback,
     FeedbackKind,
+    Generation,
+    GenerationKind,
+    GenerationStatus,
     GraphStats,
     InferredCategory,
+    Job,
+    JobProgress,
+    JobStatus,
+    OptOut,
+    PendingChange,
     Place,
+    Role,
     Salesperson,
     SalespersonSummary,
     StoredBusiness,
     Suggestion,
+    SuggestionEvent,
+    SuggestionEventKind,
+    SuggestionList,
     Tie,
     TieKind,
     UpsertOutcome,
 )
-from graph.store import GraphStore, UnknownBusinessError
+from graph.store import (
+    GraphStore,
+    GraphWriter,
+    MatchState,
+    UnknownBusinessError,
+    UnknownJobError,
+    UnknownSalespersonError,
+)
+
+T = TypeVar("T")
 
 # SQLite limits bound variables per statement; stay well below it.
 _CHUNK = 500
+_POOL_SIZE = 8  # idle connections kept; more are opened under load and closed when returned
+_BUSY_TIMEOUT_S = 30
+_PRUNE_BATCH = 5000
 
 
 def _chunks(items: Sequence, size: int = _CHUNK) -> Iterator[Sequence]:
@@ -51,9 +81,141 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
+def _when(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
 def _like_pattern(search: str) -> str:
     escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def _marks(items: Sequence) -> str:
+    return ",".join("?" * len(items))
+
+
+def _check_field(field: str) -> None:
+    if field not in EMBEDDING_FIELDS:
+        raise ValueError(f"unknown embedding field {field!r}; expected one of {EMBEDDING_FIELDS}")
+
+
+# A business's suggestions are safe to show only while neither side is archived or opted
+# out, the pair is neither blocked nor tied, and no feedback on the pair came after the list.
+_SAFE_SUGGESTION = """
+  JOIN businesses a ON a.id = s.business_id
+  JOIN businesses o ON o.id = s.other_id
+  WHERE a.archived_at IS NULL AND o.archived_at IS NULL
+    AND a.opted_out = 0 AND a.opted_out_at IS NULL AND o.opted_out = 0 AND o.opted_out_at IS NULL
+    AND NOT EXISTS (SELECT 1 FROM do_not_introduce d WHERE d.business_a = min(s.business_id, s.other_id)
+                    AND d.business_b = max(s.business_id, s.other_id))
+    AND NOT EXISTS (SELECT 1 FROM ties t WHERE t.business_a = min(s.business_id, s.other_id)
+                    AND t.business_b = max(s.business_id, s.other_id))
+    AND NOT EXISTS (SELECT 1 FROM feedback f
+                    WHERE ((f.business_a = s.business_id AND f.business_b = s.other_id)
+                        OR (f.business_a = s.other_id AND f.business_b = s.business_id))
+                      AND f.at > lst.computed_at)
+"""
+
+_SUGGESTION_COLUMNS = (
+    "s.business_id, s.other_id, s.rank, s.score, s.reasons, s.other_reasons, lst.computed_at,"
+    " lst.generation, g.model, g.rules_digest"
+)
+
+
+def _to_suggestion(r: sqlite3.Row) -> Suggestion:
+    return Suggestion(
+        r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), tuple(json.loads(r[5])),
+        datetime.fromisoformat(r[6]), r[7], r[8], r[9],
+    )  # fmt: skip
+
+
+def _to_job(r: sqlite3.Row) -> Job:
+    progress = json.loads(r["progress"]) if r["progress"] else None
+    return Job(
+        id=r["id"],
+        kind=r["kind"],
+        status=JobStatus(r["status"]),
+        created_at=datetime.fromisoformat(r["created_at"]),
+        requested_by=r["requested_by"],
+        started_at=_when(r["started_at"]),
+        finished_at=_when(r["finished_at"]),
+        attempts=r["attempts"],
+        summary=r["summary"],
+        error=r["error"],
+        progress=JobProgress(**progress) if progress else None,
+    )
+
+
+def _to_generation(r: sqlite3.Row) -> Generation:
+    return Generation(
+        id=r["id"],
+        kind=GenerationKind(r["kind"]),
+        status=GenerationStatus(r["status"]),
+        model=r["model"],
+        rules_digest=r["rules_digest"],
+        settings_digest=r["settings_digest"],
+        started_at=datetime.fromisoformat(r["started_at"]),
+        published_at=_when(r["published_at"]),
+        lists=r["lists"],
+        suggestions=r["suggestions"],
+        job_id=r["job_id"],
+    )
+
+
+class _Pool:
+    """A few reusable connections; every connection opened is closed by `close()` or on return."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._idle: queue.LifoQueue[sqlite3.Connection] = queue.LifoQueue()
+        self._lock = threading.Lock()
+        self._open = 0
+        self._closed = False
+
+    def _new(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        with self._lock:
+            self._open += 1
+        return conn
+
+    def _drop(self, conn: sqlite3.Connection) -> None:
+        conn.close()
+        with self._lock:
+            self._open -= 1
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._new()
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:  # never hand on a connection mid-transaction
+                conn.execute("ROLLBACK")
+            with self._lock:
+                keep = not self._closed and self._idle.qsize() < _POOL_SIZE
+            if keep:
+                self._idle.put(conn)
+            else:
+                self._drop(conn)
+
+    @property
+    def open_connections(self) -> int:
+        return self._open
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        while True:
+            try:
+                self._drop(self._idle.get_nowait())
+            except queue.Empty:
+                return
 
 
 class EmbeddedStore(GraphStore):
@@ -62,108 +224,480 @@ class EmbeddedStore(GraphStore):
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._pool = _Pool(self.path)
 
-    # Connections and transactions
-    def _connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+    @property
+    def open_connections(self) -> int:
+        """Connections open right now (idle in the pool or in use); 0 after `close()`."""
+        return self._pool.open_connections
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._pool.close()
+
+    def _rows(self, sql: str, params: Sequence | dict = ()) -> list[sqlite3.Row]:
+        with self._pool.connection() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: Sequence | dict = ()) -> sqlite3.Row | None:
+        with self._pool.connection() as conn:
+            return conn.execute(sql, params).fetchone()
+
+    def ping(self) -> None:
+        self._one("SELECT 1")
+
+    def write(self, work: Callable[[GraphWriter], T]) -> T:
+        with self._pool.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(_SqliteWriter(conn))
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
 
     # Schema
     def migrate(self) -> list[str]:
         applied_now = []
-        with self._write() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
-            )
-            done = {row["name"] for row in conn.execute("SELECT name FROM schema_migrations")}
-            for migration in load_migrations("sqlite", ".sql"):
-                if migration.name in done:
-                    continue
-                for statement in migration.statements:
-                    conn.execute(statement)
+        with self._pool.connection() as conn:
+            # WAL once per file; retried because switching needs a moment alone with the file.
+            for attempt in range(_BUSY_TIMEOUT_S * 10):
+                try:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    break
+                except sqlite3.OperationalError:
+                    if attempt == _BUSY_TIMEOUT_S * 10 - 1:
+                        raise
+                    time.sleep(0.1)
+            # BEGIN IMMEDIATE takes the write lock first: a second process starting at the same
+            # time waits here, then finds every migration applied.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
                 conn.execute(
-                    "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
-                    (migration.name, _iso(datetime.now(UTC))),
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
                 )
-                applied_now.append(migration.name)
+                done = {row["name"] for row in conn.execute("SELECT name FROM schema_migrations")}
+                for migration in load_migrations("sqlite", ".sql"):
+                    if migration.name in done:
+                        continue
+                    for statement in migration.statements:
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                        (migration.name, _iso(datetime.now(UTC))),
+                    )
+                    applied_now.append(migration.name)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
         return applied_now
 
     def applied_migrations(self) -> list[str]:
-        rows = self._connection().execute("SELECT name FROM schema_migrations ORDER BY name")
-        return [row["name"] for row in rows]
+        return [row["name"] for row in self._rows("SELECT name FROM schema_migrations ORDER BY name")]
+
+    # Salespeople
+    def list_salespeople(self) -> list[SalespersonSummary]:
+        rows = self._rows(
+            "SELECT s.id, s.name, s.email, s.role, count(b.id) AS n FROM salespeople s"
+            " LEFT JOIN businesses b ON b.salesperson_id = s.id AND b.archived_at IS NULL"
+            " GROUP BY s.id ORDER BY s.name, s.id"
+        )
+        return [SalespersonSummary(Salesperson(r["id"], r["name"], r["email"], Role(r["role"])), r["n"]) for r in rows]
+
+    def get_salesperson(self, salesperson_id: str) -> Salesperson | None:
+        r = self._one("SELECT id, name, email, role FROM salespeople WHERE id = ?", (salesperson_id,))
+        return None if r is None else Salesperson(r["id"], r["name"], r["email"], Role(r["role"]))
+
+    # Businesses
+    _SELECT_BUSINESS = (
+        "SELECT b.*, p.city, p.region, p.country, p.metro, p.lat, p.lon,"
+        " (SELECT json_group_array(c.name) FROM"
+        "   (SELECT c.name FROM business_categories bc JOIN categories c ON c.slug = bc.category_slug"
+        "    WHERE bc.business_id = b.id AND bc.source = 'given' ORDER BY bc.position) AS c"
+        " ) AS category_names"
+        " FROM businesses b LEFT JOIN places p ON p.id = b.place_id"
+    )
+
+    @staticmethod
+    def _to_stored(row: sqlite3.Row) -> StoredBusiness:
+        place = None
+        if row["place_id"] is not None:
+            place = Place(
+                city=row["city"], region=row["region"], country=row["country"],
+                metro=row["metro"], lat=row["lat"], lon=row["lon"],
+            )  # fmt: skip
+        record = BusinessRecord(
+            id=row["id"],
+            name=row["name"],
+            salesperson_id=row["salesperson_id"],
+            description=row["description"],
+            customers=row["customers"],
+            needs=row["needs"],
+            website=row["website"],
+            email=row["email"],
+            contact_name=row["contact_name"],
+            employees=row["employees"],
+            categories=tuple(json.loads(row["category_names"])),
+            place=place,
+            opted_out=bool(row["opted_out"]),
+        )
+        opt_out = None
+        if row["opted_out_at"] is not None:
+            opt_out = OptOut(row["opt_out_reason"], datetime.fromisoformat(row["opted_out_at"]))
+        return StoredBusiness(
+            record,
+            datetime.fromisoformat(row["created_at"]),
+            datetime.fromisoformat(row["updated_at"]),
+            _when(row["archived_at"]),
+            opt_out,
+        )
+
+    def get_business(self, business_id: str) -> StoredBusiness | None:
+        row = self._one(self._SELECT_BUSINESS + " WHERE b.id = ?", (business_id,))
+        return self._to_stored(row) if row else None
+
+    def get_businesses(self, business_ids: Sequence[str]) -> dict[str, StoredBusiness]:
+        found: dict[str, StoredBusiness] = {}
+        for chunk in _chunks(sorted(set(business_ids))):
+            for row in self._rows(self._SELECT_BUSINESS + f" WHERE b.id IN ({_marks(chunk)})", chunk):
+                found[row["id"]] = self._to_stored(row)
+        return found
+
+    @staticmethod
+    def _filters(salesperson_id: str | None, search: str | None, status: BusinessStatus | None) -> tuple[str, list]:
+        clauses, params = [], []
+        if salesperson_id is not None:
+            clauses.append("b.salesperson_id = ?")
+            params.append(salesperson_id)
+        if search:
+            clauses.append("lower(b.name) LIKE ? ESCAPE '\\'")
+            params.append(_like_pattern(search))
+        if status is BusinessStatus.ACTIVE:
+            clauses.append("b.archived_at IS NULL")
+        elif status is BusinessStatus.ARCHIVED:
+            clauses.append("b.archived_at IS NOT NULL")
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def list_businesses(
+        self,
+        *,
+        salesperson_id: str | None = None,
+        search: str | None = None,
+        status: BusinessStatus | None = BusinessStatus.ACTIVE,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[StoredBusiness]:
+        where, params = self._filters(salesperson_id, search, status)
+        rows = self._rows(
+            self._SELECT_BUSINESS + where + " ORDER BY lower(b.name), b.id LIMIT ? OFFSET ?", [*params, limit, offset]
+        )
+        return [self._to_stored(row) for row in rows]
+
+    def count_businesses(
+        self,
+        *,
+        salesperson_id: str | None = None,
+        search: str | None = None,
+        status: BusinessStatus | None = BusinessStatus.ACTIVE,
+    ) -> int:
+        where, params = self._filters(salesperson_id, search, status)
+        return self._one("SELECT count(*) FROM businesses b" + where, params)[0]
+
+    # Ties and blocks
+    def ties_of(self, business_id: str) -> list[Tie]:
+        return self.all_ties([business_id])
+
+    def all_ties(self, business_ids: Sequence[str] | None = None) -> list[Tie]:
+        query = "SELECT business_a, business_b, kind FROM ties"
+        if business_ids is None:
+            rows = self._rows(query)
+        else:
+            rows = []
+            for chunk in _chunks(sorted(set(business_ids))):
+                marks = _marks(chunk)
+                rows += self._rows(
+                    query + f" WHERE business_a IN ({marks}) OR business_b IN ({marks})", [*chunk, *chunk]
+                )
+        ties = {Tie(r[0], r[1], TieKind(r[2])) for r in rows}
+        return sorted(ties, key=lambda t: (t.a, t.b, t.kind.value))
+
+    def is_do_not_introduce(self, a: str, b: str) -> bool:
+        low, high = sorted((a, b))
+        return (
+            self._one("SELECT 1 FROM do_not_introduce WHERE business_a = ? AND business_b = ?", (low, high)) is not None
+        )
+
+    def do_not_introduce_pairs(self, business_ids: Sequence[str] | None = None) -> set[tuple[str, str]]:
+        query = "SELECT business_a, business_b FROM do_not_introduce"
+        if business_ids is None:
+            return {(r[0], r[1]) for r in self._rows(query)}
+        found: set[tuple[str, str]] = set()
+        for chunk in _chunks(sorted(set(business_ids))):
+            marks = _marks(chunk)
+            rows = self._rows(query + f" WHERE business_a IN ({marks}) OR business_b IN ({marks})", [*chunk, *chunk])
+            found.update((r[0], r[1]) for r in rows)
+        return found
+
+    def stats(self) -> GraphStats:
+        with self._pool.connection() as conn:
+
+            def count(table: str, where: str = "") -> int:
+                return conn.execute(f"SELECT count(*) FROM {table} {where}").fetchone()[0]  # constants only
+
+            by_category = {
+                r[0]: r[1]
+                for r in conn.execute(
+                    "SELECT c.name, count(*) FROM business_categories bc JOIN categories c ON c.slug = bc.category_slug"
+                    " JOIN businesses b ON b.id = bc.business_id WHERE b.archived_at IS NULL"
+                    " GROUP BY c.slug ORDER BY count(*) DESC, c.name"
+                )
+            }
+            return GraphStats(
+                businesses=count("businesses", "WHERE archived_at IS NULL"),
+                salespeople=count("salespeople"),
+                categories=count("categories"),
+                places=count("places"),
+                ties=count("ties"),
+                opted_out_pairs=count("do_not_introduce"),
+                by_category=by_category,
+                archived=count("businesses", "WHERE archived_at IS NOT NULL"),
+            )
+
+    # Matching
+    def embedding_hashes(self, field: str, ids: Sequence[str] | None = None) -> dict[str, str]:
+        _check_field(field)
+        query = "SELECT business_id, text_hash FROM embeddings WHERE field = ?"
+        if ids is None:
+            return {r[0]: r[1] for r in self._rows(query, (field,))}
+        found: dict[str, str] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            found.update(
+                (r[0], r[1]) for r in self._rows(query + f" AND business_id IN ({_marks(chunk)})", (field, *chunk))
+            )
+        return found
+
+    def load_embeddings(self, field: str, ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
+        _check_field(field)
+        query = "SELECT business_id, vector FROM embeddings WHERE field = ?"
+        order = " ORDER BY business_id"
+        found: list[str] = []
+        packed = bytearray()  # filled a batch at a time: one copy of the vectors in memory, not two
+        with self._pool.connection() as conn:
+            if ids is None:
+                cursors: Iterator[sqlite3.Cursor] = iter([conn.execute(query + order, (field,))])
+            else:
+                cursors = (
+                    conn.execute(query + f" AND business_id IN ({_marks(chunk)})" + order, (field, *chunk))
+                    for chunk in _chunks(sorted(set(ids)))
+                )
+            for cursor in cursors:
+                while batch := cursor.fetchmany(10_000):
+                    found.extend(r[0] for r in batch)
+                    packed.extend(b"".join(r[1] for r in batch))
+        if not found:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return found, np.frombuffer(packed, dtype="<f4").reshape(len(found), -1).astype(np.float32, copy=False)
+
+    def inferred_categories(self) -> dict[str, list[InferredCategory]]:
+        found: dict[str, list[InferredCategory]] = {}
+        rows = self._rows(
+            "SELECT bc.business_id, c.name, bc.confidence FROM business_categories bc"
+            " JOIN categories c ON c.slug = bc.category_slug WHERE bc.source = 'inferred'"
+            " ORDER BY bc.business_id, bc.confidence DESC, c.name"
+        )
+        for business_id, name, confidence in rows:
+            found.setdefault(business_id, []).append(InferredCategory(business_id, name, confidence))
+        return found
+
+    def list_feedback(self, business_ids: Sequence[str] | None = None) -> list[Feedback]:
+        query = "SELECT id, business_a, business_b, kind, at, reason, salesperson_id FROM feedback"
+        if business_ids is None:
+            rows = self._rows(query)
+        else:
+            by_id: dict[int, sqlite3.Row] = {}
+            for chunk in _chunks(sorted(set(business_ids))):
+                marks = _marks(chunk)
+                for r in self._rows(
+                    query + f" WHERE business_a IN ({marks}) OR business_b IN ({marks})", [*chunk, *chunk]
+                ):
+                    by_id[r[0]] = r
+            rows = list(by_id.values())
+        rows.sort(key=lambda r: (r[4], r[0]))
+        return [Feedback(r[1], r[2], FeedbackKind(r[3]), datetime.fromisoformat(r[4]), r[5], r[6]) for r in rows]
+
+    def match_state(self) -> MatchState:
+        row = self._one("SELECT published, base FROM match_state WHERE id = 1")
+        return MatchState(row["published"], row["base"]) if row else MatchState()
+
+    def get_generation(self, generation: int) -> Generation | None:
+        row = self._one("SELECT * FROM generations WHERE id = ?", (generation,))
+        return _to_generation(row) if row else None
+
+    def list_generations(self, limit: int = 20) -> list[Generation]:
+        return [_to_generation(r) for r in self._rows("SELECT * FROM generations ORDER BY id DESC LIMIT ?", (limit,))]
+
+    def prune_lists(self) -> int:
+        removed = 0
+        while True:
+            with self._pool.connection() as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    cursor = conn.execute(
+                        "DELETE FROM suggestion_lists WHERE rowid IN ("
+                        " SELECT l.rowid FROM suggestion_lists l"
+                        " JOIN generations g ON g.id = l.generation, match_state s"
+                        " WHERE s.id = 1 AND g.status != 'building' AND ("
+                        "   g.status = 'abandoned' OR l.generation < s.base OR l.generation > s.published"
+                        "   OR EXISTS (SELECT 1 FROM suggestion_lists n WHERE n.business_id = l.business_id"
+                        "              AND n.generation > l.generation AND n.generation <= s.published))"
+                        f" LIMIT {_PRUNE_BATCH})"
+                    )
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            removed += cursor.rowcount
+            if cursor.rowcount < _PRUNE_BATCH:
+                return removed
+
+    _PUBLISHED_LISTS = "WITH st AS (SELECT published, base FROM match_state WHERE id = 1)"
+
+    def suggestions_for(self, business_id: str) -> list[Suggestion]:
+        rows = self._rows(
+            self._PUBLISHED_LISTS
+            + ", lst AS (SELECT l.business_id, l.generation, l.computed_at FROM suggestion_lists l, st"
+            "   WHERE l.business_id = ? AND l.generation BETWEEN st.base AND st.published"
+            "   ORDER BY l.generation DESC LIMIT 1)"
+            f" SELECT {_SUGGESTION_COLUMNS} FROM lst"
+            " JOIN suggestions s ON s.business_id = lst.business_id AND s.generation = lst.generation"
+            " JOIN generations g ON g.id = lst.generation" + _SAFE_SUGGESTION + " ORDER BY s.rank",
+            (business_id,),
+        )
+        return [_to_suggestion(r) for r in rows]
+
+    def all_suggestions(self) -> list[Suggestion]:
+        rows = self._rows(
+            self._PUBLISHED_LISTS
+            + ", newest AS (SELECT l.business_id, max(l.generation) AS generation FROM suggestion_lists l, st"
+            "   WHERE l.generation BETWEEN st.base AND st.published GROUP BY l.business_id),"
+            " lst AS (SELECT l.* FROM suggestion_lists l JOIN newest n"
+            "   ON n.business_id = l.business_id AND n.generation = l.generation)"
+            f" SELECT {_SUGGESTION_COLUMNS} FROM lst"
+            " JOIN suggestions s ON s.business_id = lst.business_id AND s.generation = lst.generation"
+            " JOIN generations g ON g.id = lst.generation" + _SAFE_SUGGESTION + " ORDER BY s.business_id, s.rank"
+        )
+        return [_to_suggestion(r) for r in rows]
+
+    def pending_changes(self) -> list[PendingChange]:
+        rows = self._rows(
+            "SELECT business_id, version, first_at, at FROM pending_changes ORDER BY first_at, business_id"
+        )
+        return [PendingChange(r[0], r[1], datetime.fromisoformat(r[2]), datetime.fromisoformat(r[3])) for r in rows]
+
+    def suggestion_events(self, business_id: str | None = None) -> list[SuggestionEvent]:
+        query = "SELECT * FROM suggestion_events"
+        rows = (
+            self._rows(query + " ORDER BY at, id")
+            if business_id is None
+            else self._rows(
+                query + " WHERE business_id = ? OR other_id = ? ORDER BY at, id", (business_id, business_id)
+            )
+        )
+        return [self._to_event(r) for r in rows]
+
+    @staticmethod
+    def _to_event(r: sqlite3.Row) -> SuggestionEvent:
+        suggestion = Suggestion(
+            r["business_id"], r["other_id"], r["rank"], r["score"], tuple(json.loads(r["reasons"])),
+            tuple(json.loads(r["other_reasons"])), datetime.fromisoformat(r["computed_at"]),
+            r["generation"], r["model"], r["rules_digest"],
+        )  # fmt: skip
+        kind, at = SuggestionEventKind(r["kind"]), datetime.fromisoformat(r["at"])
+        return SuggestionEvent(suggestion, kind, r["channel"], at, r["salesperson_id"], r["detail"])
+
+    def contact_consents(self, business_id: str) -> list[ContactConsent]:
+        rows = self._rows(
+            "SELECT business_id, other_id, granted_by, at FROM contact_consents"
+            " WHERE business_id = ? ORDER BY other_id",
+            (business_id,),
+        )
+        return [ContactConsent(r[0], r[1], r[2], datetime.fromisoformat(r[3])) for r in rows]
+
+    # Jobs
+    def get_job(self, job_id: str) -> Job | None:
+        row = self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return _to_job(row) if row else None
+
+    def list_jobs(self, *, limit: int = 20, status: JobStatus | None = None) -> list[Job]:
+        where, params = ("", []) if status is None else (" WHERE status = ?", [status.value])
+        rows = self._rows(f"SELECT * FROM jobs{where} ORDER BY created_at DESC, rowid DESC LIMIT ?", [*params, limit])
+        return [_to_job(r) for r in rows]
+
+
+class _SqliteWriter(GraphWriter):
+    """The write operations of one BEGIN IMMEDIATE ... COMMIT on one connection."""
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def _require_businesses(self, ids: set[str]) -> None:
+        found: set[str] = set()
+        for chunk in _chunks(sorted(ids)):
+            found.update(
+                r[0] for r in self.conn.execute(f"SELECT id FROM businesses WHERE id IN ({_marks(chunk)})", chunk)
+            )
+        if missing := ids - found:
+            raise UnknownBusinessError(sorted(missing))
+
+    def mark_pending(self, business_ids: Sequence[str], now: datetime) -> None:
+        stamp = _iso(now)
+        self.conn.executemany(
+            "INSERT INTO pending_changes (business_id, version, first_at, at) VALUES (?, 1, ?, ?)"
+            " ON CONFLICT (business_id) DO UPDATE SET version = version + 1, at = excluded.at",
+            [(i, stamp, stamp) for i in sorted(set(business_ids))],
+        )
 
     # Salespeople
     def upsert_salespeople(self, people: Sequence[Salesperson]) -> None:
-        with self._write() as conn:
-            conn.executemany(
-                "INSERT INTO salespeople (id, name, email) VALUES (?, ?, ?)"
-                " ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email",
-                [(p.id, p.name, p.email) for p in people],
-            )
-
-    def list_salespeople(self) -> list[SalespersonSummary]:
-        rows = self._connection().execute(
-            "SELECT s.id, s.name, s.email, count(b.id) AS n FROM salespeople s"
-            " LEFT JOIN businesses b ON b.salesperson_id = s.id"
-            " GROUP BY s.id ORDER BY s.name, s.id"
+        self.conn.executemany(
+            "INSERT INTO salespeople (id, name, email, role) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, email = excluded.email",
+            [(p.id, p.name, p.email, p.role.value) for p in people],
         )
-        return [SalespersonSummary(Salesperson(r["id"], r["name"], r["email"]), r["n"]) for r in rows]
+
+    def set_salesperson_role(self, salesperson_id: str, role: Role) -> None:
+        cursor = self.conn.execute("UPDATE salespeople SET role = ? WHERE id = ?", (role.value, salesperson_id))
+        if cursor.rowcount == 0:
+            raise UnknownSalespersonError(salesperson_id)
 
     # Businesses
     def upsert_businesses(self, records: Sequence[BusinessRecord], now: datetime) -> list[UpsertOutcome]:
         stamp = _iso(now)
-        with self._write() as conn:
-            known: dict[str, str] = {}
-            for chunk in _chunks([r.id for r in records]):
-                marks = ",".join("?" * len(chunk))
-                for row in conn.execute(f"SELECT id, content_hash FROM businesses WHERE id IN ({marks})", chunk):
-                    known[row["id"]] = row["content_hash"]
-            outcomes = []
-            for record in records:
-                digest = record.content_hash()
-                if record.id not in known:
-                    outcomes.append(UpsertOutcome.CREATED)
-                elif known[record.id] != digest:
-                    outcomes.append(UpsertOutcome.UPDATED)
-                else:
-                    outcomes.append(UpsertOutcome.UNCHANGED)
-                    continue
-                self._write_business(conn, record, digest, stamp)
-                known[record.id] = digest
+        known: dict[str, str] = {}
+        for chunk in _chunks([r.id for r in records]):
+            for row in self.conn.execute(
+                f"SELECT id, content_hash FROM businesses WHERE id IN ({_marks(chunk)})", chunk
+            ):
+                known[row["id"]] = row["content_hash"]
+        outcomes, changed = [], []
+        for record in records:
+            digest = record.content_hash()
+            if record.id not in known:
+                outcomes.append(UpsertOutcome.CREATED)
+            elif known[record.id] != digest:
+                outcomes.append(UpsertOutcome.UPDATED)
+            else:
+                outcomes.append(UpsertOutcome.UNCHANGED)
+                continue
+            self._write_business(record, digest, stamp)
+            known[record.id] = digest
+            changed.append(record.id)
+        self.mark_pending(changed, now)
         return outcomes
 
-    @staticmethod
-    def _write_business(conn: sqlite3.Connection, record: BusinessRecord, digest: str, stamp: str) -> None:
+    def _write_business(self, record: BusinessRecord, digest: str, stamp: str) -> None:
+        conn = self.conn
         conn.execute(
             "INSERT INTO salespeople (id, name) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
             (record.salesperson_id, record.salesperson_id),
@@ -208,298 +742,260 @@ class EmbeddedStore(GraphStore):
                 (record.id, category.slug, position),
             )
 
-    _SELECT_BUSINESS = (
-        "SELECT b.*, p.city, p.region, p.country, p.metro, p.lat, p.lon,"
-        " (SELECT json_group_array(c.name) FROM"
-        "   (SELECT c.name FROM business_categories bc JOIN categories c ON c.slug = bc.category_slug"
-        "    WHERE bc.business_id = b.id AND bc.source = 'given' ORDER BY bc.position) AS c"
-        " ) AS category_names"
-        " FROM businesses b LEFT JOIN places p ON p.id = b.place_id"
-    )
-
-    @staticmethod
-    def _to_stored(row: sqlite3.Row) -> StoredBusiness:
-        place = None
-        if row["place_id"] is not None:
-            place = Place(
-                city=row["city"], region=row["region"], country=row["country"],
-                metro=row["metro"], lat=row["lat"], lon=row["lon"],
-            )  # fmt: skip
-        record = BusinessRecord(
-            id=row["id"],
-            name=row["name"],
-            salesperson_id=row["salesperson_id"],
-            description=row["description"],
-            customers=row["customers"],
-            needs=row["needs"],
-            website=row["website"],
-            email=row["email"],
-            contact_name=row["contact_name"],
-            employees=row["employees"],
-            categories=tuple(json.loads(row["category_names"])),
-            place=place,
-            opted_out=bool(row["opted_out"]),
+    def set_archived(self, business_ids: Sequence[str], archived: bool, now: datetime) -> list[str]:
+        wanted = list(dict.fromkeys(business_ids))
+        self._require_businesses(set(wanted))
+        state: dict[str, bool] = {}
+        for chunk in _chunks(wanted):
+            for r in self.conn.execute(f"SELECT id, archived_at FROM businesses WHERE id IN ({_marks(chunk)})", chunk):
+                state[r[0]] = r[1] is not None
+        changed = [i for i in wanted if state[i] != archived]
+        self.conn.executemany(
+            "UPDATE businesses SET archived_at = ? WHERE id = ?",
+            [(_iso(now) if archived else None, i) for i in changed],
         )
-        return StoredBusiness(
-            record,
-            datetime.fromisoformat(row["created_at"]),
-            datetime.fromisoformat(row["updated_at"]),
+        self.mark_pending(changed, now)
+        return changed
+
+    def set_opt_out(self, business_id: str, opt_out: OptOut | None, now: datetime) -> bool:
+        self._require_businesses({business_id})
+        before = self.conn.execute(
+            "SELECT opted_out_at, opt_out_reason FROM businesses WHERE id = ?", (business_id,)
+        ).fetchone()
+        if (before[0] is None) == (opt_out is None) and (opt_out is None or opt_out.reason == before[1]):
+            return False
+        self.conn.execute(
+            "UPDATE businesses SET opted_out_at = ?, opt_out_reason = ? WHERE id = ?",
+            (None if opt_out is None else _iso(opt_out.at), "" if opt_out is None else opt_out.reason, business_id),
         )
+        self.mark_pending([business_id], now)
+        return True
 
-    def get_business(self, business_id: str) -> StoredBusiness | None:
-        row = self._connection().execute(self._SELECT_BUSINESS + " WHERE b.id = ?", (business_id,)).fetchone()
-        return self._to_stored(row) if row else None
-
-    @staticmethod
-    def _filters(salesperson_id: str | None, search: str | None) -> tuple[str, list]:
-        clauses, params = [], []
-        if salesperson_id is not None:
-            clauses.append("b.salesperson_id = ?")
-            params.append(salesperson_id)
-        if search:
-            clauses.append("lower(b.name) LIKE ? ESCAPE '\\'")
-            params.append(_like_pattern(search))
-        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
-
-    def list_businesses(
-        self,
-        *,
-        salesperson_id: str | None = None,
-        search: str | None = None,
-        limit: int = 50,
-        offset: int = 0,
-    ) -> list[StoredBusiness]:
-        where, params = self._filters(salesperson_id, search)
-        rows = self._connection().execute(
-            self._SELECT_BUSINESS + where + " ORDER BY lower(b.name), b.id LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        )
-        return [self._to_stored(row) for row in rows]
-
-    def count_businesses(self, *, salesperson_id: str | None = None, search: str | None = None) -> int:
-        where, params = self._filters(salesperson_id, search)
-        return self._connection().execute("SELECT count(*) FROM businesses b" + where, params).fetchone()[0]
-
-    # Ties and opt-outs
-    def _require_businesses(self, conn: sqlite3.Connection, ids: set[str]) -> None:
-        found: set[str] = set()
-        id_list = sorted(ids)
-        for chunk in _chunks(id_list):
-            marks = ",".join("?" * len(chunk))
-            found.update(r[0] for r in conn.execute(f"SELECT id FROM businesses WHERE id IN ({marks})", chunk))
-        if missing := ids - found:
-            raise UnknownBusinessError(sorted(missing))
-
+    # Ties and blocks
     def add_ties(self, ties: Sequence[Tie], now: datetime) -> int:
-        normalised = {t.normalised() for t in ties if t.a != t.b}
-        with self._write() as conn:
-            self._require_businesses(conn, {i for t in normalised for i in (t.a, t.b)})
-            before = conn.total_changes
-            conn.executemany(
+        normalised = sorted({t.normalised() for t in ties if t.a != t.b}, key=lambda t: (t.a, t.b, t.kind))
+        self._require_businesses({i for t in normalised for i in (t.a, t.b)})
+        created = []
+        for tie in normalised:
+            cursor = self.conn.execute(
                 "INSERT INTO ties (business_a, business_b, kind, created_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
-                [(t.a, t.b, t.kind.value, _iso(now)) for t in sorted(normalised, key=lambda t: (t.a, t.b, t.kind))],
+                (tie.a, tie.b, tie.kind.value, _iso(now)),
             )
-            return conn.total_changes - before
+            if cursor.rowcount:
+                created.append(tie)
+        self.mark_pending([i for t in created for i in (t.a, t.b)], now)
+        return len(created)
 
-    def ties_of(self, business_id: str) -> list[Tie]:
-        rows = self._connection().execute(
-            "SELECT business_a, business_b, kind FROM ties WHERE business_a = ? OR business_b = ?"
-            " ORDER BY business_a, business_b, kind",
-            (business_id, business_id),
-        )
-        return [Tie(r[0], r[1], TieKind(r[2])) for r in rows]
+    def remove_ties(self, ties: Sequence[Tie], now: datetime) -> int:
+        removed = []
+        for tie in {t.normalised() for t in ties}:
+            cursor = self.conn.execute(
+                "DELETE FROM ties WHERE business_a = ? AND business_b = ? AND kind = ?", (tie.a, tie.b, tie.kind.value)
+            )
+            if cursor.rowcount:
+                removed.append(tie)
+        self.mark_pending([i for t in removed for i in (t.a, t.b)], now)
+        return len(removed)
 
     def add_do_not_introduce(self, a: str, b: str, reason: str, now: datetime) -> bool:
         low, high = sorted((a, b))
-        with self._write() as conn:
-            self._require_businesses(conn, {low, high})
-            cursor = conn.execute(
-                "INSERT INTO do_not_introduce (business_a, business_b, reason, created_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT DO NOTHING",
-                (low, high, reason, _iso(now)),
-            )
-            return cursor.rowcount == 1
+        self._require_businesses({low, high})
+        cursor = self.conn.execute(
+            "INSERT INTO do_not_introduce (business_a, business_b, reason, created_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (low, high, reason, _iso(now)),
+        )
+        if cursor.rowcount == 1:
+            self.mark_pending([low, high], now)
+        return cursor.rowcount == 1
 
-    def is_do_not_introduce(self, a: str, b: str) -> bool:
+    def remove_do_not_introduce(self, a: str, b: str, now: datetime) -> bool:
         low, high = sorted((a, b))
-        row = (
-            self._connection()
-            .execute("SELECT 1 FROM do_not_introduce WHERE business_a = ? AND business_b = ?", (low, high))
-            .fetchone()
+        cursor = self.conn.execute("DELETE FROM do_not_introduce WHERE business_a = ? AND business_b = ?", (low, high))
+        if cursor.rowcount == 1:
+            self.mark_pending([low, high], now)
+        return cursor.rowcount == 1
+
+    # Feedback and what salespeople saw
+    def record_feedback(self, feedback: Feedback) -> None:
+        self._require_businesses({feedback.a, feedback.b})
+        self.conn.execute(
+            "INSERT INTO feedback (business_a, business_b, kind, reason, salesperson_id, at) VALUES (?, ?, ?, ?, ?, ?)",
+            (feedback.a, feedback.b, feedback.kind.value, feedback.reason, feedback.salesperson_id, _iso(feedback.at)),
         )
-        return row is not None
+        self.mark_pending([feedback.a, feedback.b], feedback.at)
 
-    def all_ties(self) -> list[Tie]:
-        rows = self._connection().execute("SELECT business_a, business_b, kind FROM ties ORDER BY 1, 2, 3")
-        return [Tie(r[0], r[1], TieKind(r[2])) for r in rows]
-
-    def do_not_introduce_pairs(self) -> set[tuple[str, str]]:
-        return {(r[0], r[1]) for r in self._connection().execute("SELECT business_a, business_b FROM do_not_introduce")}
-
-    def stats(self) -> GraphStats:
-        conn = self._connection()
-
-        def count(table: str) -> int:
-            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # table names are constants
-
-        by_category = {
-            r[0]: r[1]
-            for r in conn.execute(
-                "SELECT c.name, count(*) FROM business_categories bc JOIN categories c ON c.slug = bc.category_slug"
-                " GROUP BY c.slug ORDER BY count(*) DESC, c.name"
-            )
-        }
-        return GraphStats(
-            businesses=count("businesses"),
-            salespeople=count("salespeople"),
-            categories=count("categories"),
-            places=count("places"),
-            ties=count("ties"),
-            opted_out_pairs=count("do_not_introduce"),
-            by_category=by_category,
-        )
-
-    # Matching
-    @staticmethod
-    def _check_field(field: str) -> None:
-        if field not in EMBEDDING_FIELDS:
-            raise ValueError(f"unknown embedding field {field!r}; expected one of {EMBEDDING_FIELDS}")
-
-    def embedding_hashes(self, field: str, ids: Sequence[str] | None = None) -> dict[str, str]:
-        self._check_field(field)
-        conn = self._connection()
-        query = "SELECT business_id, text_hash FROM embeddings WHERE field = ?"
-        if ids is None:
-            return {r[0]: r[1] for r in conn.execute(query, (field,))}
-        found: dict[str, str] = {}
-        for chunk in _chunks(sorted(set(ids))):
-            marks = ",".join("?" * len(chunk))
-            found.update((r[0], r[1]) for r in conn.execute(query + f" AND business_id IN ({marks})", (field, *chunk)))
-        return found
-
-    def save_embeddings(self, field: str, items: Sequence[tuple[str, str, np.ndarray]]) -> None:
-        self._check_field(field)
-        with self._write() as conn:
-            conn.executemany(
-                "INSERT INTO embeddings (business_id, field, text_hash, vector) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (business_id, field) DO UPDATE"
-                " SET text_hash = excluded.text_hash, vector = excluded.vector",
-                [(i, field, h, np.asarray(v, dtype="<f4").tobytes()) for i, h, v in items],
-            )
-
-    def load_embeddings(self, field: str, ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
-        self._check_field(field)
-        conn = self._connection()
-        query = "SELECT business_id, vector FROM embeddings WHERE field = ?"
-        order = " ORDER BY business_id"
-
-        def cursors() -> Iterator[sqlite3.Cursor]:
-            if ids is None:
-                yield conn.execute(query + order, (field,))
-                return
-            for chunk in _chunks(sorted(set(ids))):
-                yield conn.execute(
-                    query + f" AND business_id IN ({','.join('?' * len(chunk))})" + order, (field, *chunk)
+    def record_suggestion_events(self, events: Sequence[SuggestionEvent]) -> None:
+        self._require_businesses({i for e in events for i in (e.suggestion.business_id, e.suggestion.other_id)})
+        self.conn.executemany(
+            "INSERT INTO suggestion_events (business_id, other_id, kind, channel, salesperson_id, detail, at,"
+            " generation, model, rules_digest, rank, score, reasons, other_reasons, computed_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    e.suggestion.business_id, e.suggestion.other_id, e.kind.value, e.channel, e.salesperson_id,
+                    e.detail, _iso(e.at), e.suggestion.generation, e.suggestion.model, e.suggestion.rules_digest,
+                    e.suggestion.rank, e.suggestion.score, json.dumps(list(e.suggestion.reasons)),
+                    json.dumps(list(e.suggestion.other_reasons)), _iso(e.suggestion.computed_at),
                 )
+                for e in events
+            ],
+        )  # fmt: skip
 
-        found: list[str] = []
-        packed = bytearray()  # filled a batch at a time: one copy of the vectors in memory, not two
-        for cursor in cursors():
-            while batch := cursor.fetchmany(10_000):
-                found.extend(r[0] for r in batch)
-                packed.extend(b"".join(r[1] for r in batch))
-        if not found:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        return found, np.frombuffer(packed, dtype="<f4").reshape(len(found), -1).astype(np.float32, copy=False)
+    def grant_contact(self, consent: ContactConsent) -> bool:
+        self._require_businesses({consent.business_id, consent.other_id})
+        cursor = self.conn.execute(
+            "INSERT INTO contact_consents (business_id, other_id, granted_by, at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (consent.business_id, consent.other_id, consent.granted_by, _iso(consent.at)),
+        )
+        return cursor.rowcount == 1
+
+    # Matching (the worker)
+    def save_embeddings(self, field: str, items: Sequence[tuple[str, str, np.ndarray]]) -> None:
+        _check_field(field)
+        self.conn.executemany(
+            "INSERT INTO embeddings (business_id, field, text_hash, vector)"
+            " SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM businesses WHERE id = ?)"
+            " ON CONFLICT (business_id, field) DO UPDATE SET text_hash = excluded.text_hash, vector = excluded.vector",
+            [(i, field, h, np.asarray(v, dtype="<f4").tobytes(), i) for i, h, v in items],
+        )
+
+    def delete_embeddings(self, field: str, business_ids: Sequence[str]) -> None:
+        _check_field(field)
+        for chunk in _chunks(sorted(set(business_ids))):
+            self.conn.execute(
+                f"DELETE FROM embeddings WHERE field = ? AND business_id IN ({_marks(chunk)})", (field, *chunk)
+            )
 
     def save_inferred_categories(self, business_ids: Sequence[str], inferred: Sequence[InferredCategory]) -> None:
-        with self._write() as conn:
-            for chunk in _chunks(list(business_ids)):
-                marks = ",".join("?" * len(chunk))
-                conn.execute(
-                    f"DELETE FROM business_categories WHERE source = 'inferred' AND business_id IN ({marks})", chunk
+        for chunk in _chunks(list(business_ids)):
+            self.conn.execute(
+                f"DELETE FROM business_categories WHERE source = 'inferred' AND business_id IN ({_marks(chunk)})", chunk
+            )
+        self.conn.executemany(
+            "INSERT INTO categories (slug, name) VALUES (?, ?) ON CONFLICT (slug) DO NOTHING",
+            sorted({(Category(i.category).slug, i.category) for i in inferred}),
+        )
+        self.conn.executemany(
+            "INSERT INTO business_categories (business_id, category_slug, source, confidence)"
+            " SELECT ?, ?, 'inferred', ? WHERE EXISTS (SELECT 1 FROM businesses WHERE id = ?)"
+            " ON CONFLICT (business_id, category_slug) DO NOTHING",
+            [(i.business_id, Category(i.category).slug, i.confidence, i.business_id) for i in inferred],
+        )
+
+    def begin_generation(
+        self,
+        kind: GenerationKind,
+        *,
+        model: str,
+        rules_digest: str,
+        settings_digest: str,
+        now: datetime,
+        job_id: str | None = None,
+    ) -> Generation:
+        self.conn.execute("UPDATE generations SET status = 'abandoned' WHERE status = 'building'")
+        number = self.conn.execute("SELECT coalesce(max(id), 0) + 1 FROM generations").fetchone()[0]
+        self.conn.execute(
+            "INSERT INTO generations (id, kind, status, model, rules_digest, settings_digest, started_at, job_id)"
+            " VALUES (?, ?, 'building', ?, ?, ?, ?, ?)",
+            (number, kind.value, model, rules_digest, settings_digest, _iso(now), job_id),
+        )
+        return _to_generation(self.conn.execute("SELECT * FROM generations WHERE id = ?", (number,)).fetchone())
+
+    def write_lists(self, generation: int, lists: Sequence[SuggestionList]) -> None:
+        self.conn.executemany(
+            "INSERT INTO suggestion_lists (business_id, generation, computed_at)"
+            " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM businesses WHERE id = ?)",
+            [(item.business_id, generation, _iso(item.computed_at), item.business_id) for item in lists],
+        )
+        self.conn.executemany(
+            "INSERT INTO suggestions (business_id, generation, rank, other_id, score, reasons, other_reasons)"
+            " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM businesses WHERE id = ?)"
+            " AND EXISTS (SELECT 1 FROM suggestion_lists WHERE business_id = ? AND generation = ?)",
+            [
+                (
+                    s.business_id, generation, s.rank, s.other_id, s.score, json.dumps(list(s.reasons)),
+                    json.dumps(list(s.other_reasons)), s.other_id, s.business_id, generation,
                 )
-            conn.executemany(
-                "INSERT INTO categories (slug, name) VALUES (?, ?) ON CONFLICT (slug) DO NOTHING",
-                sorted({(Category(i.category).slug, i.category) for i in inferred}),
-            )
-            conn.executemany(
-                "INSERT INTO business_categories (business_id, category_slug, source, confidence)"
-                " VALUES (?, ?, 'inferred', ?) ON CONFLICT (business_id, category_slug) DO NOTHING",
-                [(i.business_id, Category(i.category).slug, i.confidence) for i in inferred],
-            )
+                for item in lists
+                for s in item.suggestions
+            ],
+        )  # fmt: skip
 
-    def inferred_categories(self) -> dict[str, list[InferredCategory]]:
-        found: dict[str, list[InferredCategory]] = {}
-        rows = self._connection().execute(
-            "SELECT bc.business_id, c.name, bc.confidence FROM business_categories bc"
-            " JOIN categories c ON c.slug = bc.category_slug WHERE bc.source = 'inferred'"
-            " ORDER BY bc.business_id, bc.confidence DESC, c.name"
+    def publish_generation(self, generation: int, now: datetime, taken_in: Sequence[PendingChange]) -> Generation:
+        row = self.conn.execute("SELECT kind, status FROM generations WHERE id = ?", (generation,)).fetchone()
+        if row is None or row["status"] != GenerationStatus.BUILDING:
+            raise ValueError(f"generation {generation} is not building; it cannot be published")
+        lists = self.conn.execute(
+            "SELECT count(*) FROM suggestion_lists WHERE generation = ?", (generation,)
+        ).fetchone()
+        count = self.conn.execute("SELECT count(*) FROM suggestions WHERE generation = ?", (generation,)).fetchone()
+        self.conn.execute(
+            "UPDATE generations SET status = 'published', published_at = ?, lists = ?, suggestions = ? WHERE id = ?",
+            (_iso(now), lists[0], count[0], generation),
         )
-        for business_id, name, confidence in rows:
-            found.setdefault(business_id, []).append(InferredCategory(business_id, name, confidence))
-        return found
-
-    def replace_suggestions(self, business_ids: Sequence[str], suggestions: Sequence[Suggestion]) -> None:
-        with self._write() as conn:
-            for chunk in _chunks(list(business_ids)):
-                marks = ",".join("?" * len(chunk))
-                conn.execute(f"DELETE FROM suggestions WHERE business_id IN ({marks})", chunk)
-            conn.executemany(
-                "INSERT INTO suggestions (business_id, other_id, rank, score, reasons, other_reasons, computed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        s.business_id, s.other_id, s.rank, s.score, json.dumps(list(s.reasons)),
-                        json.dumps(list(s.other_reasons)), _iso(s.computed_at),
-                    )
-                    for s in suggestions
-                ],
-            )  # fmt: skip
-
-    def _suggestions(self, where: str, params: tuple) -> list[Suggestion]:
-        rows = self._connection().execute(
-            "SELECT business_id, other_id, rank, score, reasons, other_reasons, computed_at FROM suggestions"
-            + where
-            + " ORDER BY business_id, rank",
-            params,
+        if row["kind"] == GenerationKind.FULL:
+            self.conn.execute("UPDATE match_state SET published = ?, base = ? WHERE id = 1", (generation, generation))
+        else:
+            self.conn.execute("UPDATE match_state SET published = ? WHERE id = 1", (generation,))
+        self.conn.executemany(
+            "DELETE FROM pending_changes WHERE business_id = ? AND version = ?",
+            [(change.business_id, change.version) for change in taken_in],
         )
-        return [
-            Suggestion(
-                r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), tuple(json.loads(r[5])), datetime.fromisoformat(r[6])
-            )
-            for r in rows
-        ]
+        return _to_generation(self.conn.execute("SELECT * FROM generations WHERE id = ?", (generation,)).fetchone())
 
-    def suggestions_for(self, business_id: str) -> list[Suggestion]:
-        return self._suggestions(" WHERE business_id = ?", (business_id,))
-
-    def businesses_suggesting(self, other_ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks(list(other_ids)):
-            marks = ",".join("?" * len(chunk))
-            rows = self._connection().execute(
-                f"SELECT DISTINCT business_id FROM suggestions WHERE other_id IN ({marks})", chunk
-            )
-            found.update(r[0] for r in rows)
-        return found
-
-    def all_suggestions(self) -> list[Suggestion]:
-        return self._suggestions("", ())
-
-    def record_feedback(self, feedback: Feedback) -> None:
-        with self._write() as conn:
-            self._require_businesses(conn, {feedback.a, feedback.b})
-            conn.execute(
-                "INSERT INTO feedback (business_a, business_b, kind, reason, salesperson_id, at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (feedback.a, feedback.b, feedback.kind.value, feedback.reason, feedback.salesperson_id,
-                 _iso(feedback.at)),
-            )  # fmt: skip
-
-    def list_feedback(self) -> list[Feedback]:
-        rows = self._connection().execute(
-            "SELECT business_a, business_b, kind, at, reason, salesperson_id FROM feedback ORDER BY at, id"
+    # Jobs
+    def create_job(self, job: Job, coalesce_key: str | None = None) -> tuple[Job, bool]:
+        if coalesce_key is not None:
+            row = self.conn.execute("SELECT * FROM jobs WHERE coalesce_key = ?", (coalesce_key,)).fetchone()
+            if row is not None:
+                return _to_job(row), False
+        self.conn.execute(
+            "INSERT INTO jobs (id, kind, status, coalesce_key, requested_by, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (job.id, job.kind, job.status.value, coalesce_key, job.requested_by, _iso(job.created_at)),
         )
-        return [Feedback(r[0], r[1], FeedbackKind(r[2]), datetime.fromisoformat(r[3]), r[4], r[5]) for r in rows]
+        return job, True
+
+    def claim_job(self, job_id: str, now: datetime) -> Job | None:
+        row = self.conn.execute(
+            "UPDATE jobs SET status = 'running', started_at = ?, attempts = attempts + 1, coalesce_key = NULL,"
+            " finished_at = NULL, error = '' WHERE id = ? AND status = 'queued' RETURNING *",
+            (_iso(now), job_id),
+        ).fetchone()
+        return _to_job(row) if row else None
+
+    def update_job(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus | None = None,
+        now: datetime | None = None,
+        summary: str | None = None,
+        error: str | None = None,
+        progress: JobProgress | None = None,
+    ) -> None:
+        sets: dict[str, Any] = {}
+        if status is not None:
+            sets["status"] = status.value
+            if status in (JobStatus.DONE, JobStatus.FAILED):
+                sets["finished_at"] = _iso(now or datetime.now(UTC))
+        if summary is not None:
+            sets["summary"] = summary
+        if error is not None:
+            sets["error"] = error
+        if progress is not None:
+            sets["progress"] = json.dumps({"stage": progress.stage, "done": progress.done, "total": progress.total})
+        if not sets:
+            return
+        assignments = ", ".join(f"{column} = ?" for column in sets)  # column names are the constants above
+        cursor = self.conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*sets.values(), job_id])
+        if cursor.rowcount == 0:
+            raise UnknownJobError(job_id)
+
+    def requeue_running_jobs(self) -> list[Job]:
+        rows = self.conn.execute(
+            "UPDATE jobs SET status = 'queued', progress = NULL WHERE status = 'running' RETURNING *"
+        ).fetchall()
+        return sorted((_to_job(r) for r in rows), key=lambda job: job.created_at)

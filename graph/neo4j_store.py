@@ -1,13 +1,16 @@
 """The Neo4j backend: one driver per app, managed transactions, parameterised Cypher.
 
-Every write is a transaction function passed to `execute_write`, so the driver
-retries it on transient errors; the functions MERGE on constrained ids, which
-makes a retry (or a re-run of the same import) a no-op.
+Every write runs as a transaction function passed to `execute_write`, so the driver
+retries it on transient errors; the functions MERGE on constrained ids, which makes a
+retry (or a re-run of the same import) a no-op.
 """
 
 from __future__ import annotations
 
 import os
+import socket
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -16,26 +19,48 @@ from typing import Any, TypeVar
 
 import numpy as np
 from neo4j import Driver, GraphDatabase, ManagedTransaction, NotificationDisabledClassification
+from neo4j.exceptions import ClientError
 
 from graph.migrations import load_migrations
 from graph.records import (
     EMBEDDING_FIELDS,
     BusinessRecord,
+    BusinessStatus,
     Category,
+    ContactConsent,
     Feedback,
     FeedbackKind,
+    Generation,
+    GenerationKind,
+    GenerationStatus,
     GraphStats,
     InferredCategory,
+    Job,
+    JobProgress,
+    JobStatus,
+    OptOut,
+    PendingChange,
     Place,
+    Role,
     Salesperson,
     SalespersonSummary,
     StoredBusiness,
     Suggestion,
+    SuggestionEvent,
+    SuggestionEventKind,
+    SuggestionList,
     Tie,
     TieKind,
     UpsertOutcome,
 )
-from graph.store import GraphStore, UnknownBusinessError
+from graph.store import (
+    GraphStore,
+    GraphWriter,
+    MatchState,
+    UnknownBusinessError,
+    UnknownJobError,
+    UnknownSalespersonError,
+)
 
 T = TypeVar("T")
 
@@ -43,6 +68,9 @@ _BUSINESS_PROPS = (
     "name", "description", "customers", "needs", "website", "email",
     "contact_name", "employees", "opted_out",
 )  # fmt: skip
+
+_MIGRATION_LEASE_S = 300
+_PRUNE_BATCH = 5000
 
 _WRITE_BUSINESSES = """
 UNWIND $rows AS row
@@ -53,7 +81,7 @@ WITH b, row
 CALL (b) { MATCH (b)<-[old:MANAGES]-(:Salesperson) DELETE old }
 CALL (b, row) {
   MERGE (s:Salesperson {id: row.salesperson_id})
-    ON CREATE SET s.name = row.salesperson_id
+    ON CREATE SET s.name = row.salesperson_id, s.role = 'salesperson'
   MERGE (s)-[:MANAGES]->(b)
 }
 CALL (b) { MATCH (b)-[old:IN_CATEGORY {source: 'given'}]->(:Category) DELETE old }
@@ -75,8 +103,18 @@ CALL (b, row) {
 }
 """
 
+_MARK_PENDING = """
+UNWIND $ids AS id
+MERGE (c:PendingChange {business_id: id})
+  ON CREATE SET c.version = 1, c.first_at = $now, c.at = $now
+  ON MATCH SET c.version = c.version + 1, c.at = $now
+"""
+
 # Named properties only: a Business node also carries its embedding vectors, which are big.
-_PROJECTION = ", ".join(f".{name}" for name in ("id", *_BUSINESS_PROPS, "created_at", "updated_at"))
+_PROJECTION = ", ".join(
+    f".{name}" for name in ("id", *_BUSINESS_PROPS, "created_at", "updated_at", "archived_at", "opted_out_at",
+                            "opt_out_reason")
+)  # fmt: skip
 
 # `$ids IS NULL OR b.id IN $ids` would scan every business: a lookup by id gets its own MATCH.
 _ALL_BUSINESSES = "MATCH (b:Business)"
@@ -85,6 +123,7 @@ _BUSINESSES_BY_ID = "UNWIND $ids AS wanted MATCH (b:Business {id: wanted})"
 _READ_BUSINESSES = """
 WHERE ($salesperson_id IS NULL OR EXISTS { (:Salesperson {id: $salesperson_id})-[:MANAGES]->(b) })
   AND ($search IS NULL OR toLower(b.name) CONTAINS $search)
+  AND ($status IS NULL OR ($status = 'active') = (b.archived_at IS NULL))
 WITH b ORDER BY toLower(b.name), b.id SKIP $offset LIMIT $limit
 OPTIONAL MATCH (s:Salesperson)-[:MANAGES]->(b)
 OPTIONAL MATCH (b)-[:LOCATED_IN]->(p:Place)
@@ -94,6 +133,20 @@ RETURN b {PROJECTION} AS business, s.id AS salesperson_id, p {.*} AS place,
          RETURN c.name ORDER BY r.position
        } AS categories
 """.replace("PROJECTION", _PROJECTION)
+
+# See graph/embedded_store.py: only suggestions that are still safe to show.
+_SAFE_SUGGESTIONS = """
+MATCH (g:Generation {id: l.generation})
+MATCH (l)-[s:SUGGESTS]->(o:Business)
+WHERE a.archived_at IS NULL AND o.archived_at IS NULL
+  AND NOT a.opted_out AND a.opted_out_at IS NULL AND NOT o.opted_out AND o.opted_out_at IS NULL
+  AND NOT EXISTS { (a)-[:DO_NOT_INTRODUCE|KNOWS|PARTNERS_WITH]-(o) }
+  AND NOT EXISTS { MATCH (a)-[f:FEEDBACK]-(o) WHERE f.at > l.computed_at }
+RETURN a.id AS a, o.id AS b, s.rank AS rank, s.score AS score, s.reasons AS reasons,
+       s.other_reasons AS other_reasons, l.computed_at AS at, l.generation AS generation,
+       g.model AS model, g.rules_digest AS rules_digest
+ORDER BY a, rank
+"""
 
 
 def _business_row(record: BusinessRecord) -> dict[str, Any]:
@@ -117,6 +170,10 @@ def _business_row(record: BusinessRecord) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _native(value: Any) -> datetime | None:
+    return None if value is None else value.to_native()
+
+
 def _to_stored(row: Any) -> StoredBusiness:
     props = row["business"]
     place = row["place"]
@@ -132,7 +189,64 @@ def _to_stored(row: Any) -> StoredBusiness:
         ),
         **{name: props.get(name) for name in _BUSINESS_PROPS},
     )  # fmt: skip
-    return StoredBusiness(record, props["created_at"].to_native(), props["updated_at"].to_native())
+    opt_out = None
+    if props.get("opted_out_at") is not None:
+        opt_out = OptOut(props.get("opt_out_reason") or "", props["opted_out_at"].to_native())
+    return StoredBusiness(
+        record,
+        props["created_at"].to_native(),
+        props["updated_at"].to_native(),
+        _native(props.get("archived_at")),
+        opt_out,
+    )
+
+
+def _to_suggestion(r: Any) -> Suggestion:
+    return Suggestion(
+        r["a"], r["b"], r["rank"], r["score"], tuple(r["reasons"]), tuple(r["other_reasons"]),
+        r["at"].to_native(), r["generation"], r["model"], r["rules_digest"],
+    )  # fmt: skip
+
+
+def _to_job(props: Any) -> Job:
+    progress = None
+    if props.get("progress_stage") is not None:
+        progress = JobProgress(props["progress_stage"], props["progress_done"], props["progress_total"])
+    return Job(
+        id=props["id"],
+        kind=props["kind"],
+        status=JobStatus(props["status"]),
+        created_at=props["created_at"].to_native(),
+        requested_by=props.get("requested_by"),
+        started_at=_native(props.get("started_at")),
+        finished_at=_native(props.get("finished_at")),
+        attempts=props.get("attempts", 0),
+        summary=props.get("summary", ""),
+        error=props.get("error", ""),
+        progress=progress,
+    )
+
+
+def _to_generation(props: Any) -> Generation:
+    return Generation(
+        id=props["id"],
+        kind=GenerationKind(props["kind"]),
+        status=GenerationStatus(props["status"]),
+        model=props["model"],
+        rules_digest=props["rules_digest"],
+        settings_digest=props["settings_digest"],
+        started_at=props["started_at"].to_native(),
+        published_at=_native(props.get("published_at")),
+        lists=props.get("lists", 0),
+        suggestions=props.get("suggestions", 0),
+        job_id=props.get("job_id"),
+    )
+
+
+def _vector_key(field: str) -> str:
+    if field not in EMBEDDING_FIELDS:
+        raise ValueError(f"unknown embedding field {field!r}; expected one of {EMBEDDING_FIELDS}")
+    return f"{field}_vector"
 
 
 class Neo4jStore(GraphStore):
@@ -154,88 +268,107 @@ class Neo4jStore(GraphStore):
         with self.driver.session(database=self.database) as session:
             return session.execute_read(work, **kwargs)
 
-    def _write(self, work: Callable[..., T], **kwargs: Any) -> T:
-        with self.driver.session(database=self.database) as session:
-            return session.execute_write(work, **kwargs)
-
-    def _query(self, cypher: str, **params) -> list:
+    def _query(self, cypher: str, **params: Any) -> list:
         def work(tx: ManagedTransaction) -> list:
             return list(tx.run(cypher, params))
 
         return self._read(work)
 
+    def ping(self) -> None:
+        self.driver.execute_query("RETURN 1", database_=self.database)
+
+    def write(self, work: Callable[[GraphWriter], T]) -> T:
+        with self.driver.session(database=self.database) as session:
+            return session.execute_write(lambda tx: work(_Neo4jWriter(tx)))
+
     # Schema
     def migrate(self) -> list[str]:
-        done = set(self.applied_migrations())
-        applied_now = []
-        for migration in load_migrations("neo4j", ".cypher"):
-            if migration.name in done:
-                continue
-            # Schema statements may not share a transaction with data writes,
-            # so each runs on its own; all are IF NOT EXISTS, hence re-runnable.
-            for statement in migration.statements:
-                self.driver.execute_query(statement, database_=self.database)
+        me = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._take_migration_lease(me)
+        try:
+            done = set(self.applied_migrations())
+            applied_now = []
+            for migration in load_migrations("neo4j", ".cypher"):
+                if migration.name in done:
+                    continue
+                # Schema statements may not share a transaction with data writes, and batched
+                # deletes need an auto-commit transaction: each statement runs on its own. All
+                # are IF NOT EXISTS or idempotent, so a migration cut short can run again.
+                with self.driver.session(database=self.database) as session:
+                    for statement in migration.statements:
+                        session.run(statement).consume()
+                self.driver.execute_query(
+                    "MERGE (m:SchemaMigration {name: $name}) ON CREATE SET m.applied_at = datetime()",
+                    name=migration.name,
+                    database_=self.database,
+                )
+                applied_now.append(migration.name)
+            return applied_now
+        finally:
             self.driver.execute_query(
-                "MERGE (m:SchemaMigration {name: $name}) ON CREATE SET m.applied_at = datetime()",
-                name=migration.name,
+                "MATCH (l:SchemaLock {id: 'migrations'}) WHERE l.holder = $me SET l.holder = null",
+                me=me,
                 database_=self.database,
             )
-            applied_now.append(migration.name)
-        return applied_now
+
+    def _take_migration_lease(self, me: str) -> None:
+        """One process migrates at a time: a lease on a lock node (expiring, in case its holder dies)."""
+        for attempt in range(5):
+            try:
+                self.driver.execute_query(
+                    "CREATE CONSTRAINT schema_lock_id IF NOT EXISTS FOR (l:SchemaLock) REQUIRE l.id IS UNIQUE",
+                    database_=self.database,
+                )
+                break
+            except ClientError:  # another process created it at the same moment
+                if attempt == 4:
+                    raise
+                time.sleep(0.2)
+        deadline = time.monotonic() + _MIGRATION_LEASE_S
+        while True:
+            records, _, _ = self.driver.execute_query(
+                "MERGE (l:SchemaLock {id: 'migrations'})"
+                " WITH l WHERE l.holder IS NULL OR l.until < datetime()"
+                " SET l.holder = $me, l.until = datetime() + duration({seconds: $lease})"
+                " RETURN l.holder AS holder",
+                me=me,
+                lease=_MIGRATION_LEASE_S,
+                database_=self.database,
+            )
+            if records and records[0]["holder"] == me:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("another process has been migrating the schema for too long")
+            time.sleep(0.2)
 
     def applied_migrations(self) -> list[str]:
-        rows = self._query("MATCH (m:SchemaMigration) RETURN m.name AS name ORDER BY name")
+        rows = self._query("MATCH (m:SchemaMigration) RETURN DISTINCT m.name AS name ORDER BY name")
         return [row["name"] for row in rows]
 
     # Salespeople
-    def upsert_salespeople(self, people: Sequence[Salesperson]) -> None:
-        def work(tx: ManagedTransaction) -> None:
-            tx.run(
-                "UNWIND $people AS p MERGE (s:Salesperson {id: p.id}) SET s.name = p.name, s.email = p.email",
-                people=[{"id": p.id, "name": p.name, "email": p.email} for p in people],
-            ).consume()
-
-        self._write(work)
-
     def list_salespeople(self) -> list[SalespersonSummary]:
         rows = self._query(
-            "MATCH (s:Salesperson) RETURN s.id AS id, s.name AS name, s.email AS email,"
-            " COUNT { (s)-[:MANAGES]->(:Business) } AS n ORDER BY name, id"
+            "MATCH (s:Salesperson) RETURN s.id AS id, s.name AS name, s.email AS email, s.role AS role,"
+            " COUNT { (s)-[:MANAGES]->(b:Business) WHERE b.archived_at IS NULL } AS n ORDER BY name, id"
         )
-        return [SalespersonSummary(Salesperson(r["id"], r["name"], r["email"]), r["n"]) for r in rows]
+        return [
+            SalespersonSummary(Salesperson(r["id"], r["name"], r["email"], Role(r["role"] or Role.SALESPERSON)), r["n"])
+            for r in rows
+        ]
+
+    def get_salesperson(self, salesperson_id: str) -> Salesperson | None:
+        rows = self._query(
+            "MATCH (s:Salesperson {id: $id}) RETURN s.id AS id, s.name AS name, s.email AS email, s.role AS role",
+            id=salesperson_id,
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return Salesperson(r["id"], r["name"], r["email"], Role(r["role"] or Role.SALESPERSON))
 
     # Businesses
-    def upsert_businesses(self, records: Sequence[BusinessRecord], now: datetime) -> list[UpsertOutcome]:
-        rows = [_business_row(record) for record in records]
-
-        def work(tx: ManagedTransaction) -> list[UpsertOutcome]:
-            known = {
-                r["id"]: r["hash"]
-                for r in tx.run(
-                    "UNWIND $ids AS id MATCH (b:Business {id: id}) RETURN b.id AS id, b.content_hash AS hash",
-                    ids=[row["id"] for row in rows],
-                )
-            }
-            outcomes, changed = [], []
-            for row in rows:
-                digest = row["props"]["content_hash"]
-                if row["id"] not in known:
-                    outcomes.append(UpsertOutcome.CREATED)
-                elif known[row["id"]] != digest:
-                    outcomes.append(UpsertOutcome.UPDATED)
-                else:
-                    outcomes.append(UpsertOutcome.UNCHANGED)
-                    continue
-                known[row["id"]] = digest
-                changed.append(row)
-            if changed:
-                tx.run(_WRITE_BUSINESSES, rows=changed, now=now).consume()
-            return outcomes
-
-        return self._write(work)
-
-    def _read_businesses(self, **params) -> list[StoredBusiness]:
-        defaults = {"salesperson_id": None, "search": None, "ids": None, "offset": 0, "limit": 50}
+    def _read_businesses(self, **params: Any) -> list[StoredBusiness]:
+        defaults = {"salesperson_id": None, "search": None, "ids": None, "offset": 0, "limit": 50, "status": None}
         match = _ALL_BUSINESSES if params.get("ids") is None else _BUSINESSES_BY_ID
         return [_to_stored(row) for row in self._query(match + _READ_BUSINESSES, **{**defaults, **params})]
 
@@ -243,88 +376,63 @@ class Neo4jStore(GraphStore):
         found = self._read_businesses(ids=[business_id], limit=1)
         return found[0] if found else None
 
+    def get_businesses(self, business_ids: Sequence[str]) -> dict[str, StoredBusiness]:
+        ids = sorted(set(business_ids))
+        return {b.id: b for b in self._read_businesses(ids=ids, limit=max(len(ids), 1))}
+
     def list_businesses(
         self,
         *,
         salesperson_id: str | None = None,
         search: str | None = None,
+        status: BusinessStatus | None = BusinessStatus.ACTIVE,
         limit: int = 50,
         offset: int = 0,
     ) -> list[StoredBusiness]:
         return self._read_businesses(
             salesperson_id=salesperson_id,
             search=search.lower() if search else None,
+            status=None if status is None else status.value,
             limit=limit,
             offset=offset,
         )
 
-    def count_businesses(self, *, salesperson_id: str | None = None, search: str | None = None) -> int:
+    def count_businesses(
+        self,
+        *,
+        salesperson_id: str | None = None,
+        search: str | None = None,
+        status: BusinessStatus | None = BusinessStatus.ACTIVE,
+    ) -> int:
         rows = self._query(
             "MATCH (b:Business)"
             " WHERE ($salesperson_id IS NULL OR EXISTS { (:Salesperson {id: $salesperson_id})-[:MANAGES]->(b) })"
             " AND ($search IS NULL OR toLower(b.name) CONTAINS $search)"
+            " AND ($status IS NULL OR ($status = 'active') = (b.archived_at IS NULL))"
             " RETURN count(b) AS n",
             salesperson_id=salesperson_id,
             search=search.lower() if search else None,
+            status=None if status is None else status.value,
         )
         return rows[0]["n"]
 
-    # Ties and opt-outs
-    @staticmethod
-    def _require_businesses(tx: ManagedTransaction, ids: set[str]) -> None:
-        found = {
-            r["id"] for r in tx.run("UNWIND $ids AS id MATCH (b:Business {id: id}) RETURN b.id AS id", ids=list(ids))
-        }
-        if missing := ids - found:
-            raise UnknownBusinessError(sorted(missing))
-
-    def add_ties(self, ties: Sequence[Tie], now: datetime) -> int:
-        normalised = sorted({t.normalised() for t in ties if t.a != t.b}, key=lambda t: (t.a, t.b, t.kind))
-
-        def work(tx: ManagedTransaction) -> int:
-            self._require_businesses(tx, {i for t in normalised for i in (t.a, t.b)})
-            created = 0
-            # Relationship types cannot be parameters, so each kind has its own statement.
-            for kind in TieKind:
-                pairs = [{"a": t.a, "b": t.b} for t in normalised if t.kind is kind]
-                if not pairs:
-                    continue
-                summary = tx.run(
-                    f"UNWIND $pairs AS pair MATCH (a:Business {{id: pair.a}}), (b:Business {{id: pair.b}})"
-                    f" MERGE (a)-[r:{kind.value}]-(b) ON CREATE SET r.created_at = $now",
-                    pairs=pairs,
-                    now=now,
-                ).consume()
-                created += summary.counters.relationships_created
-            return created
-
-        return self._write(work)
-
+    # Ties and blocks
     def ties_of(self, business_id: str) -> list[Tie]:
-        rows = self._query(
-            "MATCH (b:Business {id: $id})-[r:KNOWS|PARTNERS_WITH]-(other:Business)"
-            " RETURN b.id AS me, other.id AS other, type(r) AS kind",
-            id=business_id,
-        )
-        ties = {Tie(r["me"], r["other"], TieKind(r["kind"])).normalised() for r in rows}
+        return self.all_ties([business_id])
+
+    def all_ties(self, business_ids: Sequence[str] | None = None) -> list[Tie]:
+        if business_ids is None:
+            rows = self._query(
+                "MATCH (a:Business)-[r:KNOWS|PARTNERS_WITH]->(b:Business) RETURN a.id AS a, b.id AS b, type(r) AS kind"
+            )
+        else:
+            rows = self._query(
+                "UNWIND $ids AS id MATCH (a:Business {id: id})-[r:KNOWS|PARTNERS_WITH]-(b:Business)"
+                " RETURN a.id AS a, b.id AS b, type(r) AS kind",
+                ids=sorted(set(business_ids)),
+            )
+        ties = {Tie(r["a"], r["b"], TieKind(r["kind"])).normalised() for r in rows}
         return sorted(ties, key=lambda t: (t.a, t.b, t.kind.value))
-
-    def add_do_not_introduce(self, a: str, b: str, reason: str, now: datetime) -> bool:
-        low, high = sorted((a, b))
-
-        def work(tx: ManagedTransaction) -> bool:
-            self._require_businesses(tx, {low, high})
-            summary = tx.run(
-                "MATCH (a:Business {id: $low}), (b:Business {id: $high})"
-                " MERGE (a)-[r:DO_NOT_INTRODUCE]-(b) ON CREATE SET r.reason = $reason, r.created_at = $now",
-                low=low,
-                high=high,
-                reason=reason,
-                now=now,
-            ).consume()
-            return summary.counters.relationships_created == 1
-
-        return self._write(work)
 
     def is_do_not_introduce(self, a: str, b: str) -> bool:
         rows = self._query(
@@ -332,20 +440,22 @@ class Neo4jStore(GraphStore):
         )
         return rows[0]["blocked"]
 
-    def all_ties(self) -> list[Tie]:
-        rows = self._query(
-            "MATCH (a:Business)-[r:KNOWS|PARTNERS_WITH]->(b:Business) RETURN a.id AS a, b.id AS b, type(r) AS kind"
-        )
-        ties = {Tie(r["a"], r["b"], TieKind(r["kind"])).normalised() for r in rows}
-        return sorted(ties, key=lambda t: (t.a, t.b, t.kind.value))
-
-    def do_not_introduce_pairs(self) -> set[tuple[str, str]]:
-        rows = self._query("MATCH (a:Business)-[:DO_NOT_INTRODUCE]->(b:Business) RETURN a.id AS a, b.id AS b")
+    def do_not_introduce_pairs(self, business_ids: Sequence[str] | None = None) -> set[tuple[str, str]]:
+        if business_ids is None:
+            rows = self._query("MATCH (a:Business)-[:DO_NOT_INTRODUCE]->(b:Business) RETURN a.id AS a, b.id AS b")
+        else:
+            rows = self._query(
+                "UNWIND $ids AS id MATCH (a:Business {id: id})-[:DO_NOT_INTRODUCE]-(b:Business)"
+                " RETURN a.id AS a, b.id AS b",
+                ids=sorted(set(business_ids)),
+            )
         return {tuple(sorted((r["a"], r["b"]))) for r in rows}
 
     def stats(self) -> GraphStats:
         row = self._query(
-            "RETURN COUNT { (:Business) } AS businesses, COUNT { (:Salesperson) } AS salespeople,"
+            "RETURN COUNT { (b:Business) WHERE b.archived_at IS NULL } AS businesses,"
+            " COUNT { (b:Business) WHERE b.archived_at IS NOT NULL } AS archived,"
+            " COUNT { (:Salesperson) } AS salespeople,"
             " COUNT { (:Category) } AS categories, COUNT { (:Place) } AS places,"
             " COUNT { ()-[:KNOWS|PARTNERS_WITH]->() } AS ties,"
             " COUNT { ()-[:DO_NOT_INTRODUCE]->() } AS opted_out_pairs"
@@ -353,21 +463,15 @@ class Neo4jStore(GraphStore):
         by_category = {
             r["name"]: r["n"]
             for r in self._query(
-                "MATCH (c:Category)<-[:IN_CATEGORY]-(b:Business)"
+                "MATCH (c:Category)<-[:IN_CATEGORY]-(b:Business) WHERE b.archived_at IS NULL"
                 " RETURN c.name AS name, count(b) AS n ORDER BY n DESC, name"
             )
         }
         return GraphStats(**dict(row), by_category=by_category)
 
     # Matching
-    @staticmethod
-    def _vector_key(field: str) -> str:
-        if field not in EMBEDDING_FIELDS:
-            raise ValueError(f"unknown embedding field {field!r}; expected one of {EMBEDDING_FIELDS}")
-        return f"{field}_vector"
-
     def embedding_hashes(self, field: str, ids: Sequence[str] | None = None) -> dict[str, str]:
-        self._vector_key(field)
+        _vector_key(field)
         rows = self._query(
             (_ALL_BUSINESSES if ids is None else _BUSINESSES_BY_ID)
             + " WITH b WHERE b[$key] IS NOT NULL RETURN b.id AS id, b[$key] AS hash",
@@ -376,26 +480,8 @@ class Neo4jStore(GraphStore):
         )
         return {r["id"]: r["hash"] for r in rows}
 
-    def save_embeddings(self, field: str, items: Sequence[tuple[str, str, np.ndarray]]) -> None:
-        vector_key = self._vector_key(field)
-        rows = [
-            {"id": i, "hash": {f"{field}_hash": h}, "vector": np.asarray(v, dtype=np.float32).tolist()}
-            for i, h, v in items
-        ]
-
-        def work(tx: ManagedTransaction) -> None:
-            for start in range(0, len(rows), 2000):
-                tx.run(
-                    "UNWIND $rows AS row MATCH (b:Business {id: row.id}) SET b += row.hash"
-                    " WITH b, row CALL db.create.setNodeVectorProperty(b, $key, row.vector)",
-                    rows=rows[start : start + 2000],
-                    key=vector_key,
-                ).consume()
-
-        self._write(work)
-
     def load_embeddings(self, field: str, ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
-        key = self._vector_key(field)
+        key = _vector_key(field)
         rows = self._query(
             (_ALL_BUSINESSES if ids is None else _BUSINESSES_BY_ID)
             + " WITH b WHERE b[$key] IS NOT NULL RETURN b.id AS id, b[$key] AS vector ORDER BY id",
@@ -418,7 +504,7 @@ class Neo4jStore(GraphStore):
             for r in self._query("SHOW VECTOR INDEXES YIELD name, options")
         }
         for field in EMBEDDING_FIELDS:
-            name, key = self._vector_index(field), self._vector_key(field)
+            name, key = self._vector_index(field), _vector_key(field)
             if name in existing and existing[name] == dimensions:
                 continue
             if name in existing:
@@ -433,7 +519,7 @@ class Neo4jStore(GraphStore):
         self.driver.execute_query("CALL db.awaitIndexes(600)", database_=self.database)
 
     def nearest(self, field: str, vectors: np.ndarray, k: int) -> list[list[str]]:
-        self._vector_key(field)
+        _vector_key(field)
         vectors = np.asarray(vectors, dtype=np.float32)
         if not len(vectors):
             return []
@@ -448,7 +534,8 @@ class Neo4jStore(GraphStore):
         rows = self._query(
             "UNWIND range(0, size($vectors) - 1) AS n"
             " CALL db.index.vector.queryNodes($index, $k, $vectors[n]) YIELD node, score"
-            " WITH n, node ORDER BY score DESC RETURN n, collect(node.id) AS ids",
+            " WHERE node.archived_at IS NULL"
+            " WITH n, node ORDER BY score DESC, node.id RETURN n, collect(node.id) AS ids",
             vectors=vectors.tolist(),
             index=self._vector_index(field),
             k=k,
@@ -457,27 +544,6 @@ class Neo4jStore(GraphStore):
         for row in rows:
             found[row["n"]] = row["ids"]
         return found
-
-    def save_inferred_categories(self, business_ids: Sequence[str], inferred: Sequence[InferredCategory]) -> None:
-        rows = [
-            {"id": i.business_id, "slug": Category(i.category).slug, "name": i.category, "confidence": i.confidence}
-            for i in inferred
-        ]
-
-        def work(tx: ManagedTransaction) -> None:
-            tx.run(
-                "UNWIND $ids AS id MATCH (:Business {id: id})-[r:IN_CATEGORY {source: 'inferred'}]->() DELETE r",
-                ids=list(business_ids),
-            ).consume()
-            tx.run(
-                "UNWIND $rows AS row MATCH (b:Business {id: row.id})"
-                " MERGE (c:Category {slug: row.slug}) ON CREATE SET c.name = row.name"
-                " MERGE (b)-[r:IN_CATEGORY]->(c)"
-                " ON CREATE SET r.source = 'inferred', r.confidence = row.confidence, r.position = 0",
-                rows=rows,
-            ).consume()
-
-        self._write(work)
 
     def inferred_categories(self) -> dict[str, list[InferredCategory]]:
         rows = self._query(
@@ -489,81 +555,549 @@ class Neo4jStore(GraphStore):
             found.setdefault(r["id"], []).append(InferredCategory(r["id"], r["name"], r["confidence"]))
         return found
 
-    def replace_suggestions(self, business_ids: Sequence[str], suggestions: Sequence[Suggestion]) -> None:
-        rows = [
-            {
-                "a": s.business_id, "b": s.other_id, "rank": s.rank, "score": s.score,
-                "reasons": list(s.reasons), "other_reasons": list(s.other_reasons), "at": s.computed_at,
-            }
-            for s in suggestions
-        ]  # fmt: skip
-
-        def work(tx: ManagedTransaction) -> None:
-            tx.run(
-                "UNWIND $ids AS id MATCH (:Business {id: id})-[r:SUGGESTED]->() DELETE r", ids=list(business_ids)
-            ).consume()
-            for start in range(0, len(rows), 5000):
-                tx.run(
-                    "UNWIND $rows AS row MATCH (a:Business {id: row.a}), (b:Business {id: row.b})"
-                    " CREATE (a)-[:SUGGESTED {rank: row.rank, score: row.score, reasons: row.reasons,"
-                    " other_reasons: row.other_reasons, computed_at: row.at}]->(b)",
-                    rows=rows[start : start + 5000],
-                ).consume()
-
-        self._write(work)
-
-    def _suggestions(self, where: str, **params: Any) -> list[Suggestion]:
-        rows = self._query(
-            "MATCH (a:Business)-[r:SUGGESTED]->(b:Business)"
-            + where
-            + " RETURN a.id AS a, b.id AS b, r.rank AS rank, r.score AS score, r.reasons AS reasons,"
-            " r.other_reasons AS other_reasons, r.computed_at AS at ORDER BY a, rank",
-            **params,
+    def list_feedback(self, business_ids: Sequence[str] | None = None) -> list[Feedback]:
+        returned = (
+            " RETURN DISTINCT a.id AS a, b.id AS b, r.kind AS kind, r.at AS at, r.reason AS reason,"
+            " r.salesperson_id AS salesperson, elementId(r) AS element ORDER BY at, element"
         )
-        return [
-            Suggestion(
-                r["a"], r["b"], r["rank"], r["score"], tuple(r["reasons"]), tuple(r["other_reasons"]),
-                r["at"].to_native(),
+        if business_ids is None:
+            rows = self._query("MATCH (a:Business)-[r:FEEDBACK]->(b:Business)" + returned)
+        else:
+            rows = self._query(
+                "UNWIND $ids AS id MATCH (x:Business {id: id})-[r:FEEDBACK]-(:Business)"
+                " MATCH (a:Business)-[r]->(b:Business)" + returned,
+                ids=sorted(set(business_ids)),
             )
-            for r in rows
-        ]  # fmt: skip
-
-    def suggestions_for(self, business_id: str) -> list[Suggestion]:
-        return self._suggestions(" WHERE a.id = $id", id=business_id)
-
-    def businesses_suggesting(self, other_ids: Sequence[str]) -> set[str]:
-        rows = self._query(
-            "UNWIND $ids AS id MATCH (a:Business)-[:SUGGESTED]->(:Business {id: id}) RETURN DISTINCT a.id AS id",
-            ids=list(other_ids),
-        )
-        return {r["id"] for r in rows}
-
-    def all_suggestions(self) -> list[Suggestion]:
-        return self._suggestions("")
-
-    def record_feedback(self, feedback: Feedback) -> None:
-        def work(tx: ManagedTransaction) -> None:
-            self._require_businesses(tx, {feedback.a, feedback.b})
-            tx.run(
-                "MATCH (a:Business {id: $a}), (b:Business {id: $b})"
-                " CREATE (a)-[:FEEDBACK {kind: $kind, reason: $reason, at: $at, salesperson_id: $salesperson}]->(b)",
-                a=feedback.a,
-                b=feedback.b,
-                kind=feedback.kind.value,
-                reason=feedback.reason,
-                at=feedback.at,
-                salesperson=feedback.salesperson_id,
-            ).consume()
-
-        self._write(work)
-
-    def list_feedback(self) -> list[Feedback]:
-        rows = self._query(
-            "MATCH (a:Business)-[r:FEEDBACK]->(b:Business)"
-            " RETURN a.id AS a, b.id AS b, r.kind AS kind, r.at AS at, r.reason AS reason,"
-            " r.salesperson_id AS salesperson ORDER BY at, elementId(r)"
-        )
         return [
             Feedback(r["a"], r["b"], FeedbackKind(r["kind"]), r["at"].to_native(), r["reason"], r["salesperson"])
             for r in rows
         ]
+
+    def match_state(self) -> MatchState:
+        rows = self._query("MATCH (m:MatchState {id: 'current'}) RETURN m.published AS published, m.base AS base")
+        return MatchState(rows[0]["published"], rows[0]["base"]) if rows else MatchState()
+
+    def get_generation(self, generation: int) -> Generation | None:
+        rows = self._query("MATCH (g:Generation {id: $id}) RETURN g {.*} AS g", id=generation)
+        return _to_generation(rows[0]["g"]) if rows else None
+
+    def list_generations(self, limit: int = 20) -> list[Generation]:
+        rows = self._query("MATCH (g:Generation) RETURN g {.*} AS g ORDER BY g.id DESC LIMIT $limit", limit=limit)
+        return [_to_generation(r["g"]) for r in rows]
+
+    def prune_lists(self) -> int:
+        state = self.match_state()
+        if state.published is None:
+            statements = []
+        else:
+            statements = [
+                # older than the last full generation
+                ("MATCH (l:SuggestionList) WHERE l.generation < $base", {"base": state.base}),
+                # superseded by a newer published list of the same business
+                (
+                    "MATCH (g:Generation) WHERE g.status = 'published' AND g.id > $base AND g.pruned IS NULL"
+                    " MATCH (:SuggestionList {generation: g.id})<-[:HAS_LIST]-(:Business)"
+                    "       -[:HAS_LIST]->(l:SuggestionList)"
+                    " WHERE l.generation < g.id",
+                    {"base": state.base},
+                ),
+            ]
+        # of a generation that never got published (its refresh stopped)
+        statements.append(
+            ("MATCH (g:Generation {status: 'abandoned'}) MATCH (l:SuggestionList {generation: g.id})", {})
+        )
+        removed = 0
+        for match, params in statements:
+            while True:
+                records, _, _ = self.driver.execute_query(
+                    match + f" WITH DISTINCT l LIMIT {_PRUNE_BATCH} DETACH DELETE l RETURN count(*) AS n",
+                    database_=self.database,
+                    **params,
+                )
+                removed += records[0]["n"]
+                if records[0]["n"] < _PRUNE_BATCH:
+                    break
+        if state.published is not None:
+            self.driver.execute_query(
+                "MATCH (g:Generation) WHERE g.status = 'published' AND g.id <= $published AND g.pruned IS NULL"
+                " SET g.pruned = true",
+                published=state.published,
+                database_=self.database,
+            )
+        return removed
+
+    def suggestions_for(self, business_id: str) -> list[Suggestion]:
+        rows = self._query(
+            "MATCH (st:MatchState {id: 'current'})"
+            " MATCH (a:Business {id: $id})-[:HAS_LIST]->(l:SuggestionList)"
+            " WHERE l.generation >= st.base AND l.generation <= st.published"
+            " WITH a, l ORDER BY l.generation DESC LIMIT 1" + _SAFE_SUGGESTIONS,
+            id=business_id,
+        )
+        return [_to_suggestion(r) for r in rows]
+
+    def all_suggestions(self) -> list[Suggestion]:
+        rows = self._query(
+            "MATCH (st:MatchState {id: 'current'})"
+            " MATCH (a:Business)-[:HAS_LIST]->(l:SuggestionList)"
+            " WHERE l.generation >= st.base AND l.generation <= st.published"
+            " WITH a, l ORDER BY l.generation DESC"
+            " WITH a, collect(l)[0] AS l" + _SAFE_SUGGESTIONS
+        )
+        return [_to_suggestion(r) for r in rows]
+
+    def pending_changes(self) -> list[PendingChange]:
+        rows = self._query(
+            "MATCH (c:PendingChange) RETURN c.business_id AS id, c.version AS version, c.first_at AS first_at,"
+            " c.at AS at ORDER BY first_at, id"
+        )
+        return [PendingChange(r["id"], r["version"], r["first_at"].to_native(), r["at"].to_native()) for r in rows]
+
+    def suggestion_events(self, business_id: str | None = None) -> list[SuggestionEvent]:
+        if business_id is None:
+            rows = self._query("MATCH (e:SuggestionEvent) RETURN e {.*} AS e ORDER BY e.at, e.seq")
+        else:
+            rows = self._query(
+                "MATCH (e:SuggestionEvent) WHERE e.business_id = $id OR e.other_id = $id"
+                " RETURN e {.*} AS e ORDER BY e.at, e.seq",
+                id=business_id,
+            )
+        events = []
+        for row in rows:
+            e = row["e"]
+            suggestion = Suggestion(
+                e["business_id"], e["other_id"], e["rank"], e["score"], tuple(e["reasons"]),
+                tuple(e["other_reasons"]), e["computed_at"].to_native(), e["generation"], e["model"],
+                e["rules_digest"],
+            )  # fmt: skip
+            kind, at = SuggestionEventKind(e["kind"]), e["at"].to_native()
+            events.append(SuggestionEvent(suggestion, kind, e["channel"], at, e.get("salesperson_id"), e.get("detail")))
+        return events
+
+    def contact_consents(self, business_id: str) -> list[ContactConsent]:
+        rows = self._query(
+            "MATCH (b:Business {id: $id})-[r:SHARES_CONTACT]->(o:Business)"
+            " RETURN b.id AS b, o.id AS o, r.granted_by AS by, r.at AS at ORDER BY o",
+            id=business_id,
+        )
+        return [ContactConsent(r["b"], r["o"], r["by"], r["at"].to_native()) for r in rows]
+
+    # Jobs
+    def get_job(self, job_id: str) -> Job | None:
+        rows = self._query("MATCH (j:Job {id: $id}) RETURN j {.*} AS j", id=job_id)
+        return _to_job(rows[0]["j"]) if rows else None
+
+    def list_jobs(self, *, limit: int = 20, status: JobStatus | None = None) -> list[Job]:
+        rows = self._query(
+            "MATCH (j:Job) WHERE $status IS NULL OR j.status = $status"
+            " RETURN j {.*} AS j ORDER BY j.created_at DESC, j.seq DESC LIMIT $limit",
+            status=None if status is None else status.value,
+            limit=limit,
+        )
+        return [_to_job(r["j"]) for r in rows]
+
+
+class _Neo4jWriter(GraphWriter):
+    """The write operations of one managed transaction."""
+
+    def __init__(self, tx: ManagedTransaction):
+        self.tx = tx
+
+    def _run(self, cypher: str, **params: Any) -> Any:
+        return self.tx.run(cypher, params)
+
+    def _require_businesses(self, ids: set[str]) -> None:
+        found = {
+            r["id"] for r in self._run("UNWIND $ids AS id MATCH (b:Business {id: id}) RETURN b.id AS id", ids=list(ids))
+        }
+        if missing := ids - found:
+            raise UnknownBusinessError(sorted(missing))
+
+    def _next(self, counter: str, count: int = 1) -> int:
+        """Reserve `count` numbers of a counter; returns the first."""
+        last = self._run(
+            "MERGE (c:Counter {name: $name}) ON CREATE SET c.value = 0"
+            " SET c.value = c.value + $count RETURN c.value AS v",
+            name=counter,
+            count=count,
+        ).single()["v"]
+        return last - count + 1
+
+    def mark_pending(self, business_ids: Sequence[str], now: datetime) -> None:
+        if business_ids:
+            self._run(_MARK_PENDING, ids=sorted(set(business_ids)), now=now).consume()
+
+    # Salespeople
+    def upsert_salespeople(self, people: Sequence[Salesperson]) -> None:
+        self._run(
+            "UNWIND $people AS p MERGE (s:Salesperson {id: p.id}) ON CREATE SET s.role = p.role"
+            " SET s.name = p.name, s.email = p.email",
+            people=[{"id": p.id, "name": p.name, "email": p.email, "role": p.role.value} for p in people],
+        ).consume()
+
+    def set_salesperson_role(self, salesperson_id: str, role: Role) -> None:
+        found = self._run(
+            "MATCH (s:Salesperson {id: $id}) SET s.role = $role RETURN s.id AS id", id=salesperson_id, role=role.value
+        ).single()
+        if found is None:
+            raise UnknownSalespersonError(salesperson_id)
+
+    # Businesses
+    def upsert_businesses(self, records: Sequence[BusinessRecord], now: datetime) -> list[UpsertOutcome]:
+        rows = [_business_row(record) for record in records]
+        known = {
+            r["id"]: r["hash"]
+            for r in self._run(
+                "UNWIND $ids AS id MATCH (b:Business {id: id}) RETURN b.id AS id, b.content_hash AS hash",
+                ids=[row["id"] for row in rows],
+            )
+        }
+        outcomes, changed = [], []
+        for row in rows:
+            digest = row["props"]["content_hash"]
+            if row["id"] not in known:
+                outcomes.append(UpsertOutcome.CREATED)
+            elif known[row["id"]] != digest:
+                outcomes.append(UpsertOutcome.UPDATED)
+            else:
+                outcomes.append(UpsertOutcome.UNCHANGED)
+                continue
+            known[row["id"]] = digest
+            changed.append(row)
+        if changed:
+            self._run(_WRITE_BUSINESSES, rows=changed, now=now).consume()
+            self.mark_pending([row["id"] for row in changed], now)
+        return outcomes
+
+    def set_archived(self, business_ids: Sequence[str], archived: bool, now: datetime) -> list[str]:
+        wanted = list(dict.fromkeys(business_ids))
+        self._require_businesses(set(wanted))
+        changed = [
+            r["id"]
+            for r in self._run(
+                "UNWIND $ids AS id MATCH (b:Business {id: id})"
+                " WHERE (b.archived_at IS NULL) = $archived"
+                " SET b.archived_at = CASE WHEN $archived THEN $now ELSE null END RETURN b.id AS id",
+                ids=wanted,
+                archived=archived,
+                now=now,
+            )
+        ]
+        order = {business_id: n for n, business_id in enumerate(wanted)}
+        changed.sort(key=order.__getitem__)
+        self.mark_pending(changed, now)
+        return changed
+
+    def set_opt_out(self, business_id: str, opt_out: OptOut | None, now: datetime) -> bool:
+        self._require_businesses({business_id})
+        changed = self._run(
+            "MATCH (b:Business {id: $id})"
+            " WITH b, (b.opted_out_at IS NULL) <> ($at IS NULL) OR coalesce(b.opt_out_reason, '') <> $reason AS differs"
+            " WHERE differs SET b.opted_out_at = $at, b.opt_out_reason = $reason RETURN b.id AS id",
+            id=business_id,
+            at=None if opt_out is None else opt_out.at,
+            reason="" if opt_out is None else opt_out.reason,
+        ).single()
+        if changed is None:
+            return False
+        self.mark_pending([business_id], now)
+        return True
+
+    # Ties and blocks
+    def add_ties(self, ties: Sequence[Tie], now: datetime) -> int:
+        normalised = sorted({t.normalised() for t in ties if t.a != t.b}, key=lambda t: (t.a, t.b, t.kind))
+        self._require_businesses({i for t in normalised for i in (t.a, t.b)})
+        touched: list[str] = []
+        # Relationship types cannot be parameters, so each kind has its own statement.
+        for kind in TieKind:
+            pairs = [{"a": t.a, "b": t.b} for t in normalised if t.kind is kind]
+            if not pairs:
+                continue
+            touched += [
+                i
+                for r in self._run(
+                    f"UNWIND $pairs AS pair MATCH (a:Business {{id: pair.a}}), (b:Business {{id: pair.b}})"
+                    f" WHERE NOT EXISTS {{ (a)-[:{kind.value}]-(b) }}"
+                    f" CREATE (a)-[:{kind.value} {{created_at: $now}}]->(b) RETURN a.id AS a, b.id AS b",
+                    pairs=pairs,
+                    now=now,
+                )
+                for i in (r["a"], r["b"])
+            ]
+        self.mark_pending(touched, now)
+        return len(touched) // 2
+
+    def remove_ties(self, ties: Sequence[Tie], now: datetime) -> int:
+        touched: list[str] = []
+        for kind in TieKind:
+            pairs = [{"a": t.a, "b": t.b} for t in {t.normalised() for t in ties} if t.kind is kind]
+            if not pairs:
+                continue
+            touched += [
+                i
+                for r in self._run(
+                    "UNWIND $pairs AS pair"
+                    f" MATCH (a:Business {{id: pair.a}})-[r:{kind.value}]-(b:Business {{id: pair.b}})"
+                    " DELETE r RETURN DISTINCT a.id AS a, b.id AS b",
+                    pairs=pairs,
+                )
+                for i in (r["a"], r["b"])
+            ]
+        self.mark_pending(touched, now)
+        return len(touched) // 2
+
+    def add_do_not_introduce(self, a: str, b: str, reason: str, now: datetime) -> bool:
+        low, high = sorted((a, b))
+        self._require_businesses({low, high})
+        created = self._run(
+            "MATCH (a:Business {id: $low}), (b:Business {id: $high})"
+            " WHERE NOT EXISTS { (a)-[:DO_NOT_INTRODUCE]-(b) }"
+            " CREATE (a)-[:DO_NOT_INTRODUCE {reason: $reason, created_at: $now}]->(b) RETURN a.id AS id",
+            low=low,
+            high=high,
+            reason=reason,
+            now=now,
+        ).single()
+        if created is not None:
+            self.mark_pending([low, high], now)
+        return created is not None
+
+    def remove_do_not_introduce(self, a: str, b: str, now: datetime) -> bool:
+        removed = self._run(
+            "MATCH (:Business {id: $a})-[r:DO_NOT_INTRODUCE]-(:Business {id: $b}) DELETE r RETURN count(r) AS n",
+            a=a,
+            b=b,
+        ).single()["n"]
+        if removed:
+            self.mark_pending([a, b], now)
+        return removed > 0
+
+    # Feedback and what salespeople saw
+    def record_feedback(self, feedback: Feedback) -> None:
+        self._require_businesses({feedback.a, feedback.b})
+        self._run(
+            "MATCH (a:Business {id: $a}), (b:Business {id: $b})"
+            " CREATE (a)-[:FEEDBACK {kind: $kind, reason: $reason, at: $at, salesperson_id: $salesperson}]->(b)",
+            a=feedback.a,
+            b=feedback.b,
+            kind=feedback.kind.value,
+            reason=feedback.reason,
+            at=feedback.at,
+            salesperson=feedback.salesperson_id,
+        ).consume()
+        self.mark_pending([feedback.a, feedback.b], feedback.at)
+
+    def record_suggestion_events(self, events: Sequence[SuggestionEvent]) -> None:
+        if not events:
+            return
+        self._require_businesses({i for e in events for i in (e.suggestion.business_id, e.suggestion.other_id)})
+        first = self._next("suggestion_event", len(events))
+        rows = [
+            {
+                "seq": first + n, "business_id": e.suggestion.business_id, "other_id": e.suggestion.other_id,
+                "kind": e.kind.value, "channel": e.channel, "salesperson_id": e.salesperson_id, "detail": e.detail,
+                "at": e.at, "generation": e.suggestion.generation, "model": e.suggestion.model,
+                "rules_digest": e.suggestion.rules_digest, "rank": e.suggestion.rank, "score": e.suggestion.score,
+                "reasons": list(e.suggestion.reasons), "other_reasons": list(e.suggestion.other_reasons),
+                "computed_at": e.suggestion.computed_at,
+            }
+            for n, e in enumerate(events)
+        ]  # fmt: skip
+        self._run(
+            "UNWIND $rows AS row MATCH (a:Business {id: row.business_id}), (o:Business {id: row.other_id})"
+            " CREATE (a)-[:SUGGESTION_EVENT]->(e:SuggestionEvent)-[:WITH]->(o) SET e = row",
+            rows=rows,
+        ).consume()
+
+    def grant_contact(self, consent: ContactConsent) -> bool:
+        self._require_businesses({consent.business_id, consent.other_id})
+        created = self._run(
+            "MATCH (b:Business {id: $b}), (o:Business {id: $o})"
+            " WHERE NOT EXISTS { (b)-[:SHARES_CONTACT]->(o) }"
+            " CREATE (b)-[:SHARES_CONTACT {granted_by: $by, at: $at}]->(o) RETURN b.id AS id",
+            b=consent.business_id,
+            o=consent.other_id,
+            by=consent.granted_by,
+            at=consent.at,
+        ).single()
+        return created is not None
+
+    # Matching (the worker)
+    def save_embeddings(self, field: str, items: Sequence[tuple[str, str, np.ndarray]]) -> None:
+        vector_key = _vector_key(field)
+        rows = [
+            {"id": i, "hash": {f"{field}_hash": h}, "vector": np.asarray(v, dtype=np.float32).tolist()}
+            for i, h, v in items
+        ]
+        for start in range(0, len(rows), 2000):
+            self._run(
+                "UNWIND $rows AS row MATCH (b:Business {id: row.id}) SET b += row.hash"
+                " WITH b, row CALL db.create.setNodeVectorProperty(b, $key, row.vector)",
+                rows=rows[start : start + 2000],
+                key=vector_key,
+            ).consume()
+
+    def delete_embeddings(self, field: str, business_ids: Sequence[str]) -> None:
+        self._run(
+            "UNWIND $ids AS id MATCH (b:Business {id: id}) SET b += $gone",
+            ids=sorted(set(business_ids)),
+            gone={_vector_key(field): None, f"{field}_hash": None},
+        ).consume()
+
+    def save_inferred_categories(self, business_ids: Sequence[str], inferred: Sequence[InferredCategory]) -> None:
+        self._run(
+            "UNWIND $ids AS id MATCH (:Business {id: id})-[r:IN_CATEGORY {source: 'inferred'}]->() DELETE r",
+            ids=list(business_ids),
+        ).consume()
+        self._run(
+            "UNWIND $rows AS row MATCH (b:Business {id: row.id})"
+            " MERGE (c:Category {slug: row.slug}) ON CREATE SET c.name = row.name"
+            " MERGE (b)-[r:IN_CATEGORY]->(c)"
+            " ON CREATE SET r.source = 'inferred', r.confidence = row.confidence, r.position = 0",
+            rows=[
+                {"id": i.business_id, "slug": Category(i.category).slug, "name": i.category, "confidence": i.confidence}
+                for i in inferred
+            ],
+        ).consume()
+
+    def begin_generation(
+        self,
+        kind: GenerationKind,
+        *,
+        model: str,
+        rules_digest: str,
+        settings_digest: str,
+        now: datetime,
+        job_id: str | None = None,
+    ) -> Generation:
+        self._run("MATCH (g:Generation {status: 'building'}) SET g.status = 'abandoned'").consume()
+        number = self._next("generation")
+        props = {
+            "id": number, "kind": kind.value, "status": GenerationStatus.BUILDING.value, "model": model,
+            "rules_digest": rules_digest, "settings_digest": settings_digest, "started_at": now, "job_id": job_id,
+            "lists": 0, "suggestions": 0,
+        }  # fmt: skip
+        row = self._run("MERGE (g:Generation {id: $id}) SET g = $props RETURN g {.*} AS g", id=number, props=props)
+        return _to_generation(row.single()["g"])
+
+    def write_lists(self, generation: int, lists: Sequence[SuggestionList]) -> None:
+        self._run(
+            "UNWIND $lists AS item MATCH (a:Business {id: item.business_id})"
+            " MERGE (a)-[:HAS_LIST]->(l:SuggestionList {business_id: item.business_id, generation: $generation})"
+            " SET l.computed_at = item.computed_at"
+            " WITH l, item"
+            " CALL (l) { MATCH (l)-[old:SUGGESTS]->() DELETE old }"
+            " CALL (l, item) {"
+            "   UNWIND item.suggestions AS s MATCH (o:Business {id: s.other_id})"
+            "   CREATE (l)-[:SUGGESTS {rank: s.rank, score: s.score, reasons: s.reasons,"
+            "                          other_reasons: s.other_reasons}]->(o)"
+            " }",
+            generation=generation,
+            lists=[
+                {
+                    "business_id": item.business_id,
+                    "computed_at": item.computed_at,
+                    "suggestions": [
+                        {
+                            "other_id": s.other_id, "rank": s.rank, "score": s.score, "reasons": list(s.reasons),
+                            "other_reasons": list(s.other_reasons),
+                        }
+                        for s in item.suggestions
+                    ],
+                }
+                for item in lists
+            ],
+        ).consume()  # fmt: skip
+
+    def publish_generation(self, generation: int, now: datetime, taken_in: Sequence[PendingChange]) -> Generation:
+        row = self._run(
+            "MATCH (g:Generation {id: $id}) SET g._lock = true REMOVE g._lock RETURN g {.*} AS g", id=generation
+        ).single()
+        if row is None or row["g"]["status"] != GenerationStatus.BUILDING:
+            raise ValueError(f"generation {generation} is not building; it cannot be published")
+        counts = self._run(
+            "MATCH (l:SuggestionList {generation: $id})"
+            " RETURN count(l) AS lists, sum(COUNT { (l)-[:SUGGESTS]->() }) AS suggestions",
+            id=generation,
+        ).single()
+        published = self._run(
+            "MATCH (g:Generation {id: $id})"
+            " SET g.status = 'published', g.published_at = $now, g.lists = $lists, g.suggestions = $suggestions"
+            " WITH g MATCH (m:MatchState {id: 'current'})"
+            " SET m.published = g.id, m.base = CASE WHEN g.kind = 'full' THEN g.id ELSE m.base END"
+            " RETURN g {.*} AS g",
+            id=generation,
+            now=now,
+            lists=counts["lists"],
+            suggestions=counts["suggestions"] or 0,
+        ).single()
+        self._run(
+            "UNWIND $changes AS change MATCH (c:PendingChange {business_id: change.id})"
+            " WHERE c.version = change.version DELETE c",
+            changes=[{"id": c.business_id, "version": c.version} for c in taken_in],
+        ).consume()
+        return _to_generation(published["g"])
+
+    # Jobs
+    def create_job(self, job: Job, coalesce_key: str | None = None) -> tuple[Job, bool]:
+        props = {
+            "id": job.id, "kind": job.kind, "status": job.status.value, "requested_by": job.requested_by,
+            "created_at": job.created_at, "attempts": 0, "summary": "", "error": "",
+        }  # fmt: skip
+        seq = self._next("job")
+        if coalesce_key is None:
+            self._run("CREATE (j:Job) SET j = $props, j.seq = $seq", props=props, seq=seq).consume()
+            return job, True
+        # MERGE on a uniquely constrained key takes a lock: two requests at once share one job.
+        row = self._run(
+            "MERGE (j:Job {coalesce_key: $key}) ON CREATE SET j += $props, j.seq = $seq RETURN j {.*} AS j",
+            key=coalesce_key,
+            props=props,
+            seq=seq,
+        ).single()
+        existing = _to_job(row["j"])
+        return existing, existing.id == job.id
+
+    def claim_job(self, job_id: str, now: datetime) -> Job | None:
+        # Lock the node before reading its status, so two claims cannot both see 'queued'.
+        row = self._run(
+            "MATCH (j:Job {id: $id}) SET j._lock = true REMOVE j._lock"
+            " WITH j WHERE j.status = 'queued'"
+            " SET j.status = 'running', j.started_at = $now, j.attempts = j.attempts + 1, j.finished_at = null,"
+            " j.error = '' REMOVE j.coalesce_key RETURN j {.*} AS j",
+            id=job_id,
+            now=now,
+        ).single()
+        return _to_job(row["j"]) if row else None
+
+    def update_job(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus | None = None,
+        now: datetime | None = None,
+        summary: str | None = None,
+        error: str | None = None,
+        progress: JobProgress | None = None,
+    ) -> None:
+        sets: dict[str, Any] = {}
+        if status is not None:
+            sets["status"] = status.value
+            if status in (JobStatus.DONE, JobStatus.FAILED):
+                sets["finished_at"] = now
+        if summary is not None:
+            sets["summary"] = summary
+        if error is not None:
+            sets["error"] = error
+        if progress is not None:
+            sets |= {"progress_stage": progress.stage, "progress_done": progress.done, "progress_total": progress.total}
+        found = self._run("MATCH (j:Job {id: $id}) SET j += $sets RETURN j.id AS id", id=job_id, sets=sets).single()
+        if found is None:
+            raise UnknownJobError(job_id)
+
+    def requeue_running_jobs(self) -> list[Job]:
+        rows = self._run(
+            "MATCH (j:Job {status: 'running'}) SET j.status = 'queued'"
+            " REMOVE j.progress_stage, j.progress_done, j.progress_total RETURN j {.*} AS j ORDER BY j.created_at"
+        )
+        return [_to_job(r["j"]) for r in rows]

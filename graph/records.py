@@ -22,11 +22,19 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
 
 
+class Role(StrEnum):
+    """What a salesperson may see: their own book, or (a manager) every book of the team."""
+
+    SALESPERSON = "salesperson"
+    MANAGER = "manager"
+
+
 @dataclass(frozen=True)
 class Salesperson:
     id: str
     name: str
     email: str | None = None
+    role: Role = Role.SALESPERSON
 
 
 @dataclass(frozen=True)
@@ -91,14 +99,44 @@ def _field_names(cls: type) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class OptOut:
+    """A customer's wish, recorded in Netweave, to receive no introductions at all."""
+
+    reason: str
+    at: datetime
+
+
+class BusinessStatus(StrEnum):
+    ACTIVE = "active"
+    ARCHIVED = "archived"
+
+
+@dataclass(frozen=True)
 class StoredBusiness:
+    """A record as stored, with what Netweave keeps beside the CRM's fields.
+
+    `archived_at` and `opt_out` are Netweave's own state: a re-import of the CRM record
+    leaves them as they are (the content hash covers only the record).
+    """
+
     record: BusinessRecord
     created_at: datetime
     updated_at: datetime
+    archived_at: datetime | None = None
+    opt_out: OptOut | None = None
 
     @property
     def id(self) -> str:
         return self.record.id
+
+    @property
+    def status(self) -> BusinessStatus:
+        return BusinessStatus.ARCHIVED if self.archived_at else BusinessStatus.ACTIVE
+
+    @property
+    def opted_out(self) -> bool:
+        """Out of all introductions: by the CRM's column or by an opt-out recorded here."""
+        return self.record.opted_out or self.opt_out is not None
 
 
 class TieKind(StrEnum):
@@ -134,6 +172,8 @@ class SalespersonSummary:
 
 @dataclass(frozen=True)
 class GraphStats:
+    """Counts of what the graph holds; businesses and categories count active accounts only."""
+
     businesses: int
     salespeople: int
     categories: int
@@ -141,6 +181,7 @@ class GraphStats:
     ties: int
     opted_out_pairs: int
     by_category: dict[str, int] = field(default_factory=dict)
+    archived: int = 0
 
 
 # Matching: what the matcher stores in the graph and reads back.
@@ -158,7 +199,11 @@ class InferredCategory:
 
 @dataclass(frozen=True)
 class Suggestion:
-    """One ranked introduction for `business_id`, with reasons for each side."""
+    """One ranked introduction for `business_id`, with reasons for each side.
+
+    Read back from the store, it also names the generation that published it and that
+    generation's model and rules digest; the matcher leaves those empty when it writes.
+    """
 
     business_id: str
     other_id: str
@@ -167,6 +212,124 @@ class Suggestion:
     reasons: tuple[str, ...]
     other_reasons: tuple[str, ...]
     computed_at: datetime
+    generation: int = 0
+    model: str = ""
+    rules_digest: str = ""
+
+    def ranked(self) -> tuple[str, str, int, float, tuple[str, ...], tuple[str, ...]]:
+        """What the list says, without when and by which generation it was computed."""
+        return (self.business_id, self.other_id, self.rank, self.score, self.reasons, self.other_reasons)
+
+
+@dataclass(frozen=True)
+class SuggestionList:
+    """A business's whole ranked list as one refresh computed it (empty is a list too)."""
+
+    business_id: str
+    computed_at: datetime
+    suggestions: tuple[Suggestion, ...] = ()
+
+
+class GenerationKind(StrEnum):
+    FULL = "full"  # every active business's list; older lists are gone once it is published
+    INCREMENTAL = "incremental"  # the lists a set of changes affected; the others stay
+
+
+class GenerationStatus(StrEnum):
+    BUILDING = "building"
+    PUBLISHED = "published"
+    ABANDONED = "abandoned"  # its refresh stopped before publishing (a crash): never shown
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One refresh's lists, published all at once: readers see the previous complete set
+    until this one is committed."""
+
+    id: int
+    kind: GenerationKind
+    status: GenerationStatus
+    model: str
+    rules_digest: str
+    settings_digest: str
+    started_at: datetime
+    published_at: datetime | None = None
+    lists: int = 0
+    suggestions: int = 0
+    job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    """A business whose suggestions (or those of others) a change may have affected.
+
+    Written in the same transaction as the change; `version` counts the changes since it
+    was last taken in, so the matcher clears only what it has seen.
+    """
+
+    business_id: str
+    version: int
+    first_at: datetime
+    at: datetime
+
+
+class SuggestionEventKind(StrEnum):
+    SHOWN = "shown"
+    ACTED = "acted"
+
+
+@dataclass(frozen=True)
+class SuggestionEvent:
+    """A suggestion that was shown to a salesperson or acted on, kept after its generation
+    is gone, so real-world precision can be measured."""
+
+    suggestion: Suggestion
+    kind: SuggestionEventKind
+    channel: str  # web, email, api, cli
+    at: datetime
+    salesperson_id: str | None = None
+    detail: str = ""  # for an action: what was done (e.g. "dismissed:not_relevant")
+
+
+@dataclass(frozen=True)
+class ContactConsent:
+    """The owner of `business_id` agreed that `other_id`'s salesperson may see its contact details."""
+
+    business_id: str
+    other_id: str
+    granted_by: str
+    at: datetime
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    stage: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Job:
+    """Background work with an id and a status that every process can read."""
+
+    id: str
+    kind: str
+    status: JobStatus
+    created_at: datetime
+    requested_by: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempts: int = 0
+    summary: str = ""
+    error: str = ""
+    progress: JobProgress | None = None
 
 
 class FeedbackKind(StrEnum):

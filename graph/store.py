@@ -1,33 +1,51 @@
-"""The graph store contract and the factory that picks a backend from a URL.
+"""The graph store contract: what every backend reads and writes.
 
-Everything above this layer (import, matching, web, digest) talks to a
+Everything above this layer (import, matching, services, web, jobs) talks to a
 `GraphStore`; `tests/contract` runs one suite against every implementation.
+
+Writes go through `GraphStore.write(work)`: `work` receives a `GraphWriter` bound to one
+transaction, which commits when `work` returns and rolls back if it raises. On Neo4j the
+driver may run `work` again after a transient error, so it must only use the writer.
+Every write that can change suggestions also records the businesses it touches as pending
+changes in that same transaction, which is how the matcher learns what to refresh.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from graph.records import (
     BusinessRecord,
+    BusinessStatus,
+    ContactConsent,
     Feedback,
+    Generation,
+    GenerationKind,
     GraphStats,
     InferredCategory,
+    Job,
+    JobProgress,
+    JobStatus,
+    OptOut,
+    PendingChange,
+    Role,
     Salesperson,
     SalespersonSummary,
     StoredBusiness,
     Suggestion,
+    SuggestionEvent,
+    SuggestionList,
     Tie,
     UpsertOutcome,
 )
 
-NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
+T = TypeVar("T")
 
 
 class UnknownBusinessError(LookupError):
@@ -38,6 +56,18 @@ class UnknownBusinessError(LookupError):
         super().__init__("unknown business id(s): " + ", ".join(self.ids))
 
 
+class UnknownSalespersonError(LookupError):
+    def __init__(self, salesperson_id: str):
+        self.salesperson_id = salesperson_id
+        super().__init__(f"unknown salesperson: {salesperson_id}")
+
+
+class UnknownJobError(LookupError):
+    def __init__(self, job_id: str):
+        self.job_id = job_id
+        super().__init__(f"unknown job: {job_id}")
+
+
 @dataclass(frozen=True)
 class StoreSettings:
     url: str
@@ -46,14 +76,158 @@ class StoreSettings:
     database: str = "neo4j"
 
 
+@dataclass(frozen=True)
+class MatchState:
+    """Which lists readers see: for each business, its newest list whose generation lies in
+    [base, published]. `base` is the last published full generation."""
+
+    published: int | None = None
+    base: int | None = None
+
+
+class GraphWriter(ABC):
+    """The operations of one write transaction."""
+
+    # Salespeople
+    @abstractmethod
+    def upsert_salespeople(self, people: Sequence[Salesperson]) -> None:
+        """Create or update salespeople by id (name and email; a new one takes the record's role,
+        an existing one keeps its role)."""
+
+    @abstractmethod
+    def set_salesperson_role(self, salesperson_id: str, role: Role) -> None:
+        """Raises UnknownSalespersonError, writing nothing, for an unknown id."""
+
+    # Businesses
+    @abstractmethod
+    def upsert_businesses(self, records: Sequence[BusinessRecord], now: datetime) -> list[UpsertOutcome]:
+        """Write the records, keyed by external id; one outcome per record, in order.
+
+        Unchanged records (same content hash) are not touched, so re-running an import writes
+        nothing. Unknown salespeople referenced by a record are created with their id as name.
+        Archive state and opt-outs recorded here are Netweave's own and stay as they are.
+        """
+
+    @abstractmethod
+    def set_archived(self, business_ids: Sequence[str], archived: bool, now: datetime) -> list[str]:
+        """Archive (or restore) businesses; return the ids whose status changed, in order.
+        History, feedback, ties and blocks stay. Unknown ids raise UnknownBusinessError."""
+
+    @abstractmethod
+    def set_opt_out(self, business_id: str, opt_out: OptOut | None, now: datetime) -> bool:
+        """Record (or with None, withdraw) a customer's opt-out; True if it changed anything."""
+
+    # Ties and blocks
+    @abstractmethod
+    def add_ties(self, ties: Sequence[Tie], now: datetime) -> int:
+        """Record existing ties (undirected, idempotent); return how many were new.
+        Raises UnknownBusinessError, writing nothing, if any id is not stored."""
+
+    @abstractmethod
+    def remove_ties(self, ties: Sequence[Tie], now: datetime) -> int:
+        """Remove ties (either direction); return how many existed."""
+
+    @abstractmethod
+    def add_do_not_introduce(self, a: str, b: str, reason: str, now: datetime) -> bool:
+        """Opt a pair out of introductions; True if it was not opted out before."""
+
+    @abstractmethod
+    def remove_do_not_introduce(self, a: str, b: str, now: datetime) -> bool:
+        """Allow a pair again; True if it was opted out."""
+
+    # Feedback and what salespeople saw
+    @abstractmethod
+    def record_feedback(self, feedback: Feedback) -> None:
+        """Append feedback on a pair (an unknown business raises UnknownBusinessError)."""
+
+    @abstractmethod
+    def record_suggestion_events(self, events: Sequence[SuggestionEvent]) -> None:
+        """Keep copies of suggestions that were shown or acted on."""
+
+    @abstractmethod
+    def grant_contact(self, consent: ContactConsent) -> bool:
+        """Record a contact-sharing consent; True if it is new."""
+
+    @abstractmethod
+    def mark_pending(self, business_ids: Sequence[str], now: datetime) -> None:
+        """Record that these businesses' suggestions may have changed."""
+
+    # Matching (the worker)
+    @abstractmethod
+    def save_embeddings(self, field: str, items: Sequence[tuple[str, str, np.ndarray]]) -> None:
+        """Store (business id, text hash, vector) for `field`, replacing older ones."""
+
+    @abstractmethod
+    def delete_embeddings(self, field: str, business_ids: Sequence[str]) -> None:
+        """Drop the `field` vectors (and hashes) of these businesses."""
+
+    @abstractmethod
+    def save_inferred_categories(self, business_ids: Sequence[str], inferred: Sequence[InferredCategory]) -> None:
+        """Replace the inferred categories of `business_ids` with `inferred` (given ones stay)."""
+
+    @abstractmethod
+    def begin_generation(
+        self,
+        kind: GenerationKind,
+        *,
+        model: str,
+        rules_digest: str,
+        settings_digest: str,
+        now: datetime,
+        job_id: str | None = None,
+    ) -> Generation:
+        """A new generation, numbered after every earlier one. Any generation still building
+        (a refresh that crashed) is marked abandoned; call `GraphStore.prune_lists` first so
+        its lists are gone before anything newer is published."""
+
+    @abstractmethod
+    def write_lists(self, generation: int, lists: Sequence[SuggestionList]) -> None:
+        """Add lists to a generation that is building; readers do not see them until it is
+        published. Suggestions naming a business that no longer exists are left out."""
+
+    @abstractmethod
+    def publish_generation(self, generation: int, now: datetime, taken_in: Sequence[PendingChange]) -> Generation:
+        """Make the generation's lists the ones readers see, and clear the pending changes it
+        took in (only those not changed again since: their version still matches)."""
+
+    # Jobs
+    @abstractmethod
+    def create_job(self, job: Job, coalesce_key: str | None = None) -> tuple[Job, bool]:
+        """Add a queued job. With a coalesce key, a queued job holding that key is returned
+        instead (and False): requests made while one waits share it."""
+
+    @abstractmethod
+    def claim_job(self, job_id: str, now: datetime) -> Job | None:
+        """Queued -> running (releasing its coalesce key); None if it is not queued."""
+
+    @abstractmethod
+    def update_job(
+        self,
+        job_id: str,
+        *,
+        status: JobStatus | None = None,
+        now: datetime | None = None,
+        summary: str | None = None,
+        error: str | None = None,
+        progress: JobProgress | None = None,
+    ) -> None:
+        """Record progress or an outcome (done/failed set finished_at to `now`)."""
+
+    @abstractmethod
+    def requeue_running_jobs(self) -> list[Job]:
+        """Jobs left running by a worker that is gone, back to queued; returns them."""
+
+
 class GraphStore(ABC):
-    """Customer graph: salespeople, businesses, categories, places and ties."""
+    """Customer graph: salespeople, businesses, categories, places, ties, and what the
+    matcher and the job queue keep beside them."""
 
     backend: str
 
     @abstractmethod
     def migrate(self) -> list[str]:
-        """Apply pending schema migrations idempotently; return the names applied now."""
+        """Apply pending schema migrations idempotently; return the names applied now. Safe
+        when several processes start at once: one applies, the others wait and see it done."""
 
     @abstractmethod
     def applied_migrations(self) -> list[str]:
@@ -62,27 +236,52 @@ class GraphStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    # Salespeople
     @abstractmethod
-    def upsert_salespeople(self, people: Sequence[Salesperson]) -> None:
-        """Create or update salespeople by id."""
+    def ping(self) -> None:
+        """Raise if the store cannot answer a trivial query (for readiness checks)."""
 
     @abstractmethod
+    def write(self, work: Callable[[GraphWriter], T]) -> T:
+        """Run `work` in one write transaction: all of its writes land, or none."""
+
+    # One-write conveniences
+    def upsert_salespeople(self, people: Sequence[Salesperson]) -> None:
+        self.write(lambda tx: tx.upsert_salespeople(people))
+
+    def upsert_businesses(self, records: Sequence[BusinessRecord], now: datetime) -> list[UpsertOutcome]:
+        return self.write(lambda tx: tx.upsert_businesses(records, now))
+
+    def add_ties(self, ties: Sequence[Tie], now: datetime) -> int:
+        return self.write(lambda tx: tx.add_ties(ties, now))
+
+    def add_do_not_introduce(self, a: str, b: str, reason: str, now: datetime) -> bool:
+        return self.write(lambda tx: tx.add_do_not_introduce(a, b, reason, now))
+
+    def record_feedback(self, feedback: Feedback) -> None:
+        self.write(lambda tx: tx.record_feedback(feedback))
+
+    def save_embeddings(self, field: str, items: Sequence[tuple[str, str, np.ndarray]]) -> None:
+        self.write(lambda tx: tx.save_embeddings(field, items))
+
+    def save_inferred_categories(self, business_ids: Sequence[str], inferred: Sequence[InferredCategory]) -> None:
+        self.write(lambda tx: tx.save_inferred_categories(business_ids, inferred))
+
+    # Salespeople
+    @abstractmethod
     def list_salespeople(self) -> list[SalespersonSummary]:
-        """All salespeople with how many businesses each manages, by name."""
+        """All salespeople with how many active businesses each manages, by name."""
+
+    @abstractmethod
+    def get_salesperson(self, salesperson_id: str) -> Salesperson | None: ...
 
     # Businesses
     @abstractmethod
-    def upsert_businesses(self, records: Sequence[BusinessRecord], now: datetime) -> list[UpsertOutcome]:
-        """Write the records in one transaction, keyed by external id.
-
-        Returns one outcome per record, in order. Unchanged records (same content
-        hash) are not touched, so re-running an import writes nothing. Unknown
-        salespeople referenced by a record are created with their id as name.
-        """
+    def get_business(self, business_id: str) -> StoredBusiness | None:
+        """The business, archived or not."""
 
     @abstractmethod
-    def get_business(self, business_id: str) -> StoredBusiness | None: ...
+    def get_businesses(self, business_ids: Sequence[str]) -> dict[str, StoredBusiness]:
+        """Those of `business_ids` that are stored (archived or not), by id."""
 
     @abstractmethod
     def list_businesses(
@@ -90,40 +289,40 @@ class GraphStore(ABC):
         *,
         salesperson_id: str | None = None,
         search: str | None = None,
+        status: BusinessStatus | None = BusinessStatus.ACTIVE,
         limit: int = 50,
         offset: int = 0,
     ) -> list[StoredBusiness]:
-        """Businesses ordered by name, then id; `search` is a case-insensitive part of the name."""
+        """Businesses ordered by name, then id; `search` is a case-insensitive part of the
+        name; `status` None means archived and active alike."""
 
     @abstractmethod
-    def count_businesses(self, *, salesperson_id: str | None = None, search: str | None = None) -> int: ...
+    def count_businesses(
+        self,
+        *,
+        salesperson_id: str | None = None,
+        search: str | None = None,
+        status: BusinessStatus | None = BusinessStatus.ACTIVE,
+    ) -> int: ...
 
-    # Ties and opt-outs
-    @abstractmethod
-    def add_ties(self, ties: Sequence[Tie], now: datetime) -> int:
-        """Record existing ties (undirected, idempotent); return how many were new.
+    def all_businesses(self, status: BusinessStatus | None = BusinessStatus.ACTIVE) -> list[StoredBusiness]:
+        return self.list_businesses(status=status, limit=max(self.count_businesses(status=status), 1))
 
-        Raises UnknownBusinessError, writing nothing, if any id is not stored.
-        """
-
+    # Ties and blocks
     @abstractmethod
     def ties_of(self, business_id: str) -> list[Tie]:
         """The business's ties, normalised (smaller id first), sorted."""
 
     @abstractmethod
-    def add_do_not_introduce(self, a: str, b: str, reason: str, now: datetime) -> bool:
-        """Opt a pair out of introductions; True if it was not opted out before."""
+    def all_ties(self, business_ids: Sequence[str] | None = None) -> list[Tie]:
+        """Every tie in the graph (or those touching `business_ids`), normalised, sorted."""
 
     @abstractmethod
     def is_do_not_introduce(self, a: str, b: str) -> bool: ...
 
     @abstractmethod
-    def all_ties(self) -> list[Tie]:
-        """Every tie in the graph, normalised."""
-
-    @abstractmethod
-    def do_not_introduce_pairs(self) -> set[tuple[str, str]]:
-        """Every opted-out pair as (smaller id, larger id)."""
+    def do_not_introduce_pairs(self, business_ids: Sequence[str] | None = None) -> set[tuple[str, str]]:
+        """Every opted-out pair (or those touching `business_ids`) as (smaller id, larger id)."""
 
     @abstractmethod
     def stats(self) -> GraphStats: ...
@@ -132,10 +331,6 @@ class GraphStore(ABC):
     @abstractmethod
     def embedding_hashes(self, field: str, ids: Sequence[str] | None = None) -> dict[str, str]:
         """business id -> hash of the text its stored `field` vector was made from (all, or of `ids`)."""
-
-    @abstractmethod
-    def save_embeddings(self, field: str, items: Sequence[tuple[str, str, np.ndarray]]) -> None:
-        """Store (business id, text hash, vector) for `field`, replacing older ones."""
 
     @abstractmethod
     def load_embeddings(self, field: str, ids: Sequence[str] | None = None) -> tuple[list[str], np.ndarray]:
@@ -153,8 +348,7 @@ class GraphStore(ABC):
     def nearest(self, field: str, vectors: np.ndarray, k: int) -> list[list[str]]:
         """For each query vector, ids of up to `k` businesses whose `field` vector is most
         similar (cosine), most similar first. Here an exact scan that reads every vector per
-        call (fine for tools and tests); the matcher asks only stores with a vector index and
-        estimates far candidates in memory otherwise."""
+        call (fine for tools and tests); the matcher asks only stores with a vector index."""
         ids, stored = self.load_embeddings(field)
         if not ids or not len(vectors):
             return [[] for _ in range(len(vectors))]
@@ -163,50 +357,59 @@ class GraphStore(ABC):
         return [[ids[j] for j in row] for row in best.tolist()]
 
     @abstractmethod
-    def save_inferred_categories(self, business_ids: Sequence[str], inferred: Sequence[InferredCategory]) -> None:
-        """Replace the inferred categories of `business_ids` with `inferred` (given ones stay)."""
-
-    @abstractmethod
     def inferred_categories(self) -> dict[str, list[InferredCategory]]:
         """business id -> its inferred categories, most confident first."""
 
     @abstractmethod
-    def replace_suggestions(self, business_ids: Sequence[str], suggestions: Sequence[Suggestion]) -> None:
-        """In one transaction: drop the suggestions of `business_ids`, store `suggestions`."""
+    def list_feedback(self, business_ids: Sequence[str] | None = None) -> list[Feedback]:
+        """All feedback (or that touching `business_ids`), oldest first."""
+
+    @abstractmethod
+    def match_state(self) -> MatchState: ...
+
+    @abstractmethod
+    def get_generation(self, generation: int) -> Generation | None: ...
+
+    def published_generation(self) -> Generation | None:
+        """The generation readers see now (the newest published), if any."""
+        state = self.match_state()
+        return None if state.published is None else self.get_generation(state.published)
+
+    @abstractmethod
+    def list_generations(self, limit: int = 20) -> list[Generation]:
+        """Newest first."""
+
+    @abstractmethod
+    def prune_lists(self) -> int:
+        """Delete lists readers can no longer see (superseded, older than the last full
+        generation, or of an abandoned generation); return how many. Runs in batches."""
 
     @abstractmethod
     def suggestions_for(self, business_id: str) -> list[Suggestion]:
-        """The business's suggestions by rank."""
-
-    @abstractmethod
-    def businesses_suggesting(self, other_ids: Sequence[str]) -> set[str]:
-        """Ids of businesses whose suggestions include any of `other_ids`."""
+        """The business's published suggestions by rank, without any that became unsafe since
+        they were computed: an archived or opted-out side, a blocked or tied pair, or a pair
+        with feedback newer than the list."""
 
     @abstractmethod
     def all_suggestions(self) -> list[Suggestion]:
-        """Every suggestion, by business id then rank."""
+        """Every published suggestion (filtered as `suggestions_for`), by business id then rank."""
 
     @abstractmethod
-    def record_feedback(self, feedback: Feedback) -> None:
-        """Append feedback on a pair (an unknown business raises UnknownBusinessError)."""
+    def pending_changes(self) -> list[PendingChange]:
+        """Businesses touched by changes the matcher has not taken in yet, oldest first."""
 
     @abstractmethod
-    def list_feedback(self) -> list[Feedback]:
-        """All feedback, oldest first."""
+    def suggestion_events(self, business_id: str | None = None) -> list[SuggestionEvent]:
+        """Kept suggestions (all, or where `business_id` is either side), oldest first."""
 
+    @abstractmethod
+    def contact_consents(self, business_id: str) -> list[ContactConsent]:
+        """Consents the owner of `business_id` gave, by other id."""
 
-def open_store(settings: StoreSettings) -> GraphStore:
-    """A store for `settings.url`: a Neo4j URL, or a file path for the embedded store."""
-    url = settings.url.strip()
-    if url.startswith(NEO4J_SCHEMES):
-        from graph.neo4j_store import Neo4jStore
+    # Jobs
+    @abstractmethod
+    def get_job(self, job_id: str) -> Job | None: ...
 
-        return Neo4jStore(url, (settings.user, settings.password), settings.database)
-    path = url.removeprefix("sqlite:///").removeprefix("file:")
-    if "://" in path:
-        raise ValueError(
-            f"NETWEAVE_GRAPH_URL={settings.url!r}: use a neo4j:// or bolt:// URL, or a file path for the embedded store"
-        )
-    from graph.embedded_store import EmbeddedStore
-
-    return EmbeddedStore(Path(path))
+    @abstractmethod
+    def list_jobs(self, *, limit: int = 20, status: JobStatus | None = None) -> list[Job]:
+        """Newest first."""

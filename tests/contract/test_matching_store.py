@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from graph import BusinessRecord, Tie, TieKind, UnknownBusinessError
-from graph.records import Feedback, FeedbackKind, InferredCategory, Suggestion
+from graph.records import Feedback, FeedbackKind, InferredCategory
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -68,19 +68,14 @@ def test_inferred_categories_replace_older_ones_and_leave_given_ones(three):
     assert three.get_business("B").record.categories == ("Florist",)
 
 
-def test_suggestions_are_replaced_per_business_and_read_by_rank(three):
-    def suggestion(a, b, rank, score):
-        return Suggestion(a, b, rank, score, (f"why {a}",), (f"why {b}",), T0)
-
-    three.replace_suggestions(["A", "B"], [suggestion("A", "C", 2, 0.5), suggestion("A", "B", 1, 0.9)])
-    three.replace_suggestions(["B"], [suggestion("B", "A", 1, 0.9)])
-    assert three.suggestions_for("A") == [suggestion("A", "B", 1, 0.9), suggestion("A", "C", 2, 0.5)]
-    assert [(s.business_id, s.rank) for s in three.all_suggestions()] == [("A", 1), ("A", 2), ("B", 1)]
-    assert three.businesses_suggesting(["B", "ghost"]) == {"A"}
-    assert three.businesses_suggesting(["A", "C"]) == {"A", "B"}
-    three.replace_suggestions(["A"], [])
-    assert three.suggestions_for("A") == []
-    assert three.suggestions_for("B")[0].computed_at == T0
+def test_a_text_that_became_empty_loses_its_vector(three):
+    three.ensure_vector_indexes(4)
+    vectors = np.eye(2, 4, dtype=np.float32)
+    three.save_embeddings("needs", [("A", "h-a", vectors[0]), ("B", "h-b", vectors[1])])
+    three.write(lambda tx: tx.delete_embeddings("needs", ["A", "ghost"]))
+    assert three.embedding_hashes("needs") == {"B": "h-b"}
+    assert three.load_embeddings("needs")[0] == ["B"]
+    assert three.nearest("needs", vectors[:1], 5) == [["B"]]
 
 
 def test_feedback_is_appended_in_time_order(three):
@@ -89,6 +84,8 @@ def test_feedback_is_appended_in_time_order(three):
     three.record_feedback(later)
     three.record_feedback(earlier)
     assert three.list_feedback() == [earlier, later]
+    assert three.list_feedback(["C"]) == [earlier]
+    assert three.list_feedback(["B", "A"]) == [earlier, later]
     with pytest.raises(UnknownBusinessError):
         three.record_feedback(Feedback("A", "ghost", FeedbackKind.DISMISSED, T0))
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from neo4j.exceptions import Neo4jError
 
 from graph import (
     BusinessRecord,
@@ -46,7 +48,7 @@ def business(business_id: str, name: str, **changes) -> BusinessRecord:
 
 
 def test_migrations_are_recorded_and_idempotent(store):
-    assert store.applied_migrations() == ["001_customer_graph", "002_matching"]
+    assert store.applied_migrations() == ["001_customer_graph", "002_matching", "003_serving"]
     assert store.migrate() == []
 
 
@@ -95,14 +97,42 @@ def test_outcomes_follow_input_order_in_a_mixed_batch(store):
     assert outcomes == [UpsertOutcome.CREATED, UpsertOutcome.UNCHANGED, UpsertOutcome.UPDATED]
 
 
-def test_a_failing_batch_writes_nothing(store):
+def test_a_failing_batch_writes_nothing(store, backend):
+    """The third record fails in the database itself (SQLite cannot bind a list; the Neo4j server
+    refuses to store a list holding null) after the first two were written in the same
+    transaction: none of them stays."""
     store.upsert_businesses([business("A", "Alpha")], T0)
-    poisoned = [business("A", "Alpha renamed"), business("B", "Beta"), business("C", "Gamma", employees=2**70)]
-    with pytest.raises((OverflowError, ValueError, TypeError)):
+    poisoned = [business("A", "Alpha renamed"), business("B", "Beta"), business("C", "Gamma", description=["a", None])]
+    with pytest.raises((sqlite3.Error, Neo4jError)) as caught:
         store.upsert_businesses(poisoned, T1)
+    if backend == "neo4j":  # the server answered, not the driver
+        assert caught.value.code.startswith("Neo.ClientError."), caught.value.code
     assert store.get_business("A").record.name == "Alpha"
     assert store.get_business("B") is None
     assert store.count_businesses() == 1
+    assert [(c.business_id, c.version) for c in store.pending_changes()] == [("A", 1)], "nothing else was marked"
+
+
+def test_a_unit_of_work_lands_whole_or_not_at_all(store):
+    store.upsert_businesses([business("A", "Alpha"), business("B", "Beta")], T0)
+    before = store.pending_changes()
+
+    def work(tx):
+        tx.add_ties([Tie("A", "B")], T1)
+        tx.add_do_not_introduce("A", "B", "owners fell out", T1)
+        raise RuntimeError("the use case changed its mind")
+
+    with pytest.raises(RuntimeError):
+        store.write(work)
+    assert store.ties_of("A") == [] and not store.is_do_not_introduce("A", "B")
+    assert store.pending_changes() == before
+
+    def both(tx):
+        tx.add_ties([Tie("A", "B")], T1)
+        return tx.add_do_not_introduce("A", "B", "owners fell out", T1)
+
+    assert store.write(both) is True
+    assert store.ties_of("A") == [Tie("A", "B")] and store.is_do_not_introduce("A", "B")
 
 
 def test_listing_orders_by_name_and_filters_and_pages(store):
