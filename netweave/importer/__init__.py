@@ -4,6 +4,12 @@ Every row is read, validated and checked for duplicate ids before anything is
 written; only valid rows are written, in batches that are each one transaction,
 so a row lands whole or not at all. Writes are upserts by external id, so a
 second run of the same file reports every row unchanged and writes nothing.
+
+A `status` column archives or restores accounts; without it an archived account stays
+archived. A full export can also be synced: the accounts of its salespeople that it no
+longer holds are archived (`missing_accounts` lists them first, for a confirmation).
+Every write records the accounts it changed as pending, so the worker refreshes the
+suggestions they reach.
 """
 
 from __future__ import annotations
@@ -16,11 +22,24 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from graph import BusinessRecord, GraphStore, Salesperson, Tie, TieKind, UpsertOutcome
+from graph import BusinessRecord, GraphStore, GraphWriter, Salesperson, StoredBusiness, Tie, TieKind, UpsertOutcome
 from netweave.importer.reader import FORMATS, ImportFileError, RawRow, Rejection, read_file
 from netweave.importer.rows import BusinessRow, describe_errors
 
-__all__ = ["FORMATS", "ImportFileError", "ImportReport", "Rejection", "import_file", "import_rows"]
+__all__ = [
+    "FORMATS",
+    "ImportFileError",
+    "ImportReport",
+    "PreparedImport",
+    "Rejection",
+    "SyncRefused",
+    "import_file",
+    "import_rows",
+    "missing_accounts",
+    "prepare_file",
+    "prepare_rows",
+    "write_rows",
+]
 
 BATCH_SIZE = 500
 
@@ -34,6 +53,8 @@ class ImportReport:
     rejected: list[Rejection] = field(default_factory=list)
     warnings: list[Rejection] = field(default_factory=list)
     ties_created: int = 0
+    archived: list[str] = field(default_factory=list)  # by a status column or by sync
+    restored: list[str] = field(default_factory=list)
     changed_ids: list[str] = field(default_factory=list)
     dry_run: bool = False
 
@@ -44,10 +65,13 @@ class ImportReport:
         if self.dry_run:
             valid = self.rows - len(self.rejected)
             return f"{self.rows} rows: {valid} valid, {len(self.rejected)} rejected (dry run: nothing written)"
-        return (
+        text = (
             f"{self.rows} rows: {self.created} created, {self.updated} updated, "
             f"{self.unchanged} unchanged, {len(self.rejected)} rejected"
         )
+        if self.archived or self.restored:
+            text += f"; {len(self.archived)} archived, {len(self.restored)} restored"
+        return text
 
 
 @dataclass(frozen=True)
@@ -56,6 +80,29 @@ class _ValidRow:
     record: BusinessRecord
     salesperson: Salesperson
     ties: tuple[Tie, ...]
+    status: str | None  # "active", "archived", or None when the file does not say
+
+
+class SyncRefused(ValueError):
+    """A sync cannot tell which accounts are missing from the file."""
+
+
+@dataclass
+class PreparedImport:
+    """Rows read and judged, nothing written yet."""
+
+    rows: list[_ValidRow]
+    rejected: list[Rejection]
+    total: int
+
+    @property
+    def ids(self) -> set[str]:
+        """Every account id the file names, in valid and rejected rows alike."""
+        return {row.record.id for row in self.rows} | {r.business_id for r in self.rejected if r.business_id}
+
+    @property
+    def salespeople(self) -> set[str]:
+        return {row.record.salesperson_id for row in self.rows}
 
 
 def _validate(raw_rows: Sequence[RawRow], default_salesperson: str | None) -> tuple[list[_ValidRow], list[Rejection]]:
@@ -76,9 +123,8 @@ def _validate(raw_rows: Sequence[RawRow], default_salesperson: str | None) -> tu
             [Tie(row.id, other, TieKind.PARTNERS_WITH) for other in row.partners]
             + [Tie(row.id, other, TieKind.KNOWS) for other in row.knows]
         )
-        valid.append(
-            _ValidRow(raw.line, row.to_record(default_salesperson), row.to_salesperson(default_salesperson), ties)
-        )
+        record, person = row.to_record(default_salesperson), row.to_salesperson(default_salesperson)
+        valid.append(_ValidRow(raw.line, record, person, ties, row.status))
     return valid, rejected
 
 
@@ -100,6 +146,99 @@ def _without_duplicate_ids(rows: list[_ValidRow]) -> tuple[list[_ValidRow], list
     return kept, rejected
 
 
+def prepare_rows(
+    raw_rows: Sequence[RawRow],
+    *,
+    read_rejections: Sequence[Rejection] = (),
+    default_salesperson: str | None = None,
+) -> PreparedImport:
+    """Validate every row and reject duplicate ids; writes nothing."""
+    valid, invalid = _validate(raw_rows, default_salesperson)
+    valid, duplicates = _without_duplicate_ids(valid)
+    rejected = sorted([*read_rejections, *invalid, *duplicates], key=lambda r: r.line)
+    return PreparedImport(valid, rejected, len(raw_rows) + len(read_rejections))
+
+
+def missing_accounts(
+    store: GraphStore, prepared: PreparedImport, salespeople: Sequence[str] | None = None
+) -> list[StoredBusiness]:
+    """Active accounts of the file's salespeople (or of `salespeople`) that the file does not
+    name: what a sync of a full export would archive. Raises SyncRefused when a rejected row
+    has no id, since the account it stands for cannot be told apart."""
+    if unnamed := [r for r in prepared.rejected if not r.business_id]:
+        lines = ", ".join(str(r.line) for r in unnamed[:5])
+        raise SyncRefused(
+            f"{len(unnamed)} rejected row(s) have no id (line {lines}): cannot tell which accounts are missing"
+        )
+    named = prepared.ids
+    missing = []
+    for salesperson in sorted(set(salespeople) if salespeople is not None else prepared.salespeople):
+        total = store.count_businesses(salesperson_id=salesperson)
+        for business in store.list_businesses(salesperson_id=salesperson, limit=max(total, 1)):
+            if business.id not in named:
+                missing.append(business)
+    return missing
+
+
+def write_rows(
+    store: GraphStore,
+    prepared: PreparedImport,
+    *,
+    dry_run: bool = False,
+    archive_missing: Sequence[str] = (),
+    now: datetime | None = None,
+    on_progress: Callable[[int], None] = lambda done: None,
+) -> ImportReport:
+    """Upsert the valid rows (a batch per transaction), apply their status, link their ties,
+    then archive `archive_missing` (as `missing_accounts` listed them)."""
+    now = now or datetime.now(UTC)
+    valid = prepared.rows
+    report = ImportReport(rows=prepared.total, dry_run=dry_run, rejected=list(prepared.rejected))
+    on_progress(prepared.total - len(valid))  # rejected rows are done already
+    if dry_run:
+        on_progress(len(valid))
+        return report
+
+    people = {row.salesperson.id: row.salesperson for row in valid}
+    if people:
+        store.upsert_salespeople(list(people.values()))
+    for start in range(0, len(valid), BATCH_SIZE):
+        batch = valid[start : start + BATCH_SIZE]
+        stored = store.get_businesses([row.record.id for row in batch])
+        for row in batch:
+            if row.status is None and (known := stored.get(row.record.id)) is not None and known.archived_at:
+                report.warnings.append(
+                    Rejection(row.line, "account is archived: updated, but it stays archived (add a status column "
+                              "or run `customers restore`)", row.record.id)
+                )  # fmt: skip
+        outcomes, archived, restored = store.write(lambda tx, batch=batch: _write_batch(tx, batch, now))
+        for row, outcome in zip(batch, outcomes, strict=True):
+            report.count(outcome)
+            if outcome is not UpsertOutcome.UNCHANGED:
+                report.changed_ids.append(row.record.id)
+        report.archived += archived
+        report.restored += restored
+        on_progress(len(batch))
+
+    report.ties_created, ties_warnings = _link_ties(store, valid, now)
+    report.warnings += ties_warnings
+    if archive_missing:
+        report.archived += store.write(lambda tx: tx.set_archived(list(archive_missing), True, now))
+    report.changed_ids = list(dict.fromkeys([*report.changed_ids, *report.archived, *report.restored]))
+    return report
+
+
+def _write_batch(
+    tx: GraphWriter, batch: Sequence[_ValidRow], now: datetime
+) -> tuple[list[UpsertOutcome], list[str], list[str]]:
+    outcomes = tx.upsert_businesses([row.record for row in batch], now)
+    archive = [row.record.id for row in batch if row.status == "archived"]
+    restore = [row.record.id for row in batch if row.status == "active"]
+    archived = tx.set_archived(archive, True, now) if archive else []
+    restored = tx.set_archived(restore, False, now) if restore else []
+    return outcomes, archived, restored
+
+
 def import_rows(
     store: GraphStore,
     raw_rows: Sequence[RawRow],
@@ -111,30 +250,8 @@ def import_rows(
     on_progress: Callable[[int], None] = lambda done: None,
 ) -> ImportReport:
     """Validate and upsert rows; `on_progress` gets the number of rows handled per step."""
-    now = now or datetime.now(UTC)
-    report = ImportReport(rows=len(raw_rows) + len(read_rejections), dry_run=dry_run)
-    valid, invalid = _validate(raw_rows, default_salesperson)
-    valid, duplicates = _without_duplicate_ids(valid)
-    report.rejected = sorted([*read_rejections, *invalid, *duplicates], key=lambda r: r.line)
-    on_progress(len(raw_rows) - len(valid))
-    if dry_run:
-        on_progress(len(valid))
-        return report
-
-    people = {row.salesperson.id: row.salesperson for row in valid}
-    if people:
-        store.upsert_salespeople(list(people.values()))
-    for start in range(0, len(valid), BATCH_SIZE):
-        batch = valid[start : start + BATCH_SIZE]
-        outcomes = store.upsert_businesses([row.record for row in batch], now)
-        for row, outcome in zip(batch, outcomes, strict=True):
-            report.count(outcome)
-            if outcome is not UpsertOutcome.UNCHANGED:
-                report.changed_ids.append(row.record.id)
-        on_progress(len(batch))
-
-    report.ties_created, report.warnings = _link_ties(store, valid, now)
-    return report
+    prepared = prepare_rows(raw_rows, read_rejections=read_rejections, default_salesperson=default_salesperson)
+    return write_rows(store, prepared, dry_run=dry_run, now=now, on_progress=on_progress)
 
 
 def _link_ties(store: GraphStore, rows: Sequence[_ValidRow], now: datetime) -> tuple[int, list[Rejection]]:
@@ -156,6 +273,21 @@ def _link_ties(store: GraphStore, rows: Sequence[_ValidRow], now: datetime) -> t
     return store.add_ties(ties, now), warnings
 
 
+def prepare_file(
+    path: Path,
+    *,
+    file_format: str | None = None,
+    encoding: str = "utf-8",
+    ignore_unknown_columns: bool = False,
+    default_salesperson: str | None = None,
+) -> PreparedImport:
+    """Read and judge one file; raises ImportFileError if the file as a whole is unreadable."""
+    raw_rows, read_rejections = read_file(
+        path, file_format=file_format, encoding=encoding, ignore_unknown=ignore_unknown_columns
+    )
+    return prepare_rows(raw_rows, read_rejections=read_rejections, default_salesperson=default_salesperson)
+
+
 def import_file(
     store: GraphStore,
     path: Path,
@@ -169,15 +301,12 @@ def import_file(
     on_progress: Callable[[int], None] = lambda done: None,
 ) -> ImportReport:
     """Import one file; raises ImportFileError (writing nothing) if the file as a whole is unreadable."""
-    raw_rows, read_rejections = read_file(
-        path, file_format=file_format, encoding=encoding, ignore_unknown=ignore_unknown_columns
-    )
-    on_start(len(raw_rows))
-    return import_rows(
-        store,
-        raw_rows,
-        read_rejections=read_rejections,
+    prepared = prepare_file(
+        path,
+        file_format=file_format,
+        encoding=encoding,
+        ignore_unknown_columns=ignore_unknown_columns,
         default_salesperson=default_salesperson,
-        dry_run=dry_run,
-        on_progress=on_progress,
     )
+    on_start(prepared.total)
+    return write_rows(store, prepared, dry_run=dry_run, on_progress=on_progress)

@@ -66,6 +66,10 @@ COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
         "yes/no: the customer asked not to be introduced to anyone.",
         ("do not introduce", "opt out", "no intros", "opted out"),
     ),
+    "status": (
+        "active or archived (also yes/no for an 'Active' column); without it, archived accounts stay archived.",
+        ("active", "account status", "is active", "customer status", "record status"),
+    ),
     "partners": ("Ids of customers it already partners with, separated by ';'.", ("partner ids", "partnered with")),
     "knows": ("Ids of customers it already knows, separated by ';'.", ("known ids", "relationships", "knows ids")),
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -13,6 +13,8 @@ from graph import BusinessRecord, Place, Salesperson
 
 _TRUE = {"yes", "y", "true", "t", "1", "x"}
 _FALSE = {"no", "n", "false", "f", "0", ""}
+_ACTIVE = {"active", "current", "customer", *_TRUE} - {""}
+_ARCHIVED = {"archived", "inactive", "closed", "churned", "former", "lost", *_FALSE} - {""}
 _LIST_SEPARATORS = re.compile(r"[;|\n]")
 
 
@@ -74,6 +76,7 @@ class BusinessRow(BaseModel):
     latitude: Annotated[float | None, BeforeValidator(_blank_to_none), Field(ge=-90, le=90)] = None
     longitude: Annotated[float | None, BeforeValidator(_blank_to_none), Field(ge=-180, le=180)] = None
     opted_out: bool = False
+    status: Literal["active", "archived"] | None = None  # None: the file does not say
     partners: TextList = Field(default_factory=list)  # a factory, not a default deep-copied per row
     knows: TextList = Field(default_factory=list)
 
@@ -103,6 +106,20 @@ class BusinessRow(BaseModel):
                 return False
             raise ValueError(f"{value!r} is not yes or no")
         return value
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, bool):
+            return "active" if value else "archived"
+        word = str(value).strip().lower()
+        if word in _ACTIVE:
+            return "active"
+        if word in _ARCHIVED:
+            return "archived"
+        raise ValueError(f"{value!r} is not a status (use active or archived)")
 
     @field_validator("email", "salesperson")
     @classmethod

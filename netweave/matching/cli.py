@@ -1,61 +1,62 @@
-"""`flask --app app match ...`: refresh, export, feedback and rule checks."""
+"""`flask --app app match ...`: refresh, read, export, feedback and rule checks."""
 
 from __future__ import annotations
 
 import json
-import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from graph import UnknownBusinessError
-from graph.records import DismissReason, Feedback, FeedbackKind
-from netweave.matching import RefreshReport
+from graph.records import DismissReason, FeedbackKind
+from netweave.cli import acting_as, as_option, report_job, service_errors, wait_option
+from netweave.jobs import get_jobs
 from netweave.matching.export import export_suggestions
 from netweave.matching.rules import Rules, RulesError
-from netweave.matching.setup import get_matcher
+from netweave.services import matches
 from netweave.store import get_store
 
 
 @click.group("match")
 def match_group() -> None:
-    """Suggested introductions: compute, export, give feedback."""
-
-
-def run_refresh(**selection: object) -> RefreshReport:
-    """Refresh with progress bars on stderr (one per stage)."""
-    bars: list = []
-
-    def start(stage: str, total: int) -> None:
-        if bars:
-            bars[-1].__exit__(None, None, None)
-        bars.append(click.progressbar(length=max(total, 1), label=f"{stage:<10}", file=sys.stderr, show_pos=True))
-        bars[-1].__enter__()
-
-    try:
-        return get_matcher().refresh(on_start=start, on_progress=lambda n: bars[-1].update(n), **selection)
-    finally:
-        if bars:
-            bars[-1].__exit__(None, None, None)
+    """Suggested introductions: compute, read, export, give feedback."""
 
 
 @match_group.command("refresh")
-@click.option("--salesperson", metavar="EMAIL", help="Only this salesperson's customers.")
-@click.option("--business", "business_ids", metavar="ID", multiple=True, help="Only these customers (repeatable).")
+@wait_option
 @with_appcontext
-def refresh_command(salesperson: str | None, business_ids: tuple[str, ...]) -> None:
-    """Recompute suggestions (embedding only texts that changed)."""
-    store = get_store()
-    if unknown := [i for i in business_ids if store.get_business(i) is None]:
-        raise click.BadParameter(f"no customer with id {', '.join(map(repr, unknown))}", param_hint="--business")
-    report = run_refresh(
-        salesperson_id=salesperson.strip().lower() if salesperson else None,
-        business_ids=list(business_ids) or None,
-    )
-    click.echo(report.summary())
+def refresh_command(wait: bool) -> None:
+    """Recompute every suggestion (a full refresh, run by the worker).
+
+    Changes are refreshed on their own as they happen; this is for after editing the rules
+    or settings, or to start afresh.
+    """
+    jobs = get_jobs()
+    report_job(jobs, jobs.refresh_all(requested_by="cli"), wait)
+
+
+@match_group.command("show")
+@click.argument("business_id")
+@as_option
+@with_appcontext
+@service_errors
+def show_command(business_id: str, as_salesperson: str | None) -> None:
+    """A customer's suggestions, as a salesperson (--as) or the system sees them."""
+    viewer = acting_as(as_salesperson)
+    views = matches.suggestions_for_business(get_store(), viewer, business_id)
+    if not views:
+        click.echo(f"{business_id}: no suggestions")
+    for view in views:
+        other = view.other
+        owner = f" (owner: {other.owner_name})" if view.across_books else ""
+        click.echo(f"{view.rank}. {other.name} [{other.id}] score {view.score:.3f}{owner}")
+        if other.contact is not None:
+            click.echo(f"   contact: {other.contact.contact_name or '-'} <{other.contact.email or '-'}>")
+        elif view.across_books:
+            click.echo(f"   contact: hidden until {other.owner_name} shares it")
+        for reason in view.reasons:
+            click.echo(f"   - {reason}")
 
 
 @match_group.command("export")
@@ -71,37 +72,49 @@ def export_command(output: Path | None) -> None:
         click.echo(text)
 
 
-def _take_feedback(a: str, b: str, kind: FeedbackKind, reason: str, salesperson: str | None) -> RefreshReport:
-    try:
-        return get_matcher().take_feedback(Feedback(a, b, kind, datetime.now(UTC), reason, salesperson))
-    except UnknownBusinessError as error:
-        raise click.BadParameter(f"no customer with id {', '.join(map(repr, error.ids))}") from None
+def _feedback(business_id: str, other_id: str, kind: FeedbackKind, reason: str, as_salesperson: str | None) -> None:
+    matches.record_feedback(get_store(), get_jobs(), acting_as(as_salesperson), business_id, other_id, kind, reason)
 
 
 @match_group.command("dismiss")
 @click.argument("business_id")
 @click.argument("other_id")
 @click.option("--reason", type=click.Choice([r.value for r in DismissReason]), required=True)
-@click.option("--salesperson", metavar="EMAIL")
+@as_option
 @with_appcontext
-def dismiss_command(business_id: str, other_id: str, reason: str, salesperson: str | None) -> None:
+@service_errors
+def dismiss_command(business_id: str, other_id: str, reason: str, as_salesperson: str | None) -> None:
     """Dismiss a suggested pair. It is not suggested again (for bad_timing: for 90 days);
-    'competitor' and 'not_relevant' also lower that kind of pair for everyone;
+    'competitor' and 'not_relevant' also make each side count the other's kind for less;
     'already_know' records that the two know each other."""
-    report = _take_feedback(business_id, other_id, FeedbackKind.DISMISSED, reason, salesperson)
-    click.echo(f"dismissed; {report.summary()}")
+    _feedback(business_id, other_id, FeedbackKind.DISMISSED, reason, as_salesperson)
+    click.echo("dismissed; suggestions refresh in the background")
 
 
 @match_group.command("outcome")
 @click.argument("business_id")
 @click.argument("other_id")
 @click.argument("outcome", type=click.Choice(["made", "accepted", "declined"]))
-@click.option("--salesperson", metavar="EMAIL")
+@as_option
 @with_appcontext
-def outcome_command(business_id: str, other_id: str, outcome: str, salesperson: str | None) -> None:
-    """Record what became of an introduction; accepted and declined ones tune future rankings."""
-    report = _take_feedback(business_id, other_id, FeedbackKind(f"intro_{outcome}"), "", salesperson)
-    click.echo(f"recorded: intro {outcome}; {report.summary()}")
+@service_errors
+def outcome_command(business_id: str, other_id: str, outcome: str, as_salesperson: str | None) -> None:
+    """Record what became of an introduction; accepted and declined ones teach both sides."""
+    _feedback(business_id, other_id, FeedbackKind(f"intro_{outcome}"), "", as_salesperson)
+    click.echo(f"recorded: intro {outcome}; suggestions refresh in the background")
+
+
+@match_group.command("share-contact")
+@click.argument("business_id")
+@click.argument("with_business_id")
+@as_option
+@with_appcontext
+@service_errors
+def share_contact_command(business_id: str, with_business_id: str, as_salesperson: str | None) -> None:
+    """Let the salesperson of WITH_BUSINESS_ID see BUSINESS_ID's contact details (its owner agrees)."""
+    new = matches.share_contact(get_store(), acting_as(as_salesperson), business_id, with_business_id)
+    click.echo(f"{business_id}'s contact details " + ("now shared" if new else "were already shared") +
+               f" with the salesperson of {with_business_id}")  # fmt: skip
 
 
 @match_group.command("rules")

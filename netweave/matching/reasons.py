@@ -11,9 +11,9 @@ import re
 
 import numpy as np
 
-from netweave.matching.engine import MatchData
-
-MAX_SIGNALS = 3  # strongest signal sentences per side, then the kind explanation and the geography
+from graph.records import BusinessRecord
+from netweave.matching.book import Book
+from netweave.matching.vectors import cosine
 
 
 def snippet(text: str, name: str = "", limit: int = 90) -> str:
@@ -34,44 +34,51 @@ def _sentence(text: str) -> str:
     return text if text.endswith(("…", ".", "!", "?")) else text + "."
 
 
-def _pair_fits(data: MatchData, first: np.ndarray, second: np.ndarray, mine: str, theirs: str) -> np.ndarray:
+def _pair_fits(book: Book, first: np.ndarray, second: np.ndarray, mine: str, theirs: str) -> np.ndarray:
     """fit(first.mine . second.theirs) for many pairs at once; 0 where a text is missing."""
-    w = data.settings.weights
-    similarity = np.einsum("ij,ij->i", data.vectors(mine, first), data.vectors(theirs, second))
-    present = data.present[mine][first] & data.present[theirs][second]
+    w, f = book.weights, book.f
+    similarity = cosine(np.einsum("ij,ij->i", f.vectors[mine][first], f.vectors[theirs][second]), book.scale)
+    present = f.present[mine][first] & f.present[theirs][second]
     return np.where(present, np.clip((similarity - w.fit_floor) / w.fit_span, 0.0, 1.0), 0.0)
 
 
 class _Explainer:
     """Builds the sentences for one batch of pairs; each business's snippets are cut once."""
 
-    def __init__(self, data: MatchData):
-        self.data = data
+    def __init__(self, book: Book):
+        self.book = book
+        self.f = book.f
+        self.w = book.weights
         self.snippets: dict[int, tuple[str, str, str]] = {}
+
+    def _record(self, i: int) -> BusinessRecord:
+        business = self.f.businesses[i]
+        assert business is not None
+        return business.record
 
     def _snippets(self, i: int) -> tuple[str, str, str]:
         """(offers, needs, customers) snippets of business i."""
         if (cut := self.snippets.get(i)) is None:
-            record = self.data.businesses[i].record
+            record = self._record(i)
             cut = tuple(snippet(text, record.name) for text in (record.description, record.needs, record.customers))
             self.snippets[i] = cut
         return cut
 
     def _kind_phrase(self, i: int) -> str | None:
-        guess = self.data.guesses[i]
+        guess = self.f.guesses[i]
         if guess.source == "inferred":
-            name = self.data.businesses[i].record.name
+            name = self._record(i).name
             return f"{name} reads like a {guess.kind} from its description ({guess.confidence:.0%} sure)."
         return None
 
     def side(self, me: int, other: int, need: float, client: float, audience: float) -> tuple[str, ...]:
         """Why `me` gains from meeting `other`, given the pair's embedding fits."""
-        data = self.data
-        mine, theirs = data.businesses[me].record.name, data.businesses[other].record.name
-        kind_other = data.guesses[other].kind
+        f, w = self.f, self.w
+        mine, theirs = self._record(me).name, self._record(other).name
+        kind_other = f.guesses[other].kind
         reasons: list[tuple[float, str]] = []
 
-        relation = data.rules.relation(data.guesses[me].kind, kind_other)
+        relation = self.book.rules.relation(f.guesses[me].kind, kind_other)
         if relation and relation.gets:
             reasons.append((relation.weight, f"{theirs} can send {mine} {relation.gets}."))
         elif relation:
@@ -79,53 +86,55 @@ class _Explainer:
                 (relation.weight, f"{theirs} ({kind_other}) and {mine} serve the same {relation.sphere} customers.")
             )
 
-        if need >= 0.3:
+        if need >= w.reason_need_from:
             wants, offers = self._snippets(me)[1], self._snippets(other)[0]
             reasons.append((need, _sentence(f"{mine} wants {wants}; {theirs} offers {offers}")))
-        if client >= 0.3:
+        if client >= w.reason_client_from:
             wants = self._snippets(other)[1]
-            reasons.append((client * 0.7, _sentence(f"{mine} gains a client: {theirs} wants {wants}")))
-        if audience >= 0.4:
-            reasons.append((audience * 0.8, _sentence(f"Both serve {self._snippets(me)[2]}")))
+            strength = client * w.reason_client_strength
+            reasons.append((strength, _sentence(f"{mine} gains a client: {theirs} wants {wants}")))
+        if audience >= w.reason_audience_from:
+            reasons.append((audience * w.reason_audience_strength, _sentence(f"Both serve {self._snippets(me)[2]}")))
 
-        if me in data.partners and (shared := data.shared_partners(me, other)):
-            names = sorted(data.businesses[p].record.name for p in shared)
-            reasons.append((0.95, f"Both already work with {', '.join(names[:2])}."))
+        if shared := self.book.elig.shared_partners(me, other):
+            names = sorted(self._record(p).name for p in shared)
+            reasons.append((w.reason_shared_partner_strength, f"Both already work with {', '.join(names[:2])}."))
 
         reasons.sort(key=_strength)
-        ranked = [text for _, text in reasons[:MAX_SIGNALS]]
+        ranked = [text for _, text in reasons[: w.reason_max_signals]]
         if relation and (phrase := self._kind_phrase(other)):
             ranked.append(phrase)
         ranked.append(self._where(me, other))
         return tuple(ranked)
 
     def _where(self, me: int, other: int) -> str:
-        data = self.data
-        if data.market[me] is not None and data.market[me] == data.market[other]:
-            return f"Both are in the {data.market[me]} area."
-        km = data.distance_km(me, other)
-        if km is not None and km <= data.settings.max_km:
+        f, geo = self.f, self.book.geo
+        market = int(f.market[me])
+        if market >= 0 and market == f.market[other]:
+            return f"Both are in the {geo.names[market]} area."
+        km = geo.distance_km(f.coords[me], f.coords[other])
+        if km is not None and km <= self.book.settings.max_km:
             return f"{km:.0f} km apart."
-        remote = next((i for i in (other, me) if data.rules.remote(data.guesses[i].kind)), None)
+        remote = next((i for i in (other, me) if self.book.rules.remote(f.guesses[i].kind)), None)
         if remote is None:
             return "Different areas."
-        return f"{data.businesses[remote].record.name} works with clients anywhere, so distance is no obstacle."
+        return f"{self._record(remote).name} works with clients anywhere, so distance is no obstacle."
 
 
 def _strength(reason: tuple[float, str]) -> float:
     return -reason[0]
 
 
-def pair_reasons(data: MatchData, pairs: list[tuple[int, int]]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """For each pair (i, j): (why i gains, why j gains)."""
+def pair_reasons(book: Book, pairs: list[tuple[int, int]]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """For each pair (i, j) of positions in the book: (why i gains, why j gains)."""
     if not pairs:
         return []
     first = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
     second = np.fromiter((j for _, j in pairs), dtype=np.int64, count=len(pairs))
-    need_ij = _pair_fits(data, first, second, "needs", "offers").tolist()
-    need_ji = _pair_fits(data, second, first, "needs", "offers").tolist()
-    audience = _pair_fits(data, first, second, "customers", "customers").tolist()
-    explain = _Explainer(data)
+    need_ij = _pair_fits(book, first, second, "needs", "offers").tolist()
+    need_ji = _pair_fits(book, second, first, "needs", "offers").tolist()
+    audience = _pair_fits(book, first, second, "customers", "customers").tolist()
+    explain = _Explainer(book)
     return [
         (
             explain.side(i, j, need_ij[n], need_ji[n], audience[n]),

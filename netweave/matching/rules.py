@@ -6,7 +6,9 @@ picks another) and checked with pydantic so a typo names its place in the file.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import re
 from dataclasses import dataclass
 from functools import cached_property
@@ -142,6 +144,12 @@ class Rules:
 
     def remote(self, kind: str | None) -> bool:
         return kind is not None and self.kinds[kind].remote
+
+    @cached_property
+    def digest(self) -> str:
+        """Changes whenever the rules change (not when only comments or layout do)."""
+        canonical = json.dumps(self.file.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @cached_property
     def prototypes(self) -> dict[str, str]:

@@ -1,21 +1,30 @@
-"""The matcher's place in the app: built on first use (loading the model takes seconds)."""
+"""Building the worker's Matcher from the app's settings (loading the model takes seconds)."""
 
 from __future__ import annotations
 
-from flask import current_app
+from collections.abc import Mapping
+from typing import Any
 
-from netweave.matching import Embedder, Matcher, MatchSettings, Rules
-from netweave.store import get_store
+from graph import GraphStore
+from netweave.matching.embedder import Embedder
+from netweave.matching.refresh import Matcher
+from netweave.matching.rules import Rules
+from netweave.matching.settings import MatchSettings
 
-_EXTENSION = "netweave.matcher"
+
+def match_settings(config: Mapping[str, Any]) -> MatchSettings:
+    return MatchSettings(
+        top_n=int(config["MATCH_TOP_N"]),
+        max_km=float(config["MATCH_MAX_KM"]),
+        across_books=str(config["MATCH_ACROSS_BOOKS"]).strip().lower() in ("1", "true", "yes", "on"),
+    )
 
 
-def get_matcher() -> Matcher:
-    """The current app's matcher, configured from app.config."""
-    matcher = current_app.extensions.get(_EXTENSION)
-    if matcher is None:
-        config = current_app.config
-        settings = MatchSettings(top_n=int(config["MATCH_TOP_N"]), max_km=float(config["MATCH_MAX_KM"]))
-        matcher = Matcher(get_store(), Embedder(config["EMBEDDING_MODEL"]), Rules.load(config["RULES_PATH"]), settings)
-        current_app.extensions[_EXTENSION] = matcher
-    return matcher
+def build_matcher(config: Mapping[str, Any], store: GraphStore) -> Matcher:
+    return Matcher(
+        store,
+        Embedder(config["EMBEDDING_MODEL"]),
+        Rules.load(config["RULES_PATH"]),
+        match_settings(config),
+        far_search=config["FAR_SEARCH"],
+    )

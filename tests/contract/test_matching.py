@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from graph import BusinessRecord, Place, Tie, TieKind, UnknownBusinessError
+from graph import BusinessRecord, Place, Tie, TieKind
 from graph.records import DismissReason, Feedback, FeedbackKind
-from netweave.matching import Matcher, MatchSettings
 from netweave.matching.embedder import refresh_embeddings
-from netweave.matching.engine import Weights
+from netweave.matching.refresh import Matcher
+from netweave.matching.settings import MatchSettings, Weights
+from netweave.services import matches
+from netweave.services.access import NotFound, Viewer
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 MPLS = Place("Minneapolis", "MN", "US", "Twin Cities", 44.98, -93.27)
@@ -68,7 +70,7 @@ def load(store, *records):
 
 def test_complementary_businesses_are_suggested_with_reasons_for_both_sides(store, matcher):
     load(store, FLORIST, VENUE)
-    report = matcher.refresh(now=T0)
+    report = matcher.refresh_all(now=T0)
     assert report.refreshed == 2 and report.suggestions == 2
     [suggestion] = store.suggestions_for("F1")
     assert suggestion.other_id == "V1" and suggestion.rank == 1
@@ -84,7 +86,7 @@ def test_complementary_businesses_are_suggested_with_reasons_for_both_sides(stor
 
 def test_two_competitors_are_never_suggested(store, matcher):
     load(store, FLORIST, FLORIST_2, VENUE)
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     assert ids(store, "F1") == ["V1"]
     assert ids(store, "F2") == ["V1"]
     assert set(ids(store, "V1")) == {"F1", "F2"}
@@ -97,7 +99,7 @@ def test_competitors_are_caught_from_text_when_categories_are_missing(store, mat
         replace(FLORIST_2, categories=("Services",)),
         VENUE,
     )
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     inferred = store.inferred_categories()
     assert inferred["F1"][0].category == "Florist" and inferred["F2"][0].category == "Florist"
     assert 0.25 <= inferred["F1"][0].confidence <= 1
@@ -109,7 +111,7 @@ def test_competitors_are_caught_from_text_when_categories_are_missing(store, mat
 def test_plain_lookalikes_of_unrelated_kinds_are_not_paired(store, matcher):
     twin = biz("F3", "Petal and Stem Two", "", FLORIST.description, customers=FLORIST.customers)
     load(store, FLORIST, twin)
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     assert ids(store, "F1") == [] and ids(store, "F3") == []
 
 
@@ -118,7 +120,7 @@ def test_an_opted_out_pair_and_an_opted_out_customer_never_appear(store, matcher
     shy = replace(FLORIST_2, opted_out=True)
     load(store, FLORIST, VENUE, second_venue, shy)
     store.add_do_not_introduce("F1", "V1", "owners fell out", T0)
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     assert ids(store, "F1") == ["V2"]
     assert "F1" not in ids(store, "V1")
     assert ids(store, "F2") == []
@@ -128,14 +130,14 @@ def test_an_opted_out_pair_and_an_opted_out_customer_never_appear(store, matcher
 def test_existing_ties_are_never_suggested(store, matcher):
     load(store, REALTOR, LENDER, FLORIST, VENUE)
     store.add_ties([Tie("R1", "M1", TieKind.KNOWS), Tie("F1", "V1", TieKind.PARTNERS_WITH)], T0)
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     assert "M1" not in ids(store, "R1") and "V1" not in ids(store, "F1")
 
 
 def test_far_pairs_only_when_one_side_works_remotely(store, matcher):
     far_venue = replace(VENUE, place=AUSTIN)
     load(store, FLORIST, far_venue, FAR_ACCOUNTANT, LAWYER)
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     assert "V1" not in ids(store, "F1"), "a florist and a venue 1,700 km apart cannot work together"
     [remote] = store.suggestions_for("L1")
     assert remote.other_id == "A1"
@@ -147,7 +149,7 @@ def test_far_candidates_come_from_the_vector_index_where_there_is_one(store, mat
     search = store.nearest
     monkeypatch.setattr(store, "nearest", lambda field, vectors, k: asked.append(field) or search(field, vectors, k))
     load(store, FAR_ACCOUNTANT, LAWYER)
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     assert ids(store, "L1") == ["A1"] and ids(store, "A1") == ["L1"]
     if store.has_vector_index:  # Neo4j: who offers what each needs, who needs what each offers
         assert sorted(set(asked)) == ["needs", "offers"]
@@ -158,7 +160,7 @@ def test_far_candidates_come_from_the_vector_index_where_there_is_one(store, mat
 def test_nearby_cities_in_other_markets_count_within_max_km(store, matcher):
     suburb = Place("Stillwater", "MN", "US", "", 45.06, -92.81)  # ~40 km from Minneapolis, no metro given
     load(store, FLORIST, replace(VENUE, place=suburb))
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     [nearby] = store.suggestions_for("F1")
     assert nearby.other_id == "V1" and nearby.reasons[-1].endswith("km apart.")
 
@@ -171,7 +173,7 @@ def test_needs_are_matched_to_offers_by_meaning(store, matcher):
     photographer = biz("PH", "Golden Hour Photo", "", "Portrait, headshot and event photography")
     groomer = biz("DG", "Suds & Scissors", "", "Dog grooming, baths and nail trims")
     load(store, cowork, photographer, groomer)
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     suggestions = store.suggestions_for("C1")
     assert [s.other_id for s in suggestions][:1] == ["PH"]
     assert "DG" not in [s.other_id for s in suggestions]
@@ -180,7 +182,7 @@ def test_needs_are_matched_to_offers_by_meaning(store, matcher):
 
 def test_specific_pair_rules_outrank_a_shared_sphere(store, matcher):
     load(store, REALTOR, LENDER, PAINTER)
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     suggestions = store.suggestions_for("R1")
     assert [s.other_id for s in suggestions] == ["M1", "P1"]
     assert suggestions[0].score > suggestions[1].score
@@ -197,7 +199,7 @@ def test_two_sided_pairs_rank_above_one_sided_ones(store, matcher):
     indifferent = replace(VENUE, id="V2", name="Summit Barn", needs="", customers="")
     needy = replace(FLORIST, needs="a florist partner", id="F1")  # wants what it already is: no fit with venues
     load(store, needy, eager, indifferent)
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     [first, second] = store.suggestions_for("F1")
     assert (first.other_id, second.other_id) == ("V1", "V2")
 
@@ -207,31 +209,37 @@ def test_shared_partners_raise_a_pair_and_are_explained(store, matcher):
     twin = replace(VENUE, id="V2", name="Summit Barn")
     load(store, FLORIST, VENUE, twin, planner)
     store.add_ties([Tie("F1", "W1", TieKind.PARTNERS_WITH), Tie("V1", "W1", TieKind.PARTNERS_WITH)], T0)
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     by_other = {s.other_id: s for s in store.suggestions_for("F1")}
     assert by_other["V1"].score == pytest.approx(by_other["V2"].score + 0.05, abs=1e-3)
     assert "Both already work with Something Blue Planning." in by_other["V1"].reasons
 
 
-def test_dismissals_remove_the_pair_and_teach_the_kind_pair(store, matcher):
+def test_dismissals_remove_the_pair_and_teach_both_sides(store, matcher):
     second_florist = replace(FLORIST_2, place=MPLS)
     other_venue = replace(VENUE, id="V2", name="Summit Barn", place=STP)
     load(store, FLORIST, second_florist, VENUE, other_venue)
-    matcher.refresh(now=T0)
-    before = {s.other_id: s.score for s in store.suggestions_for("F2")}
-    store.record_feedback(Feedback("F1", "V1", FeedbackKind.DISMISSED, T0, DismissReason.NOT_RELEVANT))
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
+    before = {(s.business_id, s.other_id): s.score for s in store.all_suggestions()}
+    store.record_feedback(Feedback("F1", "V1", FeedbackKind.DISMISSED, T0, DismissReason.NOT_RELEVANT, "dana"))
+    matcher.refresh_all(now=T0)
     assert "V1" not in ids(store, "F1")
-    after = {s.other_id: s.score for s in store.suggestions_for("F2")}
-    assert after["V2"] < before["V2"], "florist-venue pairs count for less after a 'not relevant'"
+    after = {(s.business_id, s.other_id): s.score for s in store.all_suggestions()}
+    assert after[("F1", "V2")] < before[("F1", "V2")], "venues count for less for this florist"
+    assert after[("V1", "F2")] < before[("V1", "F2")], "florists count for less for this venue"
+    assert after[("F2", "V2")] == before[("F2", "V2")], "other florists and venues are not affected"
+    store.record_feedback(Feedback("F1", "V1", FeedbackKind.DISMISSED, T0, DismissReason.NOT_RELEVANT, "dana"))
+    matcher.refresh_all(now=T0)
+    again = {(s.business_id, s.other_id): s.score for s in store.all_suggestions()}
+    assert again == after, "the same salesperson's repeated verdict counts once"
 
 
 def test_accepted_intros_lift_their_kind_pair_and_are_not_suggested_again(store, matcher):
     load(store, REALTOR, LENDER, replace(LENDER, id="M2", name="North Loop Loans"))
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     before = {s.other_id: s.score for s in store.suggestions_for("R1")}
     store.record_feedback(Feedback("R1", "M1", FeedbackKind.INTRO_ACCEPTED, T0))
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     after = {s.other_id: s.score for s in store.suggestions_for("R1")}
     assert "M1" not in after
     assert after["M2"] > before["M2"]
@@ -240,9 +248,13 @@ def test_accepted_intros_lift_their_kind_pair_and_are_not_suggested_again(store,
 def test_bad_timing_hides_a_pair_for_a_while_only(store, matcher):
     load(store, FLORIST, VENUE)
     store.record_feedback(Feedback("F1", "V1", FeedbackKind.DISMISSED, T0, DismissReason.BAD_TIMING))
-    matcher.refresh(now=T0 + timedelta(days=30))
+    matcher.refresh_all(now=T0 + timedelta(days=30))
     assert ids(store, "F1") == []
-    matcher.refresh(now=T0 + timedelta(days=120))
+    matcher.refresh_all(now=T0 + timedelta(days=120))
+    assert ids(store, "F1") == ["V1"]
+    matcher.refresh_all(now=T0 + timedelta(days=30))
+    assert matcher.due(T0 + timedelta(days=120)), "the pause ends: a refresh is due though nothing changed"
+    matcher.refresh_changes(now=T0 + timedelta(days=120))
     assert ids(store, "F1") == ["V1"]
 
 
@@ -264,7 +276,7 @@ def test_lists_favour_variety_of_kinds_while_other_kinds_are_left(store, embedde
 
     def venues_suggested(variety_decay: float) -> int:
         settings = MatchSettings(weights=Weights(variety_decay=variety_decay))
-        Matcher(store, embedder, rules, settings).refresh(now=T0)
+        Matcher(store, embedder, rules, settings).refresh_all(now=T0)
         suggested = ids(store, "F1")
         assert len(suggested) == 5
         return sum(other.startswith("V") for other in suggested)
@@ -275,18 +287,22 @@ def test_lists_favour_variety_of_kinds_while_other_kinds_are_left(store, embedde
     assert venues_suggested(0.5) == 3
 
 
-def test_feedback_refreshes_both_sides_and_already_know_records_the_tie(store, matcher):
+def test_feedback_refreshes_both_sides_and_already_know_records_the_tie(store, matcher, jobs):
     load(store, FLORIST, VENUE, REALTOR, LENDER)
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     assert "V1" in ids(store, "F1") and "M1" in ids(store, "R1")
-    matcher.take_feedback(Feedback("F1", "V1", FeedbackKind.DISMISSED, T0, DismissReason.ALREADY_KNOW))
+    system = Viewer.system()
+    matches.record_feedback(store, jobs, system, "F1", "V1", FeedbackKind.DISMISSED, DismissReason.ALREADY_KNOW, now=T0)
+    assert "V1" not in ids(store, "F1"), "hidden at once, before any refresh"
+    matcher.refresh_changes(now=T0)
     assert "V1" not in ids(store, "F1") and "F1" not in ids(store, "V1")
     assert Tie("F1", "V1", TieKind.KNOWS) in store.ties_of("F1")
-    matcher.take_feedback(Feedback("R1", "M1", FeedbackKind.INTRO_MADE, T0))
+    matches.record_feedback(store, jobs, system, "R1", "M1", FeedbackKind.INTRO_MADE, now=T0)
+    matcher.refresh_changes(now=T0)
     assert "M1" not in ids(store, "R1"), "an introduced pair is not suggested again"
     assert store.ties_of("R1") == [], "only 'already know' says the two know each other"
-    with pytest.raises(UnknownBusinessError):
-        matcher.take_feedback(Feedback("R1", "ghost", FeedbackKind.DISMISSED, T0, DismissReason.NOT_RELEVANT))
+    with pytest.raises(NotFound):
+        matches.record_feedback(store, jobs, system, "R1", "ghost", FeedbackKind.DISMISSED, "not_relevant")
 
 
 def test_a_text_shared_by_many_businesses_is_embedded_once(store, embedder):
@@ -303,7 +319,7 @@ def test_refresh_reports_progress_stage_by_stage(store, matcher):
 
     def stages() -> list[list]:
         seen: list[list] = []  # [stage, total, done]
-        matcher.refresh(
+        matcher.refresh_all(
             now=T0,
             on_start=lambda stage, total: seen.append([stage, total, 0]),
             on_progress=lambda done: seen[-1].__setitem__(2, seen[-1][2] + done),
@@ -312,40 +328,40 @@ def test_refresh_reports_progress_stage_by_stage(store, matcher):
 
     # texts (3 per business), then businesses through candidates and matching; every bar ends full,
     # also the second time, when nothing is embedded
-    expected = [["embedding", 18, 18], ["candidates", 6, 6], ["matching", 6, 6]]
+    expected = [["embedding", 18, 18], ["matching", 6, 6]]
     assert stages() == expected
     assert stages() == expected
 
 
 def test_unchanged_texts_are_never_embedded_again(store, matcher):
     load(store, FLORIST, VENUE)
-    first = matcher.refresh(now=T0)
+    first = matcher.refresh_all(now=T0)
     assert first.embedded == 6  # offers, customers, needs for both
-    assert matcher.refresh(now=T0).embedded == 0
+    assert matcher.refresh_all(now=T0).embedded == 0
     load(store, replace(VENUE, description="Barn venue for weddings and barn dances"))
-    again = matcher.refresh(business_ids=["V1"], now=T0)
+    again = matcher.refresh_changes(now=T0)
     assert again.embedded == 1
 
 
 def test_incremental_refresh_gives_what_a_full_refresh_gives(store, matcher):
     load(store, FLORIST, FLORIST_2, VENUE, REALTOR, LENDER, PAINTER)
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     load(store, replace(PAINTER, categories=("Florist",), description="Flowers for weddings and events"))
-    matcher.refresh(business_ids=["P1"], now=T0)
-    incremental = store.all_suggestions()
-    matcher.refresh(now=T0)
-    assert incremental == store.all_suggestions()
+    matcher.refresh_changes(now=T0)
+    incremental = [s.ranked() for s in store.all_suggestions()]
+    matcher.refresh_all(now=T0)
+    assert incremental == [s.ranked() for s in store.all_suggestions()]
 
 
 def test_incremental_refresh_takes_in_new_businesses_ties_and_feedback(store, matcher):
     load(store, FLORIST, VENUE, REALTOR)
-    matcher.refresh(now=T0)
+    matcher.refresh_all(now=T0)
     load(store, LENDER, replace(VENUE, id="V2", name="Summit Barn", place=AUSTIN))
-    matcher.refresh(business_ids=["M1", "V2"], now=T0)
+    matcher.refresh_changes(now=T0)
     assert ids(store, "R1") == ["M1"]
     store.add_ties([Tie("F1", "V1", TieKind.KNOWS)], T0)
-    matcher.refresh(business_ids=["F1", "V1"], now=T0)
+    matcher.refresh_changes(now=T0)
     assert ids(store, "F1") == []
-    incremental = store.all_suggestions()
-    matcher.refresh(now=T0)
-    assert incremental == store.all_suggestions()
+    incremental = [s.ranked() for s in store.all_suggestions()]
+    matcher.refresh_all(now=T0)
+    assert incremental == [s.ranked() for s in store.all_suggestions()]

@@ -11,9 +11,9 @@ from netweave import demo
 def test_across_the_demo_no_suggestion_breaks_a_rule(store, matcher, rules):
     data = demo.generate()
     demo.load(store, data)
-    matcher.refresh()
+    matcher.refresh_all()
     suggestions = store.all_suggestions()
-    businesses = {b.id: b.record for b in matcher.all_businesses()}
+    businesses = {b.id: b.record for b in store.all_businesses()}
     inferred = {i: c[0].category for i, c in store.inferred_categories().items()}
     ties = {(t.a, t.b) for t in store.all_ties()}
     blocked = store.do_not_introduce_pairs()
@@ -40,9 +40,19 @@ def test_match_commands(runner, embedder, tmp_path):
     demo.write_csv(demo.generate(3, 160), csv_path)
     imported = runner.invoke(args=["import", str(csv_path)])
     assert imported.exit_code == 0, imported.output
-    assert "suggestions: 160 businesses refreshed" in imported.stdout
+    assert re.search(r"suggestions refresh in the background: job [0-9a-f]{32} \(queued\)", imported.stdout)
+    ran = runner.invoke(args=["jobs", "run"])
+    assert ran.exit_code == 0 and ran.stdout == "ran 1 job(s)\n", ran.output
+    listed = runner.invoke(args=["jobs", "list"]).stdout
+    assert "refresh_changes  done" in listed and "full refresh: 160 businesses refreshed" in listed
 
-    assert runner.invoke(args=["match", "refresh"]).stdout.startswith("160 businesses refreshed")
+    queued = runner.invoke(args=["match", "refresh"]).stdout
+    job_id = re.search(r"job ([0-9a-f]{32})", queued).group(1)
+    assert runner.invoke(args=["jobs", "run"]).exit_code == 0
+    shown = runner.invoke(args=["jobs", "show", job_id]).stdout
+    assert "status        done" in shown and "kind          refresh_all" in shown
+    assert runner.invoke(args=["jobs", "show", "nope"]).exit_code == 2
+
     out = tmp_path / "suggestions.json"
     assert runner.invoke(args=["match", "export", "--output", str(out)]).exit_code == 0
     exported = json.loads(out.read_text())
@@ -55,10 +65,13 @@ def test_match_commands(runner, embedder, tmp_path):
     assert dismissed.exit_code == 0, dismissed.output
     again = json.loads(runner.invoke(args=["match", "export"]).stdout)
     entry = next(e for e in again if e["id"] == first["id"])
-    assert top["id"] not in [s["id"] for s in entry["suggestions"]]
+    assert top["id"] not in [s["id"] for s in entry["suggestions"]], "hidden at once"
+    assert runner.invoke(args=["jobs", "run"]).stdout == "ran 1 job(s)\n"
+    refreshed = json.loads(runner.invoke(args=["match", "export"]).stdout)
+    entry = next(e for e in refreshed if e["id"] == first["id"])
+    assert top["id"] not in [s["id"] for s in entry["suggestions"]] and len(entry["suggestions"]) == 5
 
     assert runner.invoke(args=["match", "outcome", first["id"], "nope", "accepted"]).exit_code == 2
     assert "no customer with id 'nope'" in runner.invoke(args=["match", "outcome", first["id"], "nope", "made"]).stderr
-    assert runner.invoke(args=["match", "refresh", "--business", "nope"]).exit_code == 2
     summary = runner.invoke(args=["match", "rules"]).stdout
     assert re.match(r"\d+ kinds \(\d+ work remotely\), \d+ spheres, \d+ specific pairs$", summary.strip())

@@ -1,0 +1,191 @@
+"""Pair scores from their parts (see `netweave.matching.settings` for the formula).
+
+Every function here is elementwise over (row, column) pairs after exact dot products, so
+a pair's score is the same bits whether it is scored alone or in a block: the property an
+exact incremental refresh rests on. Rows come first: `score(rows, columns)[r, c]` is the
+score of columns[c] in the list of rows[r].
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from netweave.matching.eligibility import Eligibility
+from netweave.matching.features import Features
+from netweave.matching.geography import Geography
+from netweave.matching.kinds import KindTable
+from netweave.matching.settings import MatchSettings
+from netweave.matching.vectors import cosine
+
+
+class Scorer:
+    def __init__(
+        self,
+        features: Features,
+        kinds: KindTable,
+        geography: Geography,
+        eligibility: Eligibility,
+        settings: MatchSettings,
+        scale: float,
+    ):
+        self.f = features
+        self.kinds = kinds
+        self.geo = geography
+        self.elig = eligibility
+        self.settings = settings
+        self.w = settings.weights
+        self.scale = scale
+
+    # Embedding parts
+    def _fit(self, dots: np.ndarray) -> np.ndarray:
+        """Exact dot products -> fits within 0..1 (in place)."""
+        similarity = cosine(dots, self.scale)
+        similarity -= self.w.fit_floor
+        similarity *= 1 / self.w.fit_span
+        return np.clip(similarity, 0.0, 1.0, out=similarity)
+
+    def products(self, rows: np.ndarray, columns: np.ndarray) -> dict[str, np.ndarray]:
+        """The embedding parts of rows x columns: need fits both ways, audience fit, offer likeness."""
+        v, present = self.f.vectors, self.f.present
+        row_offers, column_offers = v["offers"][rows], v["offers"][columns]
+        need_ab = self._fit(v["needs"][rows] @ column_offers.T)
+        need_ab *= present["needs"][rows][:, None]
+        need_ba = self._fit(row_offers @ v["needs"][columns].T)
+        need_ba *= present["needs"][columns][None, :]
+        audience = self._fit(v["customers"][rows] @ v["customers"][columns].T)
+        audience *= present["customers"][rows][:, None] & present["customers"][columns][None, :]
+        lookalike = cosine(row_offers @ column_offers.T, self.scale)
+        return {"need_ab": need_ab, "need_ba": need_ba, "audience": audience, "lookalike": lookalike}
+
+    def pair_products(self, rows: np.ndarray, columns: np.ndarray) -> dict[str, np.ndarray]:
+        """Like `products`, with a different set of columns per row (`columns` is rows x k)."""
+        v, present = self.f.vectors, self.f.present
+
+        def dot(mine: str, theirs: str) -> np.ndarray:
+            return np.einsum("rd,rkd->rk", v[mine][rows], v[theirs][columns])
+
+        need_ab = self._fit(dot("needs", "offers"))
+        need_ab *= present["needs"][rows][:, None]
+        need_ba = self._fit(dot("offers", "needs"))
+        need_ba *= present["needs"][columns]
+        audience = self._fit(dot("customers", "customers"))
+        audience *= present["customers"][rows][:, None] & present["customers"][columns]
+        return {
+            "need_ab": need_ab,
+            "need_ba": need_ba,
+            "audience": audience,
+            "lookalike": cosine(dot("offers", "offers"), self.scale),
+        }
+
+    # Scores
+    def score(self, rows: np.ndarray, columns: np.ndarray, now: float) -> np.ndarray:
+        """Scores rows x columns; -inf where a pair must never be suggested."""
+        rows = np.asarray(rows, dtype=np.int64)
+        columns = np.asarray(columns, dtype=np.int64)
+        scores = self._combine(rows[:, None], columns[None, :], self.products(rows, columns))
+        self._graph_signals(rows, np.broadcast_to(columns, (len(rows), len(columns))), scores, now)
+        return scores
+
+    def score_candidates(self, rows: np.ndarray, columns: np.ndarray, now: float) -> np.ndarray:
+        """Scores for a different set of columns per row (rows x k, -1 for none)."""
+        valid = columns >= 0
+        safe = np.where(valid, columns, rows[:, None])  # a row against itself is never suggested
+        scores = self._combine(rows[:, None], safe, self.pair_products(rows, safe))
+        scores[~valid] = -np.inf
+        self._graph_signals(rows, safe, scores, now)
+        return scores
+
+    def _combine(self, rows: np.ndarray, columns: np.ndarray, p: dict[str, np.ndarray]) -> np.ndarray:
+        """`rows` is a column vector and `columns` a row vector or a matrix: every look-up below
+        broadcasts to the shape of the embedding parts in `p`."""
+        w, f, kinds = self.w, self.f, self.kinds
+        kind_r, kind_c = f.kind[rows], f.kind[columns]
+        conf_r, conf_c = f.confidence[rows], f.confidence[columns]
+        conf = conf_r * conf_c
+
+        shared = w.audience * p["audience"]
+        benefit_ab = w.rule * kinds.relation_weight[kind_r, kind_c] * conf
+        benefit_ab += w.need * p["need_ab"] + w.client * p["need_ba"] + shared
+        benefit_ba = w.rule * kinds.relation_weight[kind_c, kind_r] * conf
+        benefit_ba += w.need * p["need_ba"] + w.client * p["need_ab"] + shared
+        high = np.maximum(benefit_ab, benefit_ba)
+        low = np.minimum(benefit_ab, benefit_ba)
+        mutual = np.divide(low, high, out=np.zeros_like(high), where=high > 0)
+        score = benefit_ab
+        score += benefit_ba
+        score *= 0.25 * (1 + mutual)  # half the sum, scaled by 0.5 + 0.5 * mutual
+
+        lookalike = p["lookalike"]
+        span = w.lookalike_competitor - w.lookalike_from
+        score -= w.lookalike_penalty * np.clip((lookalike - w.lookalike_from) / span, 0, 1)
+        score *= self._geography(rows, columns)
+        self._apply_affinity(rows, columns, score)
+
+        sure = w.competitor_min_confidence
+        never = kinds.competing[kind_r, kind_c] & (conf_r >= sure) & (conf_c >= sure)
+        never |= lookalike >= w.lookalike_competitor
+        never |= f.opted_out[rows] | f.opted_out[columns] | ~f.active[rows] | ~f.active[columns]
+        never |= rows == columns
+        if not self.settings.across_books:
+            never |= f.owner[rows] != f.owner[columns]
+        score[np.broadcast_to(never, score.shape)] = -np.inf
+        return score
+
+    def _geography(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """1 in the same market, nearby_factor in a near one, remote_factor if one side works
+        remotely, else 0."""
+        w, f = self.w, self.f
+        mr, mc = f.market[rows], f.market[columns]
+        remote = f.remote[rows] | f.remote[columns]
+        factor = np.where(self.geo.near[mr, mc], w.nearby_factor, np.where(remote, w.remote_factor, 0.0))
+        return np.where((mr == mc) & (mr >= 0), 1.0, factor).astype(np.float32)
+
+    def _apply_affinity(self, rows: np.ndarray, columns: np.ndarray, score: np.ndarray) -> None:
+        """score *= sqrt(affinity of the row for the column's kind * the column's for the row's)."""
+        affinity = self.elig.affinity
+        if not affinity:
+            return
+        kind_r = np.broadcast_to(self.f.kind[rows], score.shape)
+        kind_c = np.broadcast_to(self.f.kind[columns], score.shape)
+        all_columns = np.broadcast_to(columns, score.shape)
+        factor = np.ones(score.shape, dtype=np.float32)
+        learned = np.fromiter(affinity, dtype=np.int64, count=len(affinity))
+        rows_learned = [(r, i) for r, i in enumerate(rows[:, 0].tolist()) if i in affinity]
+        columns_learned = np.nonzero(np.isin(all_columns, learned))
+        if not rows_learned and not len(columns_learned[0]):
+            return
+        for r, i in rows_learned:
+            factor[r] *= affinity[i][kind_c[r]]
+        for r, c in zip(*columns_learned, strict=True):
+            factor[r, c] *= affinity[int(all_columns[r, c])][kind_r[r, c]]
+        score *= np.sqrt(factor)
+
+    def _graph_signals(self, rows: np.ndarray, columns: np.ndarray, scores: np.ndarray, now: float) -> None:
+        """-inf for pairs the graph rules out now (ties, blocks, dismissals, past intros); a
+        bonus for shared partners."""
+        excluded, partners, w = self.elig.excluded, self.elig.partners, self.w
+        for r, i in enumerate(rows.tolist()):
+            if i in excluded:
+                others, until = excluded[i]
+                scores[r, np.isin(columns[r], others[until > now])] = -np.inf
+            if i in partners:
+                shared = Counter(j for partner in partners[i] for j in partners.get(partner, ()) if j != i)
+                if not shared:
+                    continue
+                keys = np.fromiter(shared, dtype=np.int64, count=len(shared))
+                for c in np.flatnonzero(np.isin(columns[r], keys)).tolist():
+                    scores[r, c] += w.shared_partner_bonus * min(shared[int(columns[r, c])], w.max_shared_partners)
+
+    # Far candidates
+    def estimate(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """A cheap ranking of far candidates, rows x columns: rule weight plus need fit both ways."""
+        w, f, v = self.w, self.f, self.f.vectors
+        rule = w.rule * self.kinds.relation_weight[f.kind[rows][:, None], f.kind[columns][None, :]]
+        needs = cosine(v["needs"][rows] @ v["offers"][columns].T, self.scale)
+        offers = cosine(v["offers"][rows] @ v["needs"][columns].T, self.scale)
+        estimate = rule
+        estimate += w.need * needs
+        estimate += w.client * offers
+        return estimate
