@@ -1,5 +1,6 @@
 # The two front-door commands (see README):
-#   make run    set up, load the demo into the embedded store, serve on http://127.0.0.1:8000
+#   make run    set up, load the demo into the embedded store, run the web and the worker
+#               (the Procfile, with honcho) on http://127.0.0.1:8000
 #   make test   set up, start a local Neo4j, run lint and the whole test suite, stop Neo4j
 SHELL := bash
 .ONESHELL:
@@ -14,7 +15,7 @@ TEST_NEO4J_PORT ?= 7688
 TEST_NEO4J_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/netweave/neo4j-test
 TEST_NEO4J_PASSWORD ?= netweave-test
 
-.PHONY: run test lint bench-import bench-quality bench-matching clean
+.PHONY: run test lint redis-server bench-import bench-quality bench-matching clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +24,9 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 
 run: $(BIN)/.installed
 	@$(BIN)/flask --app app demo load
-	$(BIN)/flask --app app match refresh
-	@echo "Netweave on http://$${HOST:-127.0.0.1}:$${PORT:-8000} (Ctrl-C stops it)"
-	# Serve exactly what the Procfile says, so local runs and deployments agree.
-	PATH="$(CURDIR)/$(BIN):$$PATH" exec sh -c "$$(sed -n 's/^web: //p' Procfile)"
+	@echo "Netweave on http://$${HOST:-127.0.0.1}:$${PORT:-8000}; the worker computes suggestions (Ctrl-C stops both)"
+	# Run exactly what the Procfile says (web and worker), so local runs and deployments agree.
+	PATH="$(CURDIR)/$(BIN):$$PATH" exec $(BIN)/honcho start --no-colour -p $${PORT:-8000}
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
@@ -43,7 +43,15 @@ define with_test_neo4j
 	$(1)
 endef
 
-test: $(BIN)/.installed lint
+# The Redis-backed queue is tested against a real redis-server (Debian's), which the tests
+# start on a free loopback port; installed here when missing.
+redis-server:
+	@command -v redis-server >/dev/null || { echo "installing Debian's redis-server"; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get install -y -qq redis-server >/dev/null 2>&1 || \
+	  { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq redis-server >/dev/null; }; }
+
+test: $(BIN)/.installed lint redis-server
 	@$(call with_test_neo4j,$(BIN)/pytest $(PYTEST_ARGS))
 
 bench-import: $(BIN)/.installed

@@ -1,4 +1,4 @@
-"""Entry point: `flask --app app ...` for the CLI, `gunicorn app:app` for the web."""
+"""Entry point for `flask --app app ...` (gunicorn serves `netweave:create_app()`)."""
 
 from netweave import create_app
 

@@ -1,18 +1,116 @@
-"""`flask --app app ...` commands. Each is a thin shell over a plain function."""
+"""`flask --app app ...` commands. Each is a thin shell over a service function.
+
+The CLI is the operator's tool: it acts as the system (every book) unless `--as EMAIL`
+says which salesperson to act as.
+"""
 
 from __future__ import annotations
 
 import csv
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from netweave.importer import FORMATS, ImportFileError, ImportReport, import_file
+from graph import Role, TieKind
+from graph.records import Job, JobStatus
+from netweave.importer import FORMATS, ImportFileError, ImportReport, SyncRefused, prepare_file
 from netweave.importer.columns import COLUMNS
+from netweave.jobs import JobQueue, get_jobs, get_runner, run_worker
+from netweave.services import customers, network
+from netweave.services.access import NotAllowed, NotFound, Viewer, viewer_for
 from netweave.store import get_store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class FileNotImported(click.ClickException):
+    exit_code = 2
+
+
+def service_errors(command: F) -> F:
+    """Service errors as the CLI's: unknown ids and bad values are usage errors (exit 2),
+    refusals exit 1."""
+
+    @wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (NotFound, ValueError) as error:
+            raise click.BadParameter(str(error)) from None
+        except NotAllowed as error:
+            raise click.ClickException(str(error)) from None
+
+    return run  # type: ignore[return-value]
+
+
+def acting_as(salesperson: str | None) -> Viewer:
+    return Viewer.system() if salesperson is None else viewer_for(get_store(), salesperson)
+
+
+as_option = click.option(
+    "--as", "as_salesperson", metavar="EMAIL", help="Act as this salesperson (default: the system)."
+)
+
+
+@contextmanager
+def _bar(label: str, total: int) -> Iterator[Any]:
+    with click.progressbar(length=max(total, 1), label=f"{label:<10}", file=sys.stderr, show_pos=True) as bar:
+        yield bar
+
+
+def wait_for_job(jobs: JobQueue, job: Job, timeout: float | None = None) -> Job:
+    """Follow a job's progress on stderr until it ends; hints at a missing worker."""
+    stage, bar, shown, started, hinted = None, None, 0, time.monotonic(), False
+    context = None
+    try:
+        while True:
+            current = jobs.get(job.id) or job
+            if current.progress and current.progress.stage != stage:
+                if context is not None:
+                    context.__exit__(None, None, None)
+                stage, shown = current.progress.stage, 0
+                context = _bar(stage, current.progress.total)
+                bar = context.__enter__()
+            if bar is not None and current.progress and current.progress.done > shown:
+                bar.update(current.progress.done - shown)
+                shown = current.progress.done
+            if current.status in (JobStatus.DONE, JobStatus.FAILED):
+                return current
+            waited = time.monotonic() - started
+            if current.status is JobStatus.QUEUED and waited > 10 and not hinted:
+                click.echo(
+                    "still queued: is a worker running? (`make run`, `flask --app app worker`, "
+                    "or `flask --app app jobs run` to run it here)",
+                    err=True,
+                )
+                hinted = True
+            if timeout is not None and waited > timeout:
+                return current
+            time.sleep(0.2)
+    finally:
+        if context is not None:
+            context.__exit__(None, None, None)
+
+
+def report_job(jobs: JobQueue, job: Job, wait: bool) -> None:
+    if not wait:
+        click.echo(f"suggestions refresh in the background: job {job.id} ({job.status.value})")
+        return
+    done = wait_for_job(jobs, job)
+    if done.status is JobStatus.FAILED:
+        raise click.ClickException(f"job {done.id} failed: {done.error}")
+    click.echo(f"suggestions: {done.summary}")
+
+
+wait_option = click.option("--wait", is_flag=True, help="Wait for the refresh of suggestions to finish.")
 
 
 def _columns_help() -> str:
@@ -32,10 +130,6 @@ def _write_rejections(report: ImportReport, path: Path) -> None:
                 writer.writerow([item.line, item.business_id or "", kind, item.reason])
 
 
-class FileNotImported(click.ClickException):
-    exit_code = 2
-
-
 @click.command("import", epilog=_columns_help())
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--format", "file_format", type=click.Choice(FORMATS), help="Default: from the file's extension.")
@@ -44,15 +138,21 @@ class FileNotImported(click.ClickException):
 @click.option("--ignore-unknown-columns", is_flag=True, help="Skip columns Netweave does not know.")
 @click.option("--dry-run", is_flag=True, help="Check every row and report; write nothing.")
 @click.option(
+    "--sync",
+    is_flag=True,
+    help="The file is a full export: archive its salespeople's accounts that it no longer holds (asks first).",
+)
+@click.option("--yes", is_flag=True, help="With --sync: archive without asking.")
+@click.option(
     "--report",
     "report_path",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write rejected rows and warnings to this CSV file.",
 )
-@click.option(
-    "--match/--no-match", default=True, show_default=True, help="Refresh suggestions of the customers that changed."
-)
+@wait_option
+@as_option
 @with_appcontext
+@service_errors
 def import_command(
     file: Path,
     file_format: str | None,
@@ -60,40 +160,51 @@ def import_command(
     salesperson: str | None,
     ignore_unknown_columns: bool,
     dry_run: bool,
+    sync: bool,
+    yes: bool,
     report_path: Path | None,
-    match: bool,
+    wait: bool,
+    as_salesperson: str | None,
 ) -> None:
     """Import customer accounts from a CRM export (CSV or JSON Lines).
 
     Rows are upserted by id: new ids are created, changed rows updated, the rest
     left alone. Bad rows are reported with their line number and never written.
+    Suggestions of what changed are refreshed in the background by the worker.
     Exit status: 0 all rows imported, 1 some rows rejected, 2 the file was not imported.
     """
-    store = get_store()
-    bar = None
-
-    def start(total: int) -> None:
-        nonlocal bar
-        bar = click.progressbar(length=total, label="Importing", file=sys.stderr, show_pos=True)
-        bar.__enter__()
-
+    store, jobs, viewer = get_store(), get_jobs(), acting_as(as_salesperson)
     try:
-        report = import_file(
-            store,
+        prepared = prepare_file(
             file,
             file_format=file_format,
             encoding=encoding,
             ignore_unknown_columns=ignore_unknown_columns,
             default_salesperson=salesperson,
-            dry_run=dry_run,
-            on_start=start,
-            on_progress=lambda n: bar.update(n) if bar else None,
         )
     except ImportFileError as error:
         raise FileNotImported(f"{file.name}: {error} (nothing was imported)") from None
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
+
+    plan = None
+    if sync:
+        try:
+            plan = customers.plan_sync(store, viewer, prepared)
+        except SyncRefused as error:
+            raise FileNotImported(f"{file.name}: --sync refused: {error} (nothing was imported)") from None
+        if plan.missing:
+            click.echo(f"{len(plan.missing)} active account(s) of {', '.join(sorted(prepared.salespeople))} "
+                       "are not in this file and will be archived:", err=True)  # fmt: skip
+            for business in plan.missing[:20]:
+                click.echo(f"  {business.id}  {business.record.name}", err=True)
+            if len(plan.missing) > 20:
+                click.echo(f"  ... and {len(plan.missing) - 20} more", err=True)
+            if not dry_run and not yes and not click.confirm("Archive them?", err=True):
+                raise FileNotImported(f"{file.name}: sync not confirmed (nothing was imported)")
+
+    with click.progressbar(length=max(prepared.total, 1), label="Importing", file=sys.stderr, show_pos=True) as bar:
+        report = customers.import_customers(
+            store, jobs, viewer, prepared, sync=plan, dry_run=dry_run, on_progress=bar.update
+        )
 
     for item in report.rejected:
         click.echo(f"rejected {item}", err=True)
@@ -102,13 +213,10 @@ def import_command(
     if report_path:
         _write_rejections(report, report_path)
     click.echo(report.summary() + (f"; {report.ties_created} new ties" if report.ties_created else ""))
-    if match and report.changed_ids:
-        from netweave.matching.cli import run_refresh
-
-        # A big import changes most lists anyway: one full pass is cheaper than many incremental ones.
-        incremental = len(report.changed_ids) <= max(50, store.count_businesses() // 5)
-        refreshed = run_refresh(business_ids=report.changed_ids if incremental else None)
-        click.echo(f"suggestions: {refreshed.summary()}")
+    if dry_run and plan is not None:
+        click.echo(f"sync would archive {len(plan.missing)} account(s) (dry run: nothing written)")
+    if report.changed_ids or report.ties_created:
+        report_job(jobs, jobs.refresh_changes(requested_by=viewer.label), wait)
     if report.rejected:
         sys.exit(1)
 
@@ -134,15 +242,235 @@ def stats_command() -> None:
     store = get_store()
     stats = store.stats()
     click.echo(f"backend      {store.backend}")
-    for name in ("businesses", "salespeople", "categories", "places", "ties", "opted_out_pairs"):
+    for name in ("businesses", "archived", "salespeople", "categories", "places", "ties", "opted_out_pairs"):
         click.echo(f"{name.replace('_', ' '):<12} {getattr(stats, name)}")
+    generation = store.published_generation()
+    if generation is None:
+        click.echo("suggestions  none published yet")
+    else:
+        click.echo(
+            f"suggestions  {generation.suggestions} in generation {generation.id} ({generation.kind.value}, "
+            f"{generation.published_at:%Y-%m-%d %H:%M} UTC); {len(store.pending_changes())} changes pending"
+        )
+
+
+@click.group("customers")
+def customers_group() -> None:
+    """Archive, restore and opt customers out of introductions."""
+
+
+@customers_group.command("archive")
+@click.argument("business_ids", metavar="ID...", nargs=-1, required=True)
+@as_option
+@with_appcontext
+@service_errors
+def archive_command(business_ids: tuple[str, ...], as_salesperson: str | None) -> None:
+    """Archive customers: they leave every list; their history, feedback and blocks stay."""
+    changed = customers.archive(get_store(), get_jobs(), acting_as(as_salesperson), list(business_ids))
+    click.echo(f"archived {len(changed)} of {len(business_ids)}" + (f": {', '.join(changed)}" if changed else ""))
+
+
+@customers_group.command("restore")
+@click.argument("business_ids", metavar="ID...", nargs=-1, required=True)
+@as_option
+@with_appcontext
+@service_errors
+def restore_command(business_ids: tuple[str, ...], as_salesperson: str | None) -> None:
+    """Restore archived customers, with their history, feedback and blocks."""
+    changed = customers.restore(get_store(), get_jobs(), acting_as(as_salesperson), list(business_ids))
+    click.echo(f"restored {len(changed)} of {len(business_ids)}" + (f": {', '.join(changed)}" if changed else ""))
+
+
+@customers_group.command("opt-out")
+@click.argument("business_id", metavar="ID")
+@click.option("--reason", default="", help="Why (shown to salespeople).")
+@as_option
+@with_appcontext
+@service_errors
+def opt_out_command(business_id: str, reason: str, as_salesperson: str | None) -> None:
+    """Record that a customer wants no introductions at all (imports do not undo it)."""
+    changed = customers.opt_out(get_store(), get_jobs(), acting_as(as_salesperson), business_id, reason)
+    click.echo(f"{business_id}: opted out" + ("" if changed else " already"))
+
+
+@customers_group.command("opt-in")
+@click.argument("business_id", metavar="ID")
+@as_option
+@with_appcontext
+@service_errors
+def opt_in_command(business_id: str, as_salesperson: str | None) -> None:
+    """Withdraw an opt-out recorded with `opt-out`."""
+    store = get_store()
+    changed = customers.opt_in(store, get_jobs(), acting_as(as_salesperson), business_id)
+    business = store.get_business(business_id)
+    still = " (the CRM still marks it opted out)" if business and business.record.opted_out else ""
+    click.echo(f"{business_id}: " + ("opt-out withdrawn" if changed else "was not opted out here") + still)
+
+
+_kind = click.option(
+    "--kind",
+    type=click.Choice(["knows", "partners"]),
+    default="knows",
+    show_default=True,
+    help="Knows each other, or partners with each other.",
+)
+
+
+def _tie_kind(kind: str) -> TieKind:
+    return TieKind.KNOWS if kind == "knows" else TieKind.PARTNERS_WITH
+
+
+@click.group("ties")
+def ties_group() -> None:
+    """Ties between customers (who already know or partner with whom): never suggested."""
+
+
+@ties_group.command("add")
+@click.argument("business_id")
+@click.argument("other_id")
+@_kind
+@as_option
+@with_appcontext
+@service_errors
+def tie_add_command(business_id: str, other_id: str, kind: str, as_salesperson: str | None) -> None:
+    """Record a tie between two customers."""
+    new = network.add_tie(get_store(), get_jobs(), acting_as(as_salesperson), business_id, other_id, _tie_kind(kind))
+    click.echo(f"{business_id} {kind} {other_id}" + ("" if new else " (already recorded)"))
+
+
+@ties_group.command("remove")
+@click.argument("business_id")
+@click.argument("other_id")
+@_kind
+@as_option
+@with_appcontext
+@service_errors
+def tie_remove_command(business_id: str, other_id: str, kind: str, as_salesperson: str | None) -> None:
+    """Remove a tie (the two may be suggested to each other again)."""
+    gone = network.remove_tie(
+        get_store(), get_jobs(), acting_as(as_salesperson), business_id, other_id, _tie_kind(kind)
+    )
+    click.echo(f"{business_id} {kind} {other_id}: " + ("removed" if gone else "no such tie"))
+
+
+@click.group("blocks")
+def blocks_group() -> None:
+    """Do-not-introduce pairs."""
+
+
+@blocks_group.command("add")
+@click.argument("business_id")
+@click.argument("other_id")
+@click.option("--reason", default="", help="Why the two must not be introduced.")
+@as_option
+@with_appcontext
+@service_errors
+def block_add_command(business_id: str, other_id: str, reason: str, as_salesperson: str | None) -> None:
+    """Never introduce two customers to each other."""
+    new = network.block(get_store(), get_jobs(), acting_as(as_salesperson), business_id, other_id, reason)
+    click.echo(f"{business_id} and {other_id}: " + ("blocked" if new else "already blocked"))
+
+
+@blocks_group.command("remove")
+@click.argument("business_id")
+@click.argument("other_id")
+@as_option
+@with_appcontext
+@service_errors
+def block_remove_command(business_id: str, other_id: str, as_salesperson: str | None) -> None:
+    """Allow a blocked pair again."""
+    gone = network.unblock(get_store(), get_jobs(), acting_as(as_salesperson), business_id, other_id)
+    click.echo(f"{business_id} and {other_id}: " + ("unblocked" if gone else "were not blocked"))
+
+
+@click.group("salespeople")
+def salespeople_group() -> None:
+    """Salespeople and their roles."""
+
+
+@salespeople_group.command("list")
+@with_appcontext
+def salespeople_list_command() -> None:
+    """Every salesperson, their role and how many active accounts they manage."""
+    for summary in get_store().list_salespeople():
+        person = summary.salesperson
+        click.echo(f"{person.id:<40} {person.role.value:<12} {summary.business_count:>6}  {person.name}")
+
+
+@salespeople_group.command("role")
+@click.argument("salesperson_id", metavar="EMAIL")
+@click.argument("role", type=click.Choice([r.value for r in Role]))
+@with_appcontext
+@service_errors
+def salespeople_role_command(salesperson_id: str, role: str) -> None:
+    """Make a salesperson a manager (sees every book) or a salesperson (their own)."""
+    customers.set_role(get_store(), Viewer.system(), salesperson_id.strip().lower(), Role(role))
+    click.echo(f"{salesperson_id}: {role}")
+
+
+@click.group("jobs")
+def jobs_group() -> None:
+    """Background jobs (refreshes of suggestions)."""
+
+
+def _job_line(job: Job) -> str:
+    took = f"{(job.finished_at - job.started_at).total_seconds():.2f} s" if job.finished_at and job.started_at else ""
+    return (
+        f"{job.id}  {job.kind:<16} {job.status.value:<8} {job.created_at:%Y-%m-%d %H:%M:%S}  {took:>9}  {job.summary}"
+    )
+
+
+@jobs_group.command("list")
+@click.option("--status", type=click.Choice([s.value for s in JobStatus]), help="Only jobs with this status.")
+@click.option("--limit", default=20, show_default=True)
+@with_appcontext
+def jobs_list_command(status: str | None, limit: int) -> None:
+    """The newest jobs first."""
+    for job in get_jobs().list(limit=limit, status=JobStatus(status) if status else None):
+        click.echo(_job_line(job))
+
+
+@jobs_group.command("show")
+@click.argument("job_id")
+@with_appcontext
+def jobs_show_command(job_id: str) -> None:
+    """One job in full."""
+    job = get_jobs().get(job_id)
+    if job is None:
+        raise click.BadParameter(f"no job with id {job_id!r}")
+    for name, value in (
+        ("id", job.id), ("kind", job.kind), ("status", job.status.value), ("requested by", job.requested_by),
+        ("created", job.created_at), ("started", job.started_at), ("finished", job.finished_at),
+        ("attempts", job.attempts), ("summary", job.summary), ("error", job.error),
+        ("progress", f"{job.progress.stage} {job.progress.done}/{job.progress.total}" if job.progress else None),
+    ):  # fmt: skip
+        if value not in (None, ""):
+            click.echo(f"{name:<13} {value}")
+
+
+@jobs_group.command("run")
+@with_appcontext
+def jobs_run_command() -> None:
+    """Run every queued job here and now, then exit (when no worker runs)."""
+    ran = get_runner().run_queued()
+    click.echo(f"ran {ran} job(s)")
+
+
+@click.command("worker")
+@with_appcontext
+def worker_command() -> None:
+    """Run background jobs until stopped (the Procfile's `worker`)."""
+    from flask import current_app
+
+    run_worker(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
 def init_app(app: Flask) -> None:
     from netweave.demo.cli import demo_group
     from netweave.matching.cli import match_group
 
-    app.cli.add_command(match_group)
-    app.cli.add_command(import_command)
-    app.cli.add_command(graph_group)
-    app.cli.add_command(demo_group)
+    for command in (
+        match_group, import_command, graph_group, demo_group, customers_group, ties_group, blocks_group,
+        salespeople_group, jobs_group, worker_command,
+    ):  # fmt: skip
+        app.cli.add_command(command)

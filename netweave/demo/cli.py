@@ -8,6 +8,7 @@ import click
 from flask.cli import with_appcontext
 
 from netweave import demo
+from netweave.jobs import get_jobs
 from netweave.store import get_store
 
 
@@ -35,6 +36,9 @@ def load_command(seed: int, count: int) -> None:
     """Import the demo into the configured graph (re-running changes nothing)."""
     report = demo.load(get_store(), demo.generate(seed, count))
     click.echo(f"demo: {report.summary()}")
+    if report.changed_ids:
+        job = get_jobs().refresh_changes(requested_by="demo")
+        click.echo(f"suggestions refresh in the background: job {job.id}")
 
 
 @demo_group.command("write")

@@ -1,10 +1,17 @@
-"""Browse the customer book: list with search and salesperson filter, one page per customer."""
+"""Browse the customer book: list with search and salesperson filter, one page per customer.
+
+There is no sign-in yet (the salesperson web app adds it), so these pages act as the system:
+every book. They read through the same service functions the other surfaces use.
+"""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 from flask.typing import ResponseReturnValue
 
+from graph import BusinessStatus
+from netweave.services import matches
+from netweave.services.access import Viewer
 from netweave.store import get_store
 
 bp = Blueprint("customers", __name__)
@@ -17,10 +24,12 @@ def index() -> ResponseReturnValue:
     store = get_store()
     search = request.args.get("q", "").strip() or None
     salesperson = request.args.get("salesperson") or None
+    archived = request.args.get("archived") == "1"
+    status = BusinessStatus.ARCHIVED if archived else BusinessStatus.ACTIVE
     page = max(request.args.get("page", 1, type=int), 1)
-    total = store.count_businesses(salesperson_id=salesperson, search=search)
+    total = store.count_businesses(salesperson_id=salesperson, search=search, status=status)
     businesses = store.list_businesses(
-        salesperson_id=salesperson, search=search, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+        salesperson_id=salesperson, search=search, status=status, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
     return render_template(
         "customers/index.html",
@@ -31,6 +40,7 @@ def index() -> ResponseReturnValue:
         pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
         search=search or "",
         salesperson=salesperson or "",
+        archived=archived,
     )
 
 
@@ -41,10 +51,13 @@ def detail(business_id: str) -> ResponseReturnValue:
     if business is None:
         abort(404)
     ties = [(tie, store.get_business(tie.b if tie.a == business_id else tie.a)) for tie in store.ties_of(business_id)]
-    salesperson = next(
-        (s.salesperson for s in store.list_salespeople() if s.salesperson.id == business.record.salesperson_id), None
-    )
-    suggestions = [(s, store.get_business(s.other_id)) for s in store.suggestions_for(business_id)]
+    salesperson = store.get_salesperson(business.record.salesperson_id)
+    suggestions = [] if business.archived_at else matches.suggestions_for_business(store, Viewer.system(), business_id)
     return render_template(
-        "customers/detail.html", business=business, ties=ties, salesperson=salesperson, suggestions=suggestions
+        "customers/detail.html",
+        business=business,
+        ties=ties,
+        salesperson=salesperson,
+        suggestions=suggestions,
+        generation=store.published_generation(),
     )

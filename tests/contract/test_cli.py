@@ -8,14 +8,14 @@ import csv
 def test_import_command_reports_and_exits_by_outcome(runner, tmp_path):
     good = tmp_path / "good.csv"
     good.write_text("id,name,owner\nA-1,Alpha,dana@example.com\nA-2,Beta,dana@example.com\n")
-    result = runner.invoke(args=["import", str(good), "--no-match"])
+    result = runner.invoke(args=["import", str(good)])
     assert result.exit_code == 0, result.output
     assert "2 rows: 2 created, 0 updated, 0 unchanged, 0 rejected" in result.stdout
 
     bad = tmp_path / "bad.csv"
     bad.write_text("id,name,owner\nA-1,Alpha,dana@example.com\nA-3,,dana@example.com\n")
     report = tmp_path / "rejected.csv"
-    result = runner.invoke(args=["import", str(bad), "--report", str(report), "--no-match"])
+    result = runner.invoke(args=["import", str(bad), "--report", str(report)])
     assert result.exit_code == 1
     assert "rejected line 3 (id 'A-3'): name: missing (required)" in result.stderr
     assert "2 rows: 0 created, 0 updated, 1 unchanged, 1 rejected" in result.stdout

@@ -1,0 +1,264 @@
+"""Background jobs: refreshes of suggestions, run by the worker process.
+
+One queue (huey) with one code path: a SQLite file with no server on the embedded default
+(NETWEAVE_QUEUE_PATH), Redis when NETWEAVE_REDIS_URL is set. The queue carries only job
+ids; each job's kind, status and outcome live in the graph store, so every process can
+read them (`flask --app app jobs list|show`, later the API).
+
+- Web processes and the CLI only enqueue and read jobs. `JobQueue.refresh_changes()` is
+  called after every change: it coalesces with a refresh that is still waiting (ten edits in
+  a second make one job) and runs it after a short debounce.
+- The worker (`flask --app app worker`) alone loads the model and the book. It runs one job
+  at a time, so refreshes never overlap. A job it was running when it died goes back to
+  the queue when a worker starts again; a job queued while no worker ran waits for one.
+- Nothing is lost if the queue loses a message: the changes themselves are pending in the
+  store (written with the change), and the worker's sweep requests a refresh for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, current_app
+from huey import Huey, RedisHuey, SqliteHuey, crontab
+
+from graph import GraphStore
+from graph.records import Job, JobProgress, JobStatus
+from netweave.config import queue_path
+
+log = logging.getLogger(__name__)
+
+_EXTENSION = "netweave.jobs"
+REFRESH_ALL = "refresh_all"  # every list, one full generation
+REFRESH_CHANGES = "refresh_changes"  # the lists pending changes reach
+JOB_KINDS = (REFRESH_ALL, REFRESH_CHANGES)
+_PROGRESS_EVERY_S = 1.0
+
+
+def build_huey(config: Mapping[str, Any]) -> Huey:
+    """The queue: Redis when configured, else a SQLite file (no server)."""
+    if config.get("REDIS_URL"):
+        return RedisHuey("netweave", url=config["REDIS_URL"], results=False)
+    path = queue_path(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteHuey("netweave", filename=str(path), results=False, timeout=30)
+
+
+class JobQueue:
+    """Enqueue refreshes and read jobs; the same in every process."""
+
+    def __init__(self, store: GraphStore, huey: Huey, debounce_seconds: float = 1.0):
+        self.store = store
+        self.huey = huey
+        self.debounce_seconds = debounce_seconds
+        self._task: Any = None  # set by `register`
+
+    def register(self, run: Callable[[str], None]) -> None:
+        """Name the function that runs a job (in the worker; elsewhere it is never called)."""
+        self._task = self.huey.task(name="netweave.run_job", retries=0)(run)
+
+    def refresh_changes(self, requested_by: str | None = None) -> Job:
+        """Ask for the pending changes to be taken in; shares a refresh that is still waiting."""
+        return self._request(REFRESH_CHANGES, requested_by, self.debounce_seconds)
+
+    def refresh_all(self, requested_by: str | None = None) -> Job:
+        """Ask for every list to be recomputed; shares a full refresh that is still waiting."""
+        return self._request(REFRESH_ALL, requested_by, 0.0)
+
+    def _request(self, kind: str, requested_by: str | None, delay: float) -> Job:
+        job = Job(uuid.uuid4().hex, kind, JobStatus.QUEUED, datetime.now(UTC), requested_by)
+        job, created = self.store.write(lambda tx: tx.create_job(job, coalesce_key=kind))
+        if created:
+            self.enqueue(job.id, delay)
+        return job
+
+    def enqueue(self, job_id: str, delay: float = 0.0) -> None:
+        if self._task is None:
+            raise RuntimeError("no job runner registered")
+        if delay > 0:
+            self._task.schedule(args=(job_id,), delay=delay)
+        else:
+            self._task(job_id)
+
+    def get(self, job_id: str) -> Job | None:
+        return self.store.get_job(job_id)
+
+    def list(self, *, limit: int = 20, status: JobStatus | None = None) -> list[Job]:
+        return self.store.list_jobs(limit=limit, status=status)
+
+    def queue_depth(self) -> int:
+        """Messages in the queue (ready or scheduled)."""
+        return self.huey.pending_count() + self.huey.scheduled_count()
+
+    def ping(self) -> None:
+        """Raise if the queue's storage does not answer."""
+        self.huey.pending_count()
+
+    def wait(self, job_id: str, timeout: float | None = None, poll: float = 0.2) -> Job:
+        """Block until the job is done or failed (or `timeout` passes); returns it as it is then."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            job = self.store.get_job(job_id)
+            if job is None or job.status in (JobStatus.DONE, JobStatus.FAILED):
+                assert job is not None, f"job {job_id} vanished"
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                return job
+            time.sleep(poll)
+
+
+def init_app(app: Flask) -> None:
+    huey = build_huey(app.config)
+    from netweave.store import get_store
+
+    with app.app_context():
+        queue = JobQueue(get_store(), huey, float(app.config["JOB_DEBOUNCE_SECONDS"]))
+    runner = JobRunner(app, queue)
+    queue.register(runner.run)
+    huey.periodic_task(crontab(minute="*"), name="netweave.sweep")(runner.sweep)
+    app.extensions[_EXTENSION] = (queue, runner)
+
+
+def get_jobs(app: Flask | None = None) -> JobQueue:
+    return (app or current_app).extensions[_EXTENSION][0]
+
+
+def get_runner(app: Flask | None = None) -> JobRunner:
+    return (app or current_app).extensions[_EXTENSION][1]
+
+
+class JobRunner:
+    """Runs jobs in the worker: holds the Matcher (model and loaded book), built on first use."""
+
+    def __init__(self, app: Flask, queue: JobQueue):
+        self.app = app
+        self.queue = queue
+        self.store = queue.store
+        self._matcher: Any = None
+        self._lock = threading.Lock()  # one job at a time, whatever the consumer does
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+
+    def matcher(self) -> Any:
+        if self._matcher is None:
+            from netweave.matching.setup import build_matcher
+
+            started = time.perf_counter()
+            self._matcher = build_matcher(self.app.config, self.store)
+            log.info("model %s loaded in %.1f s", self._matcher.embedder.name, time.perf_counter() - started)
+        return self._matcher
+
+    def start(self) -> None:
+        """What a worker does as it starts: take back jobs a dead worker left running, make
+        sure every queued job is in the queue, and refresh what is out of date."""
+        for job in self.store.write(lambda tx: tx.requeue_running_jobs()):
+            log.warning("job %s (%s) was running when its worker stopped; queued again", job.id, job.kind)
+        for job in self.store.list_jobs(limit=1000, status=JobStatus.QUEUED):
+            self.queue.enqueue(job.id)  # a duplicate message finds the job claimed and does nothing
+        # A worker's first refresh is full: the book it keeps must be the one its lists came from.
+        self.queue.refresh_all(requested_by="worker start")
+
+    def sweep(self) -> None:
+        """Every minute: make sure pending changes (and 'bad timing' pauses that ended) get a
+        refresh, even if a request to the queue was lost."""
+        with self.app.app_context():
+            if self._matcher is not None and self._matcher.due(datetime.now(UTC)):
+                self.queue.refresh_changes(requested_by="sweep")
+
+    def run(self, job_id: str) -> None:
+        with self._lock, self.app.app_context():
+            job = self.store.write(lambda tx: tx.claim_job(job_id, datetime.now(UTC)))
+            if job is None:
+                return  # done already, or run by another message for the same job
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
+        from netweave.observability import metrics
+
+        started = time.perf_counter()
+        log.info("job %s (%s) started, attempt %d", job.id, job.kind, job.attempts)
+        progress = _ProgressWriter(self.store, job.id)
+        try:
+            matcher = self.matcher()
+            refresh = matcher.refresh_all if job.kind == REFRESH_ALL else matcher.refresh_changes
+            report = refresh(job_id=job.id, on_start=progress.start, on_progress=progress.advance)
+        except Exception as error:
+            seconds = time.perf_counter() - started
+            log.exception("job %s (%s) failed after %.2f s", job.id, job.kind, seconds)
+            message = f"{type(error).__name__}: {error}"
+            self.store.write(
+                lambda tx: tx.update_job(job.id, status=JobStatus.FAILED, now=datetime.now(UTC), error=message)
+            )
+            metrics().job_seconds.labels(job.kind, "failed").observe(seconds)
+            metrics().jobs_total.labels(job.kind, "failed").inc()
+            return
+        seconds = time.perf_counter() - started
+        summary = report.summary()
+        self.store.write(
+            lambda tx: tx.update_job(job.id, status=JobStatus.DONE, now=datetime.now(UTC), summary=summary)
+        )
+        metrics().job_seconds.labels(job.kind, "done").observe(seconds)
+        metrics().jobs_total.labels(job.kind, "done").inc()
+        if report.lag_seconds is not None:
+            metrics().refresh_lag_seconds.observe(report.lag_seconds)
+        log.info("job %s (%s) done in %.3f s: %s", job.id, job.kind, seconds, summary)
+
+    def run_queued(self) -> int:
+        """Run every queued job in this process, oldest first, until none is left (a one-off
+        worker, for scripts and `flask --app app jobs run`). Returns how many ran."""
+        ran = 0
+        while queued := self.store.list_jobs(limit=1000, status=JobStatus.QUEUED):
+            for job in sorted(queued, key=lambda j: j.created_at):
+                before = self.store.get_job(job.id)
+                self.run(job.id)
+                ran += before is not None and before.status is JobStatus.QUEUED
+        return ran
+
+
+class _ProgressWriter:
+    """Job progress in the store, at most once a second (and at each new stage)."""
+
+    def __init__(self, store: GraphStore, job_id: str):
+        self.store = store
+        self.job_id = job_id
+        self.stage = ""
+        self.total = 0
+        self.done = 0
+        self._written = 0.0
+
+    def start(self, stage: str, total: int) -> None:
+        self.stage, self.total, self.done = stage, total, 0
+        self._write(force=True)
+
+    def advance(self, done: int) -> None:
+        self.done += done
+        self._write(force=self.done >= self.total)
+
+    def _write(self, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self._written < _PROGRESS_EVERY_S:
+            return
+        self._written = now
+        progress = JobProgress(self.stage, min(self.done, self.total), self.total)
+        self.store.write(lambda tx: tx.update_job(self.job_id, progress=progress))
+
+
+def run_worker(app: Flask) -> None:
+    """The worker process: recover, then run jobs until SIGINT/SIGTERM (a job in progress
+    finishes first)."""
+    queue, runner = get_jobs(app), get_runner(app)
+    with app.app_context():
+        runner.start()
+        runner.matcher()  # load the model now, not in the first job
+    consumer = queue.huey.create_consumer(
+        workers=1, worker_type="thread", periodic=True, initial_delay=0.05, max_delay=0.5, backoff=1.15
+    )
+    log.info("worker %s ready: queue %s", runner.name, "redis" if app.config.get("REDIS_URL") else "sqlite")
+    consumer.run()

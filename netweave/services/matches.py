@@ -1,0 +1,215 @@
+"""Suggestions as a salesperson may see them, and what they do about them.
+
+A suggestion always involves a business of the viewer's book (or any, for a manager). When
+the other business belongs to another salesperson, both owners are named and the other
+side's contact details stay hidden until its owner shares them (`share_contact`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from graph import GraphStore, GraphWriter, Salesperson, StoredBusiness, Tie, TieKind
+from graph.records import (
+    ContactConsent,
+    DismissReason,
+    Feedback,
+    FeedbackKind,
+    Suggestion,
+    SuggestionEvent,
+    SuggestionEventKind,
+)
+from netweave.jobs import JobQueue
+from netweave.services.access import NotAllowed, NotFound, Viewer, business_for
+from netweave.services.customers import request_refresh
+
+
+@dataclass(frozen=True)
+class Contact:
+    contact_name: str | None
+    email: str | None
+
+
+@dataclass(frozen=True)
+class Party:
+    """One side of a suggestion, as the viewer may see it."""
+
+    id: str
+    name: str
+    categories: tuple[str, ...]
+    city: str | None
+    website: str | None
+    owner_id: str
+    owner_name: str
+    mine: bool  # in the viewer's book
+    contact: Contact | None  # None: hidden until the owner shares it
+
+
+@dataclass(frozen=True)
+class SuggestionView:
+    business: Party  # the side whose list this is
+    other: Party
+    rank: int
+    score: float
+    reasons: tuple[str, ...]  # why `business` gains
+    other_reasons: tuple[str, ...]  # why `other` gains
+    across_books: bool
+    generation: int
+    computed_at: datetime
+    suggestion: Suggestion  # as stored, for history
+
+
+class _Parties:
+    """Builds parties for one viewer, looking each salesperson up once."""
+
+    def __init__(self, store: GraphStore, viewer: Viewer):
+        self.store = store
+        self.viewer = viewer
+        self._people: dict[str, Salesperson | None] = {}
+
+    def owner_name(self, salesperson_id: str) -> str:
+        if salesperson_id not in self._people:
+            self._people[salesperson_id] = self.store.get_salesperson(salesperson_id)
+        person = self._people[salesperson_id]
+        return person.name if person else salesperson_id
+
+    def party(self, business: StoredBusiness, contact_visible: bool) -> Party:
+        record = business.record
+        return Party(
+            id=record.id,
+            name=record.name,
+            categories=record.categories,
+            city=record.place.city if record.place else None,
+            website=record.website,
+            owner_id=record.salesperson_id,
+            owner_name=self.owner_name(record.salesperson_id),
+            mine=record.salesperson_id == self.viewer.salesperson_id,
+            contact=Contact(record.contact_name, record.email) if contact_visible else None,
+        )
+
+
+def _views(store: GraphStore, viewer: Viewer, suggestions: list[Suggestion]) -> list[SuggestionView]:
+    ids = {i for s in suggestions for i in (s.business_id, s.other_id)}
+    businesses = store.get_businesses(sorted(ids))
+    parties = _Parties(store, viewer)
+    consents: dict[str, set[str]] = {}
+    views = []
+    for s in suggestions:
+        mine, other = businesses.get(s.business_id), businesses.get(s.other_id)
+        if mine is None or other is None:
+            continue
+        across = mine.record.salesperson_id != other.record.salesperson_id
+        if across and other.id not in consents:
+            consents[other.id] = {c.other_id for c in store.contact_consents(other.id)}
+        # The other side's contacts: same owner, a manager, or its owner agreed to share them.
+        visible = not across or viewer.sees_every_book or s.business_id in consents.get(other.id, set())
+        views.append(
+            SuggestionView(
+                parties.party(mine, True),
+                parties.party(other, visible),
+                s.rank,
+                s.score,
+                s.reasons,
+                s.other_reasons,
+                across,
+                s.generation,
+                s.computed_at,
+                s,
+            )
+        )
+    return views
+
+
+def suggestions_for_business(store: GraphStore, viewer: Viewer, business_id: str) -> list[SuggestionView]:
+    """The business's current suggestions, best first (the viewer must manage it)."""
+    business_for(store, viewer, business_id)
+    return _views(store, viewer, store.suggestions_for(business_id))
+
+
+def best_for_salesperson(
+    store: GraphStore, viewer: Viewer, salesperson_id: str, limit: int = 20
+) -> list[SuggestionView]:
+    """The best suggestions across a salesperson's book, each pair once, best first."""
+    viewer.require_book(salesperson_id)
+    if store.get_salesperson(salesperson_id) is None:
+        raise NotFound(f"no salesperson {salesperson_id!r}")
+    total = store.count_businesses(salesperson_id=salesperson_id)
+    seen: set[frozenset[str]] = set()
+    best: list[Suggestion] = []
+    for business in store.list_businesses(salesperson_id=salesperson_id, limit=max(total, 1)):
+        for s in store.suggestions_for(business.id):
+            pair = frozenset((s.business_id, s.other_id))
+            if pair not in seen:
+                seen.add(pair)
+                best.append(s)
+    best.sort(key=lambda s: (-s.score, s.business_id, s.other_id))
+    return _views(store, viewer, best[:limit])
+
+
+def record_feedback(
+    store: GraphStore,
+    jobs: JobQueue,
+    viewer: Viewer,
+    business_id: str,
+    other_id: str,
+    kind: FeedbackKind,
+    reason: str = "",
+    *,
+    channel: str = "cli",
+    now: datetime | None = None,
+) -> None:
+    """A verdict on a suggested pair, or what became of an introduction.
+
+    The viewer must manage one side. Dismissals need a reason; 'already_know' also records
+    that the two know each other. The suggestion as it was shown is kept in the history.
+    """
+    if business_id == other_id:
+        raise ValueError("feedback needs two different customers")
+    system = Viewer.system()
+    mine, other = business_for(store, system, business_id), business_for(store, system, other_id)
+    if not (viewer.manages(mine) or viewer.manages(other)):
+        raise NotAllowed(f"{viewer.label} manages neither {business_id!r} nor {other_id!r}")
+    if kind is FeedbackKind.DISMISSED and reason not in {r.value for r in DismissReason}:
+        raise ValueError(f"reason: {reason!r} is not one of {', '.join(r.value for r in DismissReason)}")
+    at = now or datetime.now(UTC)
+    feedback = Feedback(
+        business_id, other_id, kind, at, reason if kind is FeedbackKind.DISMISSED else "", viewer.salesperson_id
+    )
+    shown = [s for s in store.suggestions_for(business_id) if s.other_id == other_id]
+    shown += [s for s in store.suggestions_for(other_id) if s.other_id == business_id]
+    detail = f"{kind.value}:{feedback.reason}" if feedback.reason else kind.value
+    events = [SuggestionEvent(s, SuggestionEventKind.ACTED, channel, at, viewer.salesperson_id, detail) for s in shown]
+
+    def work(tx: GraphWriter) -> None:
+        if kind is FeedbackKind.DISMISSED and reason == DismissReason.ALREADY_KNOW:
+            tx.add_ties([Tie(business_id, other_id, TieKind.KNOWS)], at)
+        tx.record_feedback(feedback)
+        tx.record_suggestion_events(events)
+
+    store.write(work)
+    request_refresh(jobs, viewer)
+
+
+def share_contact(
+    store: GraphStore, viewer: Viewer, business_id: str, with_business_id: str, now: datetime | None = None
+) -> bool:
+    """The owner of `business_id` lets the salesperson of `with_business_id` see its contact
+    details in their suggestion; True if it is new."""
+    business_for(store, viewer, business_id)
+    business_for(store, Viewer.system(), with_business_id)
+    consent = ContactConsent(business_id, with_business_id, viewer.label, now or datetime.now(UTC))
+    return store.write(lambda tx: tx.grant_contact(consent))
+
+
+def mark_shown(
+    store: GraphStore, viewer: Viewer, views: list[SuggestionView], channel: str, now: datetime | None = None
+) -> None:
+    """Keep the suggestions a salesperson was shown (for measuring real-world precision)."""
+    if not views:
+        return
+    at = now or datetime.now(UTC)
+    events = [
+        SuggestionEvent(v.suggestion, SuggestionEventKind.SHOWN, channel, at, viewer.salesperson_id) for v in views
+    ]
+    store.write(lambda tx: tx.record_suggestion_events(events))

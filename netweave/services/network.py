@@ -1,0 +1,62 @@
+"""The network around customers: ties they already have, and pairs never to introduce."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from graph import GraphStore, Tie, TieKind
+from netweave.jobs import JobQueue
+from netweave.services.access import NotAllowed, Viewer, business_for
+from netweave.services.customers import request_refresh
+
+
+def _pair(store: GraphStore, viewer: Viewer, a: str, b: str) -> None:
+    """Both exist and the viewer manages at least one of them."""
+    if a == b:
+        raise ValueError("a pair needs two different customers")
+    system = Viewer.system()
+    first, second = business_for(store, system, a, active=False), business_for(store, system, b, active=False)
+    if not (viewer.manages(first) or viewer.manages(second)):
+        raise NotAllowed(f"{viewer.label} manages neither {a!r} nor {b!r}")
+
+
+def add_tie(
+    store: GraphStore, jobs: JobQueue, viewer: Viewer, a: str, b: str, kind: TieKind, now: datetime | None = None
+) -> bool:
+    """Record that two customers already know (or partner with) each other; True if new."""
+    _pair(store, viewer, a, b)
+    created = store.write(lambda tx: tx.add_ties([Tie(a, b, kind)], now or datetime.now(UTC)))
+    if created:
+        request_refresh(jobs, viewer)
+    return created > 0
+
+
+def remove_tie(
+    store: GraphStore, jobs: JobQueue, viewer: Viewer, a: str, b: str, kind: TieKind, now: datetime | None = None
+) -> bool:
+    """Forget a tie; True if it existed."""
+    _pair(store, viewer, a, b)
+    removed = store.write(lambda tx: tx.remove_ties([Tie(a, b, kind)], now or datetime.now(UTC)))
+    if removed:
+        request_refresh(jobs, viewer)
+    return removed > 0
+
+
+def block(
+    store: GraphStore, jobs: JobQueue, viewer: Viewer, a: str, b: str, reason: str, now: datetime | None = None
+) -> bool:
+    """Never introduce these two; True if it is new."""
+    _pair(store, viewer, a, b)
+    created = store.write(lambda tx: tx.add_do_not_introduce(a, b, reason.strip(), now or datetime.now(UTC)))
+    if created:
+        request_refresh(jobs, viewer)
+    return created
+
+
+def unblock(store: GraphStore, jobs: JobQueue, viewer: Viewer, a: str, b: str, now: datetime | None = None) -> bool:
+    """Allow a blocked pair again; True if it was blocked."""
+    _pair(store, viewer, a, b)
+    removed = store.write(lambda tx: tx.remove_do_not_introduce(a, b, now or datetime.now(UTC)))
+    if removed:
+        request_refresh(jobs, viewer)
+    return removed
