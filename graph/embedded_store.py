@@ -311,7 +311,7 @@ class EmbeddedStore(GraphStore):
 
     # Businesses
     _SELECT_BUSINESS = (
-        "SELECT b.*, p.city, p.region, p.country, p.metro, p.lat, p.lon,"
+        "SELECT b.*, p.city, p.region, p.country, p.metro,"
         " (SELECT json_group_array(c.name) FROM"
         "   (SELECT c.name FROM business_categories bc JOIN categories c ON c.slug = bc.category_slug"
         "    WHERE bc.business_id = b.id AND bc.source = 'given' ORDER BY bc.position) AS c"
@@ -713,19 +713,20 @@ class _SqliteWriter(GraphWriter):
             )
         conn.execute(
             "INSERT INTO businesses (id, name, description, customers, needs, website, email, contact_name,"
-            " employees, opted_out, salesperson_id, place_id, content_hash, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " employees, opted_out, salesperson_id, place_id, lat, lon, content_hash, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,"
             " customers = excluded.customers, needs = excluded.needs, website = excluded.website,"
             " email = excluded.email, contact_name = excluded.contact_name, employees = excluded.employees,"
             " opted_out = excluded.opted_out, salesperson_id = excluded.salesperson_id,"
-            " place_id = excluded.place_id, content_hash = excluded.content_hash,"
+            " place_id = excluded.place_id, lat = excluded.lat, lon = excluded.lon,"
+            " content_hash = excluded.content_hash,"
             " updated_at = excluded.updated_at",
             (
                 record.id, record.name, record.description, record.customers, record.needs,
                 record.website, record.email, record.contact_name, record.employees,
                 int(record.opted_out), record.salesperson_id, place.id if place else None,
-                digest, stamp, stamp,
+                place.lat if place else None, place.lon if place else None, digest, stamp, stamp,
             ),
         )  # fmt: skip
         conn.execute("DELETE FROM business_categories WHERE business_id = ? AND source = 'given'", (record.id,))

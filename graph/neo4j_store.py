@@ -112,8 +112,8 @@ MERGE (c:PendingChange {business_id: id})
 
 # Named properties only: a Business node also carries its embedding vectors, which are big.
 _PROJECTION = ", ".join(
-    f".{name}" for name in ("id", *_BUSINESS_PROPS, "created_at", "updated_at", "archived_at", "opted_out_at",
-                            "opt_out_reason")
+    f".{name}" for name in ("id", *_BUSINESS_PROPS, "lat", "lon", "created_at", "updated_at", "archived_at",
+                            "opted_out_at", "opt_out_reason")
 )  # fmt: skip
 
 # `$ids IS NULL OR b.id IN $ids` would scan every business: a lookup by id gets its own MATCH.
@@ -156,6 +156,8 @@ def _business_row(record: BusinessRecord) -> dict[str, Any]:
         "salesperson_id": record.salesperson_id,
         "props": {
             **{name: getattr(record, name) for name in _BUSINESS_PROPS},
+            "lat": place.lat if place else None,  # its own: a Place is shared by a whole city
+            "lon": place.lon if place else None,
             "content_hash": record.content_hash(),
         },
         "categories": [
@@ -184,8 +186,8 @@ def _to_stored(row: Any) -> StoredBusiness:
         place=None
         if place is None
         else Place(
-            city=place["city"], region=place["region"], country=place["country"],
-            metro=place["metro"], lat=place.get("lat"), lon=place.get("lon"),
+            city=place["city"], region=place["region"], country=place["country"], metro=place["metro"],
+            lat=props.get("lat"), lon=props.get("lon"),
         ),
         **{name: props.get(name) for name in _BUSINESS_PROPS},
     )  # fmt: skip

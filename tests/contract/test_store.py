@@ -60,6 +60,14 @@ def test_a_written_business_reads_back_equal(store):
     assert stored.updated_at == T0
 
 
+def test_businesses_of_one_city_keep_their_own_coordinates(store):
+    near = florist(id="ACC-2", name="Bloom Room", place=replace(MINNEAPOLIS, lat=44.95, lon=-93.30))
+    store.upsert_businesses([florist(), near], T0)
+    assert store.get_business("ACC-1").record == florist()
+    assert store.get_business("ACC-2").record == near
+    assert store.upsert_businesses([florist(), near], T1) == [UpsertOutcome.UNCHANGED] * 2
+
+
 def test_optional_fields_round_trip_as_empty(store):
     bare = business("ACC-2", "Bare Minimum LLC")
     store.upsert_businesses([bare], T0)

@@ -2,6 +2,14 @@
 -- the history of suggestions shown or acted on, and contact-sharing consents.
 -- Mirrors graph/migrations/neo4j/003_serving.cypher.
 
+-- A business's own coordinates: a place (a city) is shared, so its coordinates cannot be
+-- each business's (writing one business's would move every other). Older rows take their
+-- place's once, here.
+ALTER TABLE businesses ADD COLUMN lat REAL;
+ALTER TABLE businesses ADD COLUMN lon REAL;
+UPDATE businesses SET lat = (SELECT p.lat FROM places p WHERE p.id = businesses.place_id),
+                      lon = (SELECT p.lon FROM places p WHERE p.id = businesses.place_id);
+
 -- Netweave's own state beside the CRM record (not part of its content hash).
 ALTER TABLE businesses ADD COLUMN archived_at TEXT;
 ALTER TABLE businesses ADD COLUMN opted_out_at TEXT;
