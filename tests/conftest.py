@@ -151,3 +151,12 @@ def matcher(store, embedder, rules):
     from netweave.matching.refresh import Matcher
 
     return Matcher(store, embedder, rules)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free loopback port for the session (`make test` installs it)."""
+    from tests.support.redis import RedisServer
+
+    with RedisServer(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
