@@ -115,7 +115,7 @@ def run(label: str, settings: StoreSettings, path: Path, bad_lines: set[int], ro
     store = open_store(settings)
     store.migrate()
     if store.backend == "neo4j":
-        store.driver.execute_query("MATCH (n) WHERE NOT n:SchemaMigration DETACH DELETE n")
+        store.driver.execute_query("MATCH (n) WHERE NOT n:SchemaMigration AND NOT n:SchemaLock DETACH DELETE n")
     try:
         base = baseline_seconds(store, path)
         started = time.perf_counter()

@@ -113,7 +113,7 @@ _SAFE_SUGGESTION = """
     AND NOT EXISTS (SELECT 1 FROM feedback f
                     WHERE ((f.business_a = s.business_id AND f.business_b = s.other_id)
                         OR (f.business_a = s.other_id AND f.business_b = s.business_id))
-                      AND f.at > lst.computed_at)
+                      AND f.at >= lst.computed_at)
 """
 
 _SUGGESTION_COLUMNS = (
@@ -362,6 +362,15 @@ class EmbeddedStore(GraphStore):
         for chunk in _chunks(sorted(set(business_ids))):
             for row in self._rows(self._SELECT_BUSINESS + f" WHERE b.id IN ({_marks(chunk)})", chunk):
                 found[row["id"]] = self._to_stored(row)
+        return found
+
+    def archived_ids(self, business_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(sorted(set(business_ids))):
+            rows = self._rows(
+                f"SELECT id FROM businesses WHERE archived_at IS NOT NULL AND id IN ({_marks(chunk)})", chunk
+            )
+            found.update(r[0] for r in rows)
         return found
 
     @staticmethod

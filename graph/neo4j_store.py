@@ -141,7 +141,7 @@ MATCH (l)-[s:SUGGESTS]->(o:Business)
 WHERE a.archived_at IS NULL AND o.archived_at IS NULL
   AND NOT a.opted_out AND a.opted_out_at IS NULL AND NOT o.opted_out AND o.opted_out_at IS NULL
   AND NOT EXISTS { (a)-[:DO_NOT_INTRODUCE|KNOWS|PARTNERS_WITH]-(o) }
-  AND NOT EXISTS { MATCH (a)-[f:FEEDBACK]-(o) WHERE f.at > l.computed_at }
+  AND NOT EXISTS { MATCH (a)-[f:FEEDBACK]-(o) WHERE f.at >= l.computed_at }
 RETURN a.id AS a, o.id AS b, s.rank AS rank, s.score AS score, s.reasons AS reasons,
        s.other_reasons AS other_reasons, l.computed_at AS at, l.generation AS generation,
        g.model AS model, g.rules_digest AS rules_digest
@@ -381,6 +381,13 @@ class Neo4jStore(GraphStore):
     def get_businesses(self, business_ids: Sequence[str]) -> dict[str, StoredBusiness]:
         ids = sorted(set(business_ids))
         return {b.id: b for b in self._read_businesses(ids=ids, limit=max(len(ids), 1))}
+
+    def archived_ids(self, business_ids: Sequence[str]) -> set[str]:
+        rows = self._query(
+            "UNWIND $ids AS id MATCH (b:Business {id: id}) WHERE b.archived_at IS NOT NULL RETURN b.id AS id",
+            ids=sorted(set(business_ids)),
+        )
+        return {r["id"] for r in rows}
 
     def list_businesses(
         self,
@@ -1025,7 +1032,7 @@ class _Neo4jWriter(GraphWriter):
         published = self._run(
             "MATCH (g:Generation {id: $id})"
             " SET g.status = 'published', g.published_at = $now, g.lists = $lists, g.suggestions = $suggestions"
-            " WITH g MATCH (m:MatchState {id: 'current'})"
+            " WITH g MERGE (m:MatchState {id: 'current'})"
             " SET m.published = g.id, m.base = CASE WHEN g.kind = 'full' THEN g.id ELSE m.base END"
             " RETURN g {.*} AS g",
             id=generation,

@@ -305,6 +305,10 @@ class GraphStore(ABC):
         status: BusinessStatus | None = BusinessStatus.ACTIVE,
     ) -> int: ...
 
+    @abstractmethod
+    def archived_ids(self, business_ids: Sequence[str]) -> set[str]:
+        """Those of `business_ids` that are archived."""
+
     def all_businesses(self, status: BusinessStatus | None = BusinessStatus.ACTIVE) -> list[StoredBusiness]:
         return self.list_businesses(status=status, limit=max(self.count_businesses(status=status), 1))
 

@@ -21,7 +21,9 @@ import numpy as np
 import yaml
 
 from graph import BusinessRecord, Place, StoreSettings, open_store
-from netweave.matching import Embedder, Matcher, Rules
+from netweave.matching.embedder import Embedder
+from netweave.matching.refresh import Matcher
+from netweave.matching.rules import Rules
 
 EVAL_SET = Path(__file__).with_name("eval_set.yaml")
 K = 5
@@ -85,7 +87,7 @@ def run_netweave(records: list[BusinessRecord], embedder: Embedder, rules: Rules
         store = open_store(StoreSettings(url=str(Path(folder) / "eval.sqlite3")))
         store.migrate()
         store.upsert_businesses(records, datetime.now(UTC))
-        Matcher(store, embedder, rules).refresh()
+        Matcher(store, embedder, rules).refresh_all()
         ranked = {r.id: [s.other_id for s in store.suggestions_for(r.id)] for r in records}
         store.close()
     return ranked

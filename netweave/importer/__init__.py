@@ -204,9 +204,9 @@ def write_rows(
         store.upsert_salespeople(list(people.values()))
     for start in range(0, len(valid), BATCH_SIZE):
         batch = valid[start : start + BATCH_SIZE]
-        stored = store.get_businesses([row.record.id for row in batch])
+        archived = store.archived_ids([row.record.id for row in batch if row.status is None])
         for row in batch:
-            if row.status is None and (known := stored.get(row.record.id)) is not None and known.archived_at:
+            if row.record.id in archived:
                 report.warnings.append(
                     Rejection(row.line, "account is archived: updated, but it stays archived (add a status column "
                               "or run `customers restore`)", row.record.id)

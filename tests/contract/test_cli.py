@@ -54,3 +54,75 @@ def test_demo_load_is_idempotent_and_stats_show_it(runner):
     assert "businesses   160" in stats.output
     assert "salespeople  5" in stats.output
     assert runner.invoke(args=["graph", "migrate"]).output.endswith("schema is up to date\n")
+
+
+def write_book(tmp_path, name, rows):
+    path = tmp_path / name
+    path.write_text("id,name,owner,categories,city,region,metro\n" + "".join(f"{row}\n" for row in rows))
+    return path
+
+
+BOOK = [
+    "A-1,Petal & Stem,dana@example.com,Florist,Minneapolis,MN,Twin Cities",
+    "A-2,Lakeside Venue,dana@example.com,Wedding Venue,Minneapolis,MN,Twin Cities",
+    "A-3,Summit Barn,dana@example.com,Wedding Venue,Minneapolis,MN,Twin Cities",
+    "K-1,Olson Realty,ken@example.com,Real Estate Agent,Minneapolis,MN,Twin Cities",
+]
+
+
+def test_lifecycle_commands(runner, tmp_path):
+    assert runner.invoke(args=["import", str(write_book(tmp_path, "book.csv", BOOK))]).exit_code == 0
+    archived = runner.invoke(args=["customers", "archive", "A-2", "A-3"])
+    assert archived.exit_code == 0 and archived.stdout == "archived 2 of 2: A-2, A-3\n"
+    assert runner.invoke(args=["customers", "archive", "A-2"]).stdout == "archived 0 of 1\n"
+    assert "businesses   2\narchived     2\n" in runner.invoke(args=["graph", "stats"]).stdout
+    assert runner.invoke(args=["customers", "restore", "A-3"]).stdout == "restored 1 of 1: A-3\n"
+    missing = runner.invoke(args=["customers", "archive", "A-1", "nope"])
+    assert missing.exit_code == 2 and "no customer with id 'nope'" in missing.stderr
+    denied = runner.invoke(args=["customers", "archive", "K-1", "--as", "dana@example.com"])
+    assert denied.exit_code == 1 and "does not manage customer(s) K-1" in denied.stderr
+    assert runner.invoke(args=["customers", "opt-out", "A-1", "--reason", "busy"]).stdout == "A-1: opted out\n"
+    assert runner.invoke(args=["customers", "opt-out", "A-1", "--reason", "busy"]).stdout == "A-1: opted out already\n"
+    assert runner.invoke(args=["customers", "opt-in", "A-1"]).stdout == "A-1: opt-out withdrawn\n"
+
+    assert runner.invoke(args=["ties", "add", "A-1", "A-3", "--kind", "partners"]).stdout == "A-1 partners A-3\n"
+    assert "(already recorded)" in runner.invoke(args=["ties", "add", "A-3", "A-1", "--kind", "partners"]).stdout
+    assert runner.invoke(args=["ties", "remove", "A-1", "A-3", "--kind", "partners"]).stdout.endswith("removed\n")
+    assert runner.invoke(args=["ties", "remove", "A-1", "A-3"]).stdout.endswith("no such tie\n")
+    assert runner.invoke(args=["blocks", "add", "A-1", "K-1", "--reason", "rivals"]).stdout == "A-1 and K-1: blocked\n"
+    assert runner.invoke(args=["blocks", "remove", "K-1", "A-1"]).stdout == "K-1 and A-1: unblocked\n"
+    assert runner.invoke(args=["blocks", "add", "A-1", "A-1"]).exit_code == 2
+
+    role = runner.invoke(args=["salespeople", "role", "Ken@Example.com", "manager"])
+    assert role.exit_code == 0, role.output
+    listed = runner.invoke(args=["salespeople", "list"]).stdout
+    assert "ken@example.com" in listed and "manager" in listed
+    assert runner.invoke(args=["salespeople", "role", "nobody@example.com", "manager"]).exit_code == 2
+    jobs = runner.invoke(args=["jobs", "list", "--status", "queued"]).stdout
+    assert jobs.count("refresh_changes") == 1, "every change shares the one waiting refresh"
+
+
+def test_import_sync_asks_before_archiving_what_the_export_no_longer_holds(runner, tmp_path):
+    assert runner.invoke(args=["import", str(write_book(tmp_path, "book.csv", BOOK))]).exit_code == 0
+    smaller = write_book(tmp_path, "smaller.csv", BOOK[:1])  # Dana's full export now holds only A-1
+    refused = runner.invoke(args=["import", str(smaller), "--sync"], input="n\n")
+    assert refused.exit_code == 2 and "sync not confirmed (nothing was imported)" in refused.stderr
+    assert "2 active account(s) of dana@example.com are not in this file" in refused.stderr
+    assert "  A-2  Lakeside Venue" in refused.stderr
+    dry = runner.invoke(args=["import", str(smaller), "--sync", "--dry-run"])
+    assert "sync would archive 2 account(s) (dry run: nothing written)" in dry.stdout
+    synced = runner.invoke(args=["import", str(smaller), "--sync"], input="y\n")
+    assert synced.exit_code == 0, synced.output
+    assert "1 unchanged, 0 rejected; 2 archived, 0 restored" in synced.stdout
+    assert "businesses   2\narchived     2\n" in runner.invoke(args=["graph", "stats"]).stdout
+    # A rejected row with an id is still an account the export holds: not archived, sync goes on.
+    assert runner.invoke(args=["customers", "restore", "A-2", "A-3"]).exit_code == 0
+    with_bad_row = write_book(tmp_path, "bad.csv", [*BOOK[:3], "A-4,,dana@example.com"])
+    again = runner.invoke(args=["import", str(with_bad_row), "--sync", "--yes"])
+    assert again.exit_code == 1 and "archived" not in again.stdout and "1 rejected" in again.stdout
+    unnamed = tmp_path / "unnamed.csv"
+    unnamed.write_text("id,name,owner\n,Nameless,dana@example.com\nA-1,Petal & Stem,dana@example.com\n")
+    refused_sync = runner.invoke(args=["import", str(unnamed), "--sync", "--yes"])
+    assert (
+        refused_sync.exit_code == 2 and "--sync refused: 1 rejected row(s) have no id (line 2)" in refused_sync.stderr
+    )

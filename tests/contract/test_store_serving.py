@@ -89,6 +89,7 @@ def test_archiving_hides_an_account_from_listings_and_restoring_brings_it_back(f
     assert [b.id for b in four.list_businesses(status=BusinessStatus.ARCHIVED)] == ["B", "C"]
     assert [b.id for b in four.list_businesses(status=None)] == ["A", "B", "D", "C"]  # by name
     assert four.count_businesses() == 2 and four.count_businesses(status=BusinessStatus.ARCHIVED) == 2
+    assert four.archived_ids(["A", "B", "C", "ghost"]) == {"B", "C"}
     archived = four.get_business("B")
     assert archived.archived_at == T1 and archived.status is BusinessStatus.ARCHIVED
     assert four.stats().businesses == 2 and four.stats().archived == 2

@@ -1,0 +1,79 @@
+"""The engine's parts that an exact incremental refresh rests on."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netweave.matching.features import tiebreak_key
+from netweave.matching.geography import Geography
+from netweave.matching.ranking import choose_with_variety, top_k
+from netweave.matching.vectors import cosine, quantize, scale_for
+
+
+def test_quantized_dot_products_are_the_same_whatever_the_block():
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((3000, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    scale = scale_for(384)
+    q = quantize(vectors, scale)
+    block = q[:2000] @ q[2000:].T  # a BLAS kernel with its own summation order
+    for row in (0, 17, 1999):
+        alone = q[row] @ q[2000:].T
+        assert np.array_equal(block[row], alone)
+        assert np.array_equal(alone, np.array([float(np.dot(q[row].astype(np.int64), q[j].astype(np.int64)))
+                                               for j in range(2000, 3000)], dtype=np.float32))  # fmt: skip
+    approx = cosine(q[:50] @ q[50:100].T, scale)
+    assert np.abs(approx - vectors[:50] @ vectors[50:100].T).max() < 5e-4, "close to the true cosine"
+    assert 4000 < scale_for(384) < 4096 and 1000 < scale_for(4096) < 4096
+    for d in (32, 384, 1536, 4096):  # the worst case: a flat vector with itself, every rounding upwards
+        s = scale_for(d)
+        worst = np.full(d, s / np.sqrt(d) + 0.5)
+        assert worst @ worst < 2**24
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    scores=st.lists(st.sampled_from([-np.inf, 0.1, 0.2, 0.2, 0.3, 0.5, 0.5, 0.5]), min_size=1, max_size=40),
+    k=st.integers(1, 12),
+    seed=st.integers(0, 1000),
+)
+def test_top_k_breaks_ties_by_key_whatever_the_order_of_candidates(scores, k, seed):
+    scores = np.array(scores, dtype=np.float32)
+    columns = np.arange(len(scores))
+    keys = np.array([tiebreak_key(f"B{n}") for n in columns])
+    chosen, chosen_scores, floor = top_k(scores[None, :], columns[None, :], keys, k)
+    shuffled = np.random.default_rng(seed).permutation(len(scores))
+    again, again_scores, again_floor = top_k(scores[None, shuffled], columns[None, shuffled], keys, k)
+    assert np.array_equal(chosen, again) and np.array_equal(chosen_scores, again_scores) and floor == again_floor
+    finite = sorted((-s, keys[c], c) for c, s in enumerate(scores) if np.isfinite(s))
+    expected = [c for _, _, c in finite[:k]]
+    assert chosen[0][: len(expected)].tolist() == expected and (chosen[0][len(expected) :] == -1).all()
+    assert floor[0] == (scores[expected[-1]] if len(finite) >= k else -np.inf)
+
+
+def test_variety_takes_another_kind_unless_the_same_kind_is_clearly_better():
+    pool = [(1, 0.60), (2, 0.58), (3, 0.50), (4, 0.30)]
+    kinds = [7, 7, 8, 7]
+    assert choose_with_variety(pool, kinds, 99, 3, 0.85) == [(1, 0.60), (3, 0.50), (2, 0.58)]
+    assert choose_with_variety(pool, kinds, 99, 3, 1.0) == [(1, 0.60), (2, 0.58), (3, 0.50)]
+    assert choose_with_variety(pool, [99, 99, 8, 99], 99, 2, 0.5) == [(1, 0.60), (2, 0.58)], "unknown kinds never decay"
+
+
+def test_near_markets_and_a_moving_centre():
+    geo = Geography(max_km=60)
+    mpls, stillwater, austin = geo.market("Twin Cities"), geo.market("Stillwater, MN"), geo.market("Austin")
+    geo.place(0, mpls, (44.98, -93.27))
+    geo.place(1, stillwater, (45.06, -92.81))
+    geo.place(2, austin, (30.27, -97.74))
+    assert geo.update() == {mpls, stillwater, austin}
+    assert geo.near[mpls, stillwater] and geo.near[stillwater, mpls] and not geo.near[mpls, austin]
+    assert not geo.near[-1, mpls] and not geo.near[-1, -1], "no market is near nothing"
+    geo.place(3, stillwater, (45.60, -92.00))  # the suburb's centre moves 50 km away
+    assert geo.update() == {mpls, stillwater}, "the pair whose nearness flipped"
+    assert not geo.near[mpls, stillwater]
+    geo.forget(3, stillwater)
+    assert geo.update() == {mpls, stillwater}
+    km = geo.distance_km((44.98, -93.27), (45.06, -92.81))
+    assert 36 < km < 38 and km == geo.distance_km((45.06, -92.81), (44.98, -93.27))
