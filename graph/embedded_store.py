@@ -10,6 +10,7 @@ that lands whole or not at all, in WAL mode so readers never wait for a writer.
 from __future__ import annotations
 
 import json
+import math
 import queue
 import sqlite3
 import threading
@@ -508,6 +509,16 @@ class EmbeddedStore(GraphStore):
             return [], np.zeros((0, 0), dtype=np.float32)
         return found, np.frombuffer(packed, dtype="<f4").reshape(len(found), -1).astype(np.float32, copy=False)
 
+    def embedding_batches(self, field: str, size: int = 10_000) -> Iterator[tuple[list[str], np.ndarray]]:
+        _check_field(field)
+        with self._pool.connection() as conn:
+            cursor = conn.execute(
+                "SELECT business_id, vector FROM embeddings WHERE field = ? ORDER BY business_id", (field,)
+            )
+            while batch := cursor.fetchmany(size):
+                vectors = np.frombuffer(b"".join(r[1] for r in batch), dtype="<f4").reshape(len(batch), -1)
+                yield [r[0] for r in batch], vectors.astype(np.float32, copy=False)
+
     def inferred_categories(self) -> dict[str, list[InferredCategory]]:
         found: dict[str, list[InferredCategory]] = {}
         rows = self._rows(
@@ -546,29 +557,50 @@ class EmbeddedStore(GraphStore):
     def list_generations(self, limit: int = 20) -> list[Generation]:
         return [_to_generation(r) for r in self._rows("SELECT * FROM generations ORDER BY id DESC LIMIT ?", (limit,))]
 
-    def prune_lists(self) -> int:
+    def prune_lists(self, *, abandoned: bool = False, superseded_by: int | None = None, below_base: int = 0) -> int:
+        candidates: list[tuple[str, float]] = []  # (selection of rowids, most to remove)
+        if abandoned:
+            candidates.append(
+                (
+                    "SELECT l.rowid FROM suggestion_lists l"
+                    " WHERE l.generation IN (SELECT id FROM generations WHERE status = 'abandoned')",
+                    math.inf,
+                )
+            )
+        if superseded_by is not None:
+            candidates.append(
+                (
+                    "SELECT old.rowid FROM suggestion_lists new JOIN suggestion_lists old"
+                    " ON old.business_id = new.business_id AND old.generation < new.generation"
+                    f" WHERE new.generation = {int(superseded_by)}",
+                    math.inf,
+                )
+            )
+        if below_base:
+            candidates.append(
+                (
+                    "SELECT l.rowid FROM suggestion_lists l, match_state s WHERE s.id = 1 AND l.generation < s.base",
+                    below_base,
+                )
+            )
         removed = 0
-        while True:
-            with self._pool.connection() as conn:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    cursor = conn.execute(
-                        "DELETE FROM suggestion_lists WHERE rowid IN ("
-                        " SELECT l.rowid FROM suggestion_lists l"
-                        " JOIN generations g ON g.id = l.generation, match_state s"
-                        " WHERE s.id = 1 AND g.status != 'building' AND ("
-                        "   g.status = 'abandoned' OR l.generation < s.base OR l.generation > s.published"
-                        "   OR EXISTS (SELECT 1 FROM suggestion_lists n WHERE n.business_id = l.business_id"
-                        "              AND n.generation > l.generation AND n.generation <= s.published))"
-                        f" LIMIT {_PRUNE_BATCH})"
-                    )
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-                conn.execute("COMMIT")
-            removed += cursor.rowcount
-            if cursor.rowcount < _PRUNE_BATCH:
-                return removed
+        for select, most in candidates:
+            left = most
+            while left > 0:
+                batch = int(min(_PRUNE_BATCH, left))
+                with self._pool.connection() as conn:
+                    conn.execute("BEGIN IMMEDIATE")
+                    try:
+                        cursor = conn.execute(f"DELETE FROM suggestion_lists WHERE rowid IN ({select} LIMIT {batch})")
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
+                    conn.execute("COMMIT")
+                removed += cursor.rowcount
+                left -= cursor.rowcount
+                if cursor.rowcount < batch:
+                    break
+        return removed
 
     _PUBLISHED_LISTS = "WITH st AS (SELECT published, base FROM match_state WHERE id = 1)"
 
@@ -941,7 +973,11 @@ class _SqliteWriter(GraphWriter):
         lists = self.conn.execute(
             "SELECT count(*) FROM suggestion_lists WHERE generation = ?", (generation,)
         ).fetchone()
-        count = self.conn.execute("SELECT count(*) FROM suggestions WHERE generation = ?", (generation,)).fetchone()
+        count = self.conn.execute(
+            "SELECT count(*) FROM suggestion_lists l JOIN suggestions s"
+            " ON s.business_id = l.business_id AND s.generation = l.generation WHERE l.generation = ?",
+            (generation,),
+        ).fetchone()
         self.conn.execute(
             "UPDATE generations SET status = 'published', published_at = ?, lists = ?, suggestions = ? WHERE id = ?",
             (_iso(now), lists[0], count[0], generation),

@@ -7,11 +7,12 @@ retry (or a re-run of the same import) a no-op.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
@@ -501,6 +502,22 @@ class Neo4jStore(GraphStore):
             return [], np.zeros((0, 0), dtype=np.float32)
         return [r["id"] for r in rows], np.asarray([r["vector"] for r in rows], dtype=np.float32)
 
+    def embedding_batches(self, field: str, size: int = 10_000) -> Iterator[tuple[list[str], np.ndarray]]:
+        key = _vector_key(field)
+        after = ""
+        while True:
+            rows = self._query(
+                "MATCH (b:Business) WHERE b.id > $after AND b[$key] IS NOT NULL"
+                " RETURN b.id AS id, b[$key] AS vector ORDER BY b.id LIMIT $size",
+                after=after,
+                key=key,
+                size=size,
+            )
+            if not rows:
+                return
+            yield [r["id"] for r in rows], np.asarray([r["vector"] for r in rows], dtype=np.float32)
+            after = rows[-1]["id"]
+
     has_vector_index = True
 
     @staticmethod
@@ -594,45 +611,38 @@ class Neo4jStore(GraphStore):
         rows = self._query("MATCH (g:Generation) RETURN g {.*} AS g ORDER BY g.id DESC LIMIT $limit", limit=limit)
         return [_to_generation(r["g"]) for r in rows]
 
-    def prune_lists(self) -> int:
-        state = self.match_state()
-        if state.published is None:
-            statements = []
-        else:
-            statements = [
-                # older than the last full generation
-                ("MATCH (l:SuggestionList) WHERE l.generation < $base", {"base": state.base}),
-                # superseded by a newer published list of the same business
+    def prune_lists(self, *, abandoned: bool = False, superseded_by: int | None = None, below_base: int = 0) -> int:
+        statements: list[tuple[str, dict[str, Any], float]] = []
+        if abandoned:
+            statements.append(
+                ("MATCH (g:Generation {status: 'abandoned'}) MATCH (l:SuggestionList {generation: g.id})", {}, math.inf)
+            )
+        if superseded_by is not None:
+            statements.append(
                 (
-                    "MATCH (g:Generation) WHERE g.status = 'published' AND g.id > $base AND g.pruned IS NULL"
-                    " MATCH (:SuggestionList {generation: g.id})<-[:HAS_LIST]-(:Business)"
-                    "       -[:HAS_LIST]->(l:SuggestionList)"
-                    " WHERE l.generation < g.id",
-                    {"base": state.base},
-                ),
-            ]
-        # of a generation that never got published (its refresh stopped)
-        statements.append(
-            ("MATCH (g:Generation {status: 'abandoned'}) MATCH (l:SuggestionList {generation: g.id})", {})
-        )
+                    "MATCH (:SuggestionList {generation: $g})<-[:HAS_LIST]-(:Business)-[:HAS_LIST]->(l:SuggestionList)"
+                    " WHERE l.generation < $g",
+                    {"g": superseded_by},
+                    math.inf,
+                )
+            )
+        base = self.match_state().base
+        if below_base and base is not None:
+            statements.append(("MATCH (l:SuggestionList) WHERE l.generation < $base", {"base": base}, below_base))
         removed = 0
-        for match, params in statements:
-            while True:
+        for match, params, most in statements:
+            left = most
+            while left > 0:
+                batch = int(min(_PRUNE_BATCH, left))
                 records, _, _ = self.driver.execute_query(
-                    match + f" WITH DISTINCT l LIMIT {_PRUNE_BATCH} DETACH DELETE l RETURN count(*) AS n",
+                    match + f" WITH DISTINCT l LIMIT {batch} DETACH DELETE l RETURN count(*) AS n",
                     database_=self.database,
                     **params,
                 )
                 removed += records[0]["n"]
-                if records[0]["n"] < _PRUNE_BATCH:
+                left -= records[0]["n"]
+                if records[0]["n"] < batch:
                     break
-        if state.published is not None:
-            self.driver.execute_query(
-                "MATCH (g:Generation) WHERE g.status = 'published' AND g.id <= $published AND g.pruned IS NULL"
-                " SET g.pruned = true",
-                published=state.published,
-                database_=self.database,
-            )
         return removed
 
     def suggestions_for(self, business_id: str) -> list[Suggestion]:

@@ -13,7 +13,7 @@ changes in that same transaction, which is how the matcher learns what to refres
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -341,6 +341,13 @@ class GraphStore(ABC):
         """Business ids (all, or those of `ids` that have one) and their `field` vectors as one
         float32 matrix, rows in id order."""
 
+    def embedding_batches(self, field: str, size: int = 10_000) -> Iterator[tuple[list[str], np.ndarray]]:
+        """Every `field` vector, a batch of ids and their matrix at a time, in id order: a whole
+        book's vectors without two copies of them in memory."""
+        ids, vectors = self.load_embeddings(field)
+        for start in range(0, len(ids), size):
+            yield ids[start : start + size], vectors[start : start + size]
+
     # Vector search: Neo4j answers from its vector indexes, the embedded store by an exact scan.
     has_vector_index = False
 
@@ -384,9 +391,11 @@ class GraphStore(ABC):
         """Newest first."""
 
     @abstractmethod
-    def prune_lists(self) -> int:
-        """Delete lists readers can no longer see (superseded, older than the last full
-        generation, or of an abandoned generation); return how many. Runs in batches."""
+    def prune_lists(self, *, abandoned: bool = False, superseded_by: int | None = None, below_base: int = 0) -> int:
+        """Delete lists readers can no longer see: every list of an abandoned generation
+        (`abandoned`), the lists that generation `superseded_by` replaced, and up to
+        `below_base` lists older than the last full generation. Returns how many; runs in
+        batches, each its own transaction."""
 
     @abstractmethod
     def suggestions_for(self, business_id: str) -> list[Suggestion]:

@@ -168,9 +168,13 @@ class JobRunner:
     def sweep(self) -> None:
         """Every minute: make sure pending changes (and 'bad timing' pauses that ended) get a
         refresh, even if a request to the queue was lost."""
-        with self.app.app_context():
-            if self._matcher is not None and self._matcher.due(datetime.now(UTC)):
+        with self._lock, self.app.app_context():
+            if self._matcher is None:
+                return
+            if self._matcher.due(datetime.now(UTC)):
                 self.queue.refresh_changes(requested_by="sweep")
+            if removed := self._matcher.prune():
+                log.info("deleted %d replaced suggestion lists", removed)
 
     def run(self, job_id: str) -> None:
         with self._lock, self.app.app_context():

@@ -36,6 +36,7 @@ from netweave.matching.rules import Rules
 from netweave.matching.scoring import Scorer
 from netweave.matching.search import (
     ExhaustiveFarSearch,
+    FarResult,
     FarSearch,
     FarState,
     IndexFarSearch,
@@ -112,52 +113,62 @@ class Book:
 
         first = self._state_capacity == 0
         self.far = FarState(
-            grown(None if first else self.far.columns, (capacity, k), -1, np.int64),
+            grown(None if first else self.far.columns, (capacity, k), -1, np.int32),
             grown(None if first else self.far.floor, (capacity,), -np.inf, np.float32),
             grown(None if first else self.far.needs_floor, (capacity,), -np.inf, np.float32),
             grown(None if first else self.far.offers_floor, (capacity,), -np.inf, np.float32),
         )
-        self.pool = grown(None if first else self.pool, (capacity, pool), -1, np.int64)
+        self.pool = grown(None if first else self.pool, (capacity, pool), -1, np.int32)
         self.pool_floor = grown(None if first else self.pool_floor, (capacity,), -np.inf, np.float32)
+        # Whether a row's far candidates are still what a fresh search would find.
+        self.far_valid = grown(None if first else self.far_valid, (capacity,), False, bool)
         self._state_capacity = capacity
 
     # Loading and changes
     def load(
         self,
         businesses: Sequence[StoredBusiness],
-        load_vectors: Callable[[str], tuple[list[str], np.ndarray]],
+        vector_batches: Callable[[str], Iterable[tuple[list[str], np.ndarray]]],
         ties: Sequence[Tie],
         blocked: set[tuple[str, str]],
         feedback: Sequence[Feedback],
         now: float,
     ) -> None:
         """Take in a whole book before the first `rank`: its active businesses, their vectors
-        (`load_vectors(field)` gives ids and unit vectors, a field at a time so one copy is
-        alive), and every tie, blocked pair and piece of feedback."""
+        (`vector_batches(field)` gives ids and unit vectors a batch at a time, so no second copy
+        of the book's vectors is ever in memory), and every tie, blocked pair and piece of feedback."""
         self.now = now
         businesses = [b for b in businesses if b.archived_at is None]
         self.f.reserve(len(businesses))
         self._grow_state()
         positions = self._place(businesses)
         for name in EMBEDDING_FIELDS:
-            ids, vectors = load_vectors(name)
-            known = [(n, self.f.index[i]) for n, i in enumerate(ids) if i in self.f.index]
-            self._set_vectors(name, [p for _, p in known], vectors, [n for n, _ in known])
+            for ids, vectors in vector_batches(name):
+                known = [(n, self.f.index[i]) for n, i in enumerate(ids) if i in self.f.index]
+                self._set_vectors(name, [p for _, p in known], vectors, [n for n, _ in known])
         self._set_kinds(positions)
-        by_business: dict[str, BusinessUpdate] = {b.id: BusinessUpdate(b.id, b) for b in businesses}
+        # Signals only for the businesses the graph says something about (most have none).
+        loaded = {b.id: b for b in businesses}
+        ties_of: dict[str, list[Tie]] = defaultdict(list)
+        blocked_of: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        feedback_of: dict[str, list[Feedback]] = defaultdict(list)
         for tie in ties:
             for i in (tie.a, tie.b):
-                if i in by_business:
-                    by_business[i].ties = [*by_business[i].ties, tie]
+                if i in loaded:
+                    ties_of[i].append(tie)
         for pair in blocked:
             for i in pair:
-                if i in by_business:
-                    by_business[i].blocked.add(pair)
+                if i in loaded:
+                    blocked_of[i].add(pair)
         for item in feedback:
             for i in {item.a, item.b}:
-                if i in by_business:
-                    by_business[i].feedback = [*by_business[i].feedback, item]
-        for update in by_business.values():
+                if i in loaded:
+                    feedback_of[i].append(item)
+        for business_id in sorted({*ties_of, *blocked_of, *feedback_of}):
+            update = BusinessUpdate(
+                business_id, loaded[business_id], {}, ties_of[business_id], blocked_of[business_id],
+                feedback_of[business_id],
+            )  # fmt: skip
             self._apply_signals(update)
         self.geo.update()
 
@@ -207,24 +218,28 @@ class Book:
         self.now = now
         positions = np.fromiter(sorted(reaching), dtype=np.int64, count=len(reaching))
         size = f.size
+        # Far candidates change only for the touched businesses, rows that held one of them, rows
+        # one of them could enter (before or after the change), and rows of moved markets.
+        far_stale = np.zeros(size, dtype=bool)
+        far_stale[sorted(touched_positions)] = True
         if len(positions):
-            held = np.isin(self.pool[:size], positions).any(axis=1) | np.isin(self.far.columns[:size], positions).any(
-                axis=1
-            )
-            rows.update(np.flatnonzero(held).tolist())
+            far_stale |= np.isin(self.far.columns[:size], positions).any(axis=1)
+            rows.update(np.flatnonzero(np.isin(self.pool[:size], positions).any(axis=1)).tolist())
         for position in positions.tolist():
             old = before.get(f.ids[position])
             if old is not None:
                 rows |= old["partners"]
                 if old["active"]:
-                    rows |= set(np.flatnonzero(self.far_search.reach(position, self.far, old["vectors"])).tolist())
+                    far_stale |= self.far_search.reach(position, self.far, old["vectors"])
             if not f.active[position]:
                 continue
             rows.add(position)
             rows |= self.elig.partners.get(position, set())
-            rows |= self._entering(position)
+            rows |= self._entering(position, far_stale)
         for market in moved_markets:
-            rows.update(np.flatnonzero(f.active[:size] & (f.market[:size] == market)).tolist())
+            far_stale |= f.active[:size] & (f.market[:size] == market)
+        self.far_valid[:size] &= ~far_stale
+        rows.update(np.flatnonzero(far_stale).tolist())
         rows = {r for r in rows if f.active[r]}
         for position in left:
             self.lists.pop(position, None)
@@ -239,9 +254,9 @@ class Book:
             "active": bool(f.active[position]),
         }
 
-    def _entering(self, position: int) -> set[int]:
-        """Rows the business (as it is now) could enter: by score into a pool, or by estimate
-        into far candidates."""
+    def _entering(self, position: int, far_stale: np.ndarray) -> set[int]:
+        """Rows the business (as it is now) could enter by score into a pool; those it could
+        enter by estimate into far candidates are marked in `far_stale`."""
         f = self.f
         size = f.size
         rows = np.flatnonzero(f.active[:size] & self.geo.near[f.market[:size], f.market[position]])
@@ -251,7 +266,7 @@ class Book:
             scores[scores < self.weights.min_score] = -np.inf
             entering.update(rows[np.isfinite(scores) & (scores >= self.pool_floor[rows])].tolist())
         current = {name: f.vectors[name][position] for name in EMBEDDING_FIELDS}
-        entering.update(np.flatnonzero(self.far_search.reach(position, self.far, current)).tolist())
+        far_stale |= self.far_search.reach(position, self.far, current)
         return entering
 
     def _deactivate(self, position: int) -> None:
@@ -360,18 +375,35 @@ class Book:
         )
 
     # Ranking
-    def rank(self, rows: Iterable[int]) -> dict[int, Ranked]:
-        """Compute the lists of `rows` from scratch (and remember what each row saw)."""
-        f, settings, w = self.f, self.settings, self.weights
-        rows = np.array(sorted({int(r) for r in rows if f.active[r]}), dtype=np.int64)
-        result: dict[int, Ranked] = {}
-        if not len(rows):
-            return result
-        far = self.far_search.far(rows)
+    def _keep_far(self, rows: np.ndarray, far: FarResult) -> None:
         self.far.columns[rows] = far.columns
         self.far.floor[rows] = far.floor
         self.far.needs_floor[rows] = far.needs_floor
         self.far.offers_floor[rows] = far.offers_floor
+        self.far_valid[rows] = True
+
+    def far_candidates(self, rows: np.ndarray, on_progress: Callable[[int], None] = lambda n: None) -> FarResult:
+        """Far candidates of `rows` (computing them for many rows at once is cheaper)."""
+        return self.far_search.far(np.asarray(rows, dtype=np.int64), on_progress)
+
+    def rank(self, rows: Iterable[int], far: FarResult | None = None) -> dict[int, Ranked]:
+        """Compute the lists of `rows` from scratch (and remember what each row saw); `far`
+        may give their far candidates, as `far_candidates(rows)` computed them."""
+        f, settings, w = self.f, self.settings, self.weights
+        given = np.asarray(list(rows), dtype=np.int64)
+        rows = np.array(sorted({int(r) for r in given.tolist() if f.active[r]}), dtype=np.int64)
+        result: dict[int, Ranked] = {}
+        if not len(rows):
+            return result
+        if far is not None:  # align the given far candidates with the sorted rows
+            order = {int(r): n for n, r in enumerate(given.tolist())}
+            at = np.array([order[int(r)] for r in rows.tolist()], dtype=np.int64)
+            self._keep_far(rows, FarResult(far.columns[at], far.floor[at], far.needs_floor[at], far.offers_floor[at]))
+        elif len(stale := rows[~self.far_valid[rows]]):  # only rows whose far candidates may have changed
+            self._keep_far(stale, self.far_search.far(stale))
+        far = FarResult(
+            self.far.columns[rows], self.far.floor[rows], self.far.needs_floor[rows], self.far.offers_floor[rows]
+        )
         far_of = {int(r): n for n, r in enumerate(rows.tolist())}
         size = f.size
         active = f.active[:size]

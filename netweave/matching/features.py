@@ -77,7 +77,7 @@ class Features:
     def reserve(self, count: int) -> None:
         """Room for `count` more businesses without regrowing (a whole book at load)."""
         if self.size + count > self.capacity:
-            self._allocate(self.size + count + max(64, count // 20))
+            self._allocate(self.size + count + max(64, count // 50))
 
     def position(self, business_id: str) -> int:
         """The business's position, appending it if new."""

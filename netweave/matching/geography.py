@@ -102,8 +102,12 @@ class Geography:
             self.near[m, :count] = self.near[:count, m] = near
         return changed
 
-    def distance_km(self, a: tuple[float, float] | None, b: tuple[float, float] | None) -> float | None:
+    @staticmethod
+    def distance_km(a: tuple[float, float] | None, b: tuple[float, float] | None) -> float | None:
+        """km between two businesses (in a fixed order, so the same both ways round)."""
         if a is None or b is None:
             return None
-        first, second = sorted((a, b))
-        return float(haversine(np.array(first[0]), np.array(first[1]), np.array(second[0]), np.array(second[1])))
+        (lat1, lon1), (lat2, lon2) = sorted((a, b))
+        p1, p2 = math.radians(lat1), math.radians(lat2)
+        h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+        return 2 * EARTH_KM * math.asin(math.sqrt(min(max(h, 0.0), 1.0)))

@@ -56,11 +56,17 @@ def choose_with_variety(
     decay ** (businesses of the same kind already chosen): a florist hears of a planner, a
     venue and a photographer rather than three planners, unless the third planner is clearly
     better. `kind_of[n]` is the kind of pool[n]; unknown kinds never count as the same kind."""
+    if len(set(kind_of)) == len(kind_of) or decay == 1.0:
+        return list(pool[:top_n])  # nothing to decay: the best in pool order
     left = list(range(len(pool)))
     chosen: list[int] = []
     per_kind: Counter[int] = Counter()
     while left and len(chosen) < top_n:
-        pick = max(left, key=lambda n: pool[n][1] * decay ** per_kind[kind_of[n]])  # first of equals: pool order
+        pick, best = left[0], -1.0
+        for n in left:  # the first of equals wins: pool order
+            value = pool[n][1] * decay ** per_kind[kind_of[n]]
+            if value > best:
+                pick, best = n, value
         left.remove(pick)
         per_kind[kind_of[pick]] += kind_of[pick] != unknown_kind
         chosen.append(pick)

@@ -50,11 +50,17 @@ class _Explainer:
         self.f = book.f
         self.w = book.weights
         self.snippets: dict[int, tuple[str, str, str]] = {}
+        self.names: dict[int, str] = {}
 
     def _record(self, i: int) -> BusinessRecord:
         business = self.f.businesses[i]
         assert business is not None
         return business.record
+
+    def _name(self, i: int) -> str:
+        if (name := self.names.get(i)) is None:
+            name = self.names[i] = self._record(i).name
+        return name
 
     def _snippets(self, i: int) -> tuple[str, str, str]:
         """(offers, needs, customers) snippets of business i."""
@@ -74,7 +80,7 @@ class _Explainer:
     def side(self, me: int, other: int, need: float, client: float, audience: float) -> tuple[str, ...]:
         """Why `me` gains from meeting `other`, given the pair's embedding fits."""
         f, w = self.f, self.w
-        mine, theirs = self._record(me).name, self._record(other).name
+        mine, theirs = self._name(me), self._name(other)
         kind_other = f.guesses[other].kind
         reasons: list[tuple[float, str]] = []
 
@@ -97,7 +103,7 @@ class _Explainer:
             reasons.append((audience * w.reason_audience_strength, _sentence(f"Both serve {self._snippets(me)[2]}")))
 
         if shared := self.book.elig.shared_partners(me, other):
-            names = sorted(self._record(p).name for p in shared)
+            names = sorted(self._name(p) for p in shared)
             reasons.append((w.reason_shared_partner_strength, f"Both already work with {', '.join(names[:2])}."))
 
         reasons.sort(key=_strength)
@@ -118,7 +124,7 @@ class _Explainer:
         remote = next((i for i in (other, me) if self.book.rules.remote(f.guesses[i].kind)), None)
         if remote is None:
             return "Different areas."
-        return f"{self._record(remote).name} works with clients anywhere, so distance is no obstacle."
+        return f"{self._name(remote)} works with clients anywhere, so distance is no obstacle."
 
 
 def _strength(reason: tuple[float, str]) -> float:
@@ -126,19 +132,29 @@ def _strength(reason: tuple[float, str]) -> float:
 
 
 def pair_reasons(book: Book, pairs: list[tuple[int, int]]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """For each pair (i, j) of positions in the book: (why i gains, why j gains)."""
+    """For each pair (i, j) of positions in the book: (why i gains, why j gains).
+
+    A pair and its reverse (j in i's list, i in j's) are explained once: the two sides swap.
+    """
     if not pairs:
         return []
-    first = np.fromiter((i for i, _ in pairs), dtype=np.int64, count=len(pairs))
-    second = np.fromiter((j for _, j in pairs), dtype=np.int64, count=len(pairs))
+    explained: dict[tuple[int, int], tuple[tuple[str, ...], tuple[str, ...]]] = {}
+    todo = [
+        pair
+        for pair in dict.fromkeys(pairs)
+        if (pair[1], pair[0]) not in explained and not explained.setdefault(pair, ())
+    ]
+    first = np.fromiter((i for i, _ in todo), dtype=np.int64, count=len(todo))
+    second = np.fromiter((j for _, j in todo), dtype=np.int64, count=len(todo))
     need_ij = _pair_fits(book, first, second, "needs", "offers").tolist()
     need_ji = _pair_fits(book, second, first, "needs", "offers").tolist()
     audience = _pair_fits(book, first, second, "customers", "customers").tolist()
     explain = _Explainer(book)
-    return [
-        (
+    explained = {
+        (i, j): (
             explain.side(i, j, need_ij[n], need_ji[n], audience[n]),
             explain.side(j, i, need_ji[n], need_ij[n], audience[n]),
         )
-        for n, (i, j) in enumerate(pairs)
-    ]
+        for n, (i, j) in enumerate(todo)
+    }
+    return [explained[(i, j)] if (i, j) in explained else explained[(j, i)][::-1] for i, j in pairs]

@@ -20,12 +20,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from graph import GraphStore, StoredBusiness
+from graph import GraphStore, GraphWriter, StoredBusiness
 from graph.records import (
     EMBEDDING_FIELDS,
     BusinessStatus,
     Generation,
     GenerationKind,
+    GenerationStatus,
     InferredCategory,
     PendingChange,
     Suggestion,
@@ -35,12 +36,13 @@ from netweave.matching.book import Book, BusinessUpdate, Ranked
 from netweave.matching.embedder import EmbeddingStats, TextEncoder, refresh_embeddings
 from netweave.matching.reasons import pair_reasons
 from netweave.matching.rules import Rules
-from netweave.matching.search import StoreVectorSearch
+from netweave.matching.search import FarResult, StoreVectorSearch
 from netweave.matching.settings import MatchSettings
 
 log = logging.getLogger(__name__)
 
 SLICE = 2048  # rows ranked, explained and written at a time in a full refresh
+FAR_FIELDS = ("columns", "floor", "needs_floor", "offers_floor")
 FAR_SEARCHES = ("auto", "exhaustive", "index", "memory")
 
 OnStart = Callable[[str, int], None]
@@ -126,8 +128,8 @@ class Matcher:
         return self.book is not None and bool(self.book.elig.expiring_between(self.book.now, now.timestamp()))
 
     # Loading
-    def load_book(self, now: datetime) -> Book:
-        """A fresh book from the store as it is now."""
+    def load_book(self, now: datetime, businesses: Sequence[StoredBusiness] | None = None) -> Book:
+        """A fresh book from the store as it is now (`businesses`: the active ones, if just read)."""
         if self._uses_index():
             self.store.ensure_vector_indexes(self.embedder.dimensions)
             search = StoreVectorSearch(self.store.nearest)
@@ -135,8 +137,8 @@ class Matcher:
             search = "memory" if self.far_search == "memory" else None
         book = Book(self.rules, self.settings, self.prototypes, search)
         book.load(
-            self.store.all_businesses(BusinessStatus.ACTIVE),
-            self.store.load_embeddings,
+            self.store.all_businesses(BusinessStatus.ACTIVE) if businesses is None else businesses,
+            self.store.embedding_batches,
             self.store.all_ties(),
             self.store.do_not_introduce_pairs(),
             self.store.list_feedback(),
@@ -150,9 +152,13 @@ class Matcher:
         now = now or datetime.now(UTC)
         book = self.load_book(now)
         rows = book.active_rows()
-        return {item.business_id: item for item in self._explain(book, book.rank(rows), now)}
+        return {item.business_id: item for item in self._explain(book, book.rank(rows, book.far_candidates(rows)), now)}
 
     # Refreshing
+    def prune(self, most: int = 20_000) -> int:
+        """Delete up to `most` lists that a full refresh replaced (between jobs)."""
+        return self.store.prune_lists(below_base=most)
+
     def refresh_all(
         self,
         *,
@@ -178,7 +184,7 @@ class Matcher:
         report = RefreshReport(GenerationKind.FULL, businesses=len(businesses), changed=len(taken_in))
         on_start("embedding", len(businesses) * len(EMBEDDING_FIELDS))
         report.embedding = refresh_embeddings(self.store, self.embedder, businesses, on_progress)
-        book = self.load_book(now)
+        book = self.load_book(now, businesses)
         inferred = self._inferred(book, book.active_rows())
         self.store.save_inferred_categories([b.id for b in businesses], inferred)
         report.inferred = len(inferred)
@@ -186,13 +192,16 @@ class Matcher:
         generation = self._begin(GenerationKind.FULL, now, job_id)
         rows = book.active_rows()
         rows = rows[np.argsort(book.f.market[rows], kind="stable")]  # a market's rows share candidates
+        on_start("candidates", len(rows))
+        far = book.far_candidates(rows, on_progress)  # for all rows at once: each kind's candidates gathered once
         on_start("matching", len(rows))
         # The store writes one slice while the next is ranked; at most one write is in flight.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netweave-store") as writer:
             writing: Future[None] | None = None
             for start in range(0, len(rows), SLICE):
                 part = rows[start : start + SLICE]
-                lists = self._explain(book, book.rank(part), now)
+                part_far = FarResult(*(getattr(far, name)[start : start + SLICE] for name in FAR_FIELDS))
+                lists = self._explain(book, book.rank(part, part_far), now)
                 if writing is not None:
                     writing.result()
                 writing = writer.submit(self._write_lists, generation.id, lists)
@@ -203,7 +212,7 @@ class Matcher:
                 writing.result()
         published = self.store.write(lambda tx: tx.publish_generation(generation.id, now, taken_in))
         self.book = book
-        self.store.prune_lists()
+        # The lists it replaced are invisible now; the worker's sweep deletes them a batch at a time.
         return self._finish(report, published, taken_in, started)
 
     def refresh_changes(
@@ -256,12 +265,22 @@ class Matcher:
         lists = self._explain(book, book.rank(rows), now)
         lists += [SuggestionList(book.f.ids[p], now) for p in sorted(left)]
         on_progress(len(rows))
-        generation = self._begin(GenerationKind.INCREMENTAL, now, job_id)
-        self._write_lists(generation.id, lists)
-        published = self.store.write(lambda tx: tx.publish_generation(generation.id, now, taken_in))
+        if len(lists) <= SLICE:  # a few lists: begun, written and published in one transaction
+            self._prune_abandoned()
+
+            def publish(tx: GraphWriter) -> Generation:
+                generation = tx.begin_generation(GenerationKind.INCREMENTAL, job_id=job_id, now=now, **self._identity())
+                tx.write_lists(generation.id, lists)
+                return tx.publish_generation(generation.id, now, taken_in)
+
+            published = self.store.write(publish)
+        else:
+            generation = self._begin(GenerationKind.INCREMENTAL, now, job_id)
+            self._write_lists(generation.id, lists)
+            published = self.store.write(lambda tx: tx.publish_generation(generation.id, now, taken_in))
         report.refreshed = len(rows)
         report.suggestions = sum(len(item.suggestions) for item in lists)
-        self.store.prune_lists()
+        self.store.prune_lists(superseded_by=published.id)
         return self._finish(report, published, taken_in, started)
 
     # Steps
@@ -292,18 +311,23 @@ class Matcher:
             for i in ids
         ]
 
+    def _identity(self) -> dict[str, str]:
+        """What a generation records of how its lists were made."""
+        return {
+            "model": self.embedder.name,
+            "rules_digest": self.rules.digest,
+            "settings_digest": self.settings.digest(),
+        }
+
+    def _prune_abandoned(self) -> None:
+        """A crashed refresh's lists go before anything newer is published."""
+        latest = self.store.list_generations(limit=1)
+        if latest and latest[0].status is not GenerationStatus.PUBLISHED:
+            self.store.prune_lists(abandoned=True)
+
     def _begin(self, kind: GenerationKind, now: datetime, job_id: str | None) -> Generation:
-        generation = self.store.write(
-            lambda tx: tx.begin_generation(
-                kind,
-                model=self.embedder.name,
-                rules_digest=self.rules.digest,
-                settings_digest=self.settings.digest(),
-                now=now,
-                job_id=job_id,
-            )
-        )
-        self.store.prune_lists()  # an abandoned generation's lists go before anything newer is published
+        generation = self.store.write(lambda tx: tx.begin_generation(kind, now=now, job_id=job_id, **self._identity()))
+        self._prune_abandoned()
         return generation
 
     def _write_lists(self, generation: int, lists: Sequence[SuggestionList]) -> None:

@@ -179,13 +179,19 @@ class Scorer:
                     scores[r, c] += w.shared_partner_bonus * min(shared[int(columns[r, c])], w.max_shared_partners)
 
     # Far candidates
+    def estimate_from(self, rule: np.ndarray, needs: np.ndarray, offers: np.ndarray) -> np.ndarray:
+        """The far-candidate estimate from its exact parts: `rule` (w.rule x relation weight),
+        and the dot products of row needs . column offers and row offers . column needs. Every
+        path that estimates goes through here, so they all compute the same bits."""
+        estimate = rule
+        estimate += self.w.need * cosine(needs, self.scale)
+        estimate += self.w.client * cosine(offers, self.scale)
+        return estimate
+
     def estimate(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """A cheap ranking of far candidates, rows x columns: rule weight plus need fit both ways."""
-        w, f, v = self.w, self.f, self.f.vectors
-        rule = w.rule * self.kinds.relation_weight[f.kind[rows][:, None], f.kind[columns][None, :]]
-        needs = cosine(v["needs"][rows] @ v["offers"][columns].T, self.scale)
-        offers = cosine(v["offers"][rows] @ v["needs"][columns].T, self.scale)
-        estimate = rule
-        estimate += w.need * needs
-        estimate += w.client * offers
-        return estimate
+        f, v = self.f, self.f.vectors
+        rule = self.w.rule * self.kinds.relation_weight[f.kind[rows][:, None], f.kind[columns][None, :]]
+        return self.estimate_from(
+            rule, v["needs"][rows] @ v["offers"][columns].T, v["offers"][rows] @ v["needs"][columns].T
+        )

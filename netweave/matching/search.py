@@ -29,7 +29,9 @@ from netweave.matching.ranking import top_k
 from netweave.matching.scoring import Scorer
 from netweave.matching.vectors import cosine
 
-_ROWS_PER_STEP = 64  # bounds the estimate's memory: 64 x (eligible businesses) floats
+_ROWS_PER_STEP = 64  # rows estimated at once
+_COLUMNS_PER_BLOCK = 16_384  # columns whose vectors are gathered at once (2 x 16k x 384 floats = 50 MB)
+_FEW_ROWS = 512  # up to this many rows are estimated against the whole book in place
 # Neo4j ranks by its own cosine of unquantized vectors; ours differs by < 1e-3. A change
 # within this margin of a row's last neighbour counts as reaching it.
 _ANN_MARGIN = 0.01
@@ -78,7 +80,7 @@ class FarResult:
 
 
 class FarSearch(Protocol):
-    def far(self, rows: np.ndarray) -> FarResult: ...
+    def far(self, rows: np.ndarray, on_progress: Callable[[int], None] = ...) -> FarResult: ...
 
     def reach(self, position: int, state: FarState, vectors: dict[str, np.ndarray]) -> np.ndarray:
         """Rows (boolean, over the book) whose far candidates a business could enter with
@@ -145,31 +147,90 @@ class _Base:
         reach = np.zeros(size, dtype=bool)
         if not len(candidates):
             return reach
-        w, scale = self.scorer.w, self.scorer.scale
-        rule = w.rule * self.kinds.relation_weight[f.kind[candidates], kind]
-        needs = cosine(f.vectors["needs"][candidates] @ vectors["offers"], scale)
-        offers = cosine(f.vectors["offers"][candidates] @ vectors["needs"], scale)
-        estimate = rule
-        estimate += w.need * needs
-        estimate += w.client * offers
+        rule = self.scorer.w.rule * self.kinds.relation_weight[f.kind[candidates], kind]
+        estimate = self.scorer.estimate_from(
+            rule, f.vectors["needs"][candidates] @ vectors["offers"], f.vectors["offers"][candidates] @ vectors["needs"]
+        )
         reach[candidates[estimate >= state.floor[candidates]]] = True
         return reach
 
 
 class ExhaustiveFarSearch(_Base):
-    def far(self, rows: np.ndarray) -> FarResult:
+    """Every eligible far business estimated in memory.
+
+    Many rows (a full refresh) go a kind at a time: each block of eligible columns' vectors
+    is gathered once and every row of the kind is estimated against it, keeping a running
+    best k per row (the best k of a union is the best k of the blocks' best k). A few rows
+    (an incremental refresh) are estimated against the whole book in place, which gathers
+    nothing. Both compute each estimate with the same exact operations, so a row's far
+    candidates do not depend on the path or on the rows ranked with it.
+    """
+
+    def far(self, rows: np.ndarray, on_progress: Callable[[int], None] = lambda n: None) -> FarResult:
+        if len(rows) <= _FEW_ROWS:
+            result = self._far_in_place(rows)
+            on_progress(len(rows))
+            return result
+        return self._far_by_kind(rows, on_progress)
+
+    def _far_in_place(self, rows: np.ndarray) -> FarResult:
+        f, w, v, kinds = self.f, self.scorer.w, self.f.vectors, self.kinds
+        size = f.size
         result = self._empty(len(rows))
-        f = self.f
+        everyone = np.arange(size)
+        for start in range(0, len(rows), _ROWS_PER_STEP):
+            chunk = rows[start : start + _ROWS_PER_STEP]
+            rule = w.rule * kinds.relation_weight[f.kind[chunk][:, None], f.kind[:size][None, :]]
+            estimate = self.scorer.estimate_from(
+                rule, v["needs"][chunk] @ v["offers"][:size].T, v["offers"][chunk] @ v["needs"][:size].T
+            )
+            eligible = f.active[:size][None, :] & kinds.related[f.kind[chunk][:, None], f.kind[:size][None, :]]
+            eligible &= kinds.remote[f.kind[chunk]][:, None] | f.remote[:size][None, :]
+            eligible &= self._not_near(chunk, everyone)
+            eligible &= chunk[:, None] != everyone[None, :]
+            estimate[~eligible] = -np.inf
+            chosen, _, floor = top_k(estimate, np.broadcast_to(everyone, estimate.shape), f.key, self.k)
+            result.columns[start : start + len(chunk)] = chosen
+            result.floor[start : start + len(chunk)] = floor
+        return result
+
+    def _far_by_kind(self, rows: np.ndarray, on_progress: Callable[[int], None]) -> FarResult:
+        result = self._empty(len(rows))
+        f, w, v = self.f, self.scorer.w, self.f.vectors
         everyone = f.active_positions()
         kinds = f.kind[rows]
         for kind in np.unique(kinds).tolist():
+            at = np.flatnonzero(kinds == kind)
             eligible = self.eligible(kind, everyone)
             if not len(eligible):
+                on_progress(len(at))
                 continue
-            at = np.flatnonzero(kinds == kind)
-            for start in range(0, len(at), _ROWS_PER_STEP):
-                part = at[start : start + _ROWS_PER_STEP]
-                self._rank(rows[part], eligible, result, part)
+            kind_rows = rows[at]
+            best = np.full((len(at), self.k), -1, dtype=np.int64)
+            best_scores = np.full((len(at), self.k), -np.inf, dtype=np.float32)
+            floor = np.full(len(at), -np.inf, dtype=np.float32)
+            for start in range(0, len(eligible), _COLUMNS_PER_BLOCK):
+                columns = eligible[start : start + _COLUMNS_PER_BLOCK]
+                offers_t = np.ascontiguousarray(v["offers"][columns].T)
+                needs_t = np.ascontiguousarray(v["needs"][columns].T)
+                rule = w.rule * self.kinds.relation_weight[kind, f.kind[columns]]
+                for first in range(0, len(at), _ROWS_PER_STEP):
+                    part = slice(first, first + _ROWS_PER_STEP)
+                    chunk = kind_rows[part]
+                    estimate = self.scorer.estimate_from(
+                        np.broadcast_to(rule, (len(chunk), len(columns))).copy(),
+                        v["needs"][chunk] @ offers_t,
+                        v["offers"][chunk] @ needs_t,
+                    )
+                    estimate[~self._not_near(chunk, columns)] = -np.inf
+                    estimate[chunk[:, None] == columns[None, :]] = -np.inf
+                    found, found_scores, _ = top_k(estimate, np.broadcast_to(columns, estimate.shape), f.key, self.k)
+                    merged = np.concatenate([best_scores[part], found_scores], axis=1)
+                    candidates = np.concatenate([best[part], found], axis=1)
+                    best[part], best_scores[part], floor[part] = top_k(merged, candidates, f.key, self.k)
+            result.columns[at] = best
+            result.floor[at] = floor
+            on_progress(len(at))
         return result
 
     def reach(self, position: int, state: FarState, vectors: dict[str, np.ndarray]) -> np.ndarray:
@@ -191,7 +252,7 @@ class IndexFarSearch(_Base):
         self.search = search
         self.neighbours = neighbours
 
-    def far(self, rows: np.ndarray) -> FarResult:
+    def far(self, rows: np.ndarray, on_progress: Callable[[int], None] = lambda n: None) -> FarResult:
         f, scale = self.f, self.scorer.scale
         result = self._empty(len(rows))
         proposed: list[set[int]] = [set() for _ in rows]
@@ -217,6 +278,7 @@ class IndexFarSearch(_Base):
             columns = self.eligible(int(f.kind[row]), np.fromiter(sorted(proposed[n]), dtype=np.int64))
             if len(columns):
                 self._rank(np.array([row]), columns, result, np.array([n]))
+        on_progress(len(rows))
         return result
 
     def reach(self, position: int, state: FarState, vectors: dict[str, np.ndarray]) -> np.ndarray:

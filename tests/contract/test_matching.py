@@ -328,7 +328,7 @@ def test_refresh_reports_progress_stage_by_stage(store, matcher):
 
     # texts (3 per business), then businesses through candidates and matching; every bar ends full,
     # also the second time, when nothing is embedded
-    expected = [["embedding", 18, 18], ["matching", 6, 6]]
+    expected = [["embedding", 18, 18], ["candidates", 6, 6], ["matching", 6, 6]]
     assert stages() == expected
     assert stages() == expected
 

@@ -95,3 +95,12 @@ def test_all_ties_and_opted_out_pairs(three):
     three.add_do_not_introduce("C", "B", "", T0)
     assert three.all_ties() == [Tie("A", "B", TieKind.KNOWS), Tie("A", "C", TieKind.PARTNERS_WITH)]
     assert three.do_not_introduce_pairs() == {("B", "C")}
+
+
+def test_embeddings_stream_in_batches_in_id_order(three):
+    vectors = np.random.default_rng(2).normal(size=(3, 6)).astype(np.float32)
+    three.save_embeddings("offers", [("C", "c", vectors[2]), ("A", "a", vectors[0]), ("B", "b", vectors[1])])
+    batches = list(three.embedding_batches("offers", size=2))
+    assert [ids for ids, _ in batches] == [["A", "B"], ["C"]]
+    np.testing.assert_allclose(np.vstack([m for _, m in batches]), vectors, rtol=1e-6)
+    assert list(three.embedding_batches("needs")) == []

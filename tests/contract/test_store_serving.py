@@ -210,7 +210,7 @@ def test_an_incremental_generation_replaces_only_the_lists_it_holds(four):
             SuggestionList("C", T0, (suggestion("C", "A", 1),)),
         ],
     )
-    publish(
+    incremental = publish(
         four,
         GenerationKind.INCREMENTAL,
         [SuggestionList("A", T1, (suggestion("A", "C", 1),)), SuggestionList("C", T1)],
@@ -219,10 +219,14 @@ def test_an_incremental_generation_replaces_only_the_lists_it_holds(four):
     assert listed(four, "A") == ["C"] and listed(four, "B") == ["A"] and listed(four, "C") == []
     everything = [(s.business_id, s.other_id) for s in four.all_suggestions()]
     assert everything == [("A", "C"), ("B", "A")]
+    assert four.prune_lists(superseded_by=incremental.id) == 2, "A's and C's first lists"
+    assert [(s.business_id, s.other_id) for s in four.all_suggestions()] == everything
     publish(four, GenerationKind.FULL, [SuggestionList("D", T2, (suggestion("D", "A", 1),))], T2)
     assert listed(four, "B") == [], "a full generation replaces every list"
     assert [(s.business_id, s.other_id) for s in four.all_suggestions()] == [("D", "A")]
-    assert four.prune_lists() > 0
+    assert four.prune_lists(below_base=1) == 1, "a batch at a time"
+    assert four.prune_lists(below_base=100) == 2
+    assert four.prune_lists(abandoned=True, below_base=100) == 0
     assert [(s.business_id, s.other_id) for s in four.all_suggestions()] == [("D", "A")]
 
 
@@ -240,7 +244,7 @@ def test_a_refresh_that_crashed_is_never_shown_even_after_a_later_one(four):
             GenerationKind.INCREMENTAL, model="m", rules_digest="r", settings_digest="s", now=T2
         )
     )
-    four.prune_lists()
+    assert four.prune_lists(abandoned=True) == 1
     four.write(lambda tx: tx.write_lists(later.id, [SuggestionList("B", T2, (suggestion("B", "D", 1),))]))
     four.write(lambda tx: tx.publish_generation(later.id, T2, []))
     assert listed(four, "A") == ["B"], "the crashed generation's list for A never shows"
@@ -298,7 +302,7 @@ def test_suggestions_shown_or_acted_on_are_kept(four):
         )
     )
     publish(four, GenerationKind.FULL, [], T2)
-    four.prune_lists()
+    assert four.prune_lists(below_base=100) == 1
     events = four.suggestion_events("B")
     assert [(e.kind, e.channel, e.detail) for e in events] == [
         (SuggestionEventKind.SHOWN, "web", ""),
