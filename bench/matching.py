@@ -116,7 +116,7 @@ def timed(function, *args, **kwargs):
     return result, time.perf_counter() - started
 
 
-def encode_throughputs(embedder: Embedder, businesses: list, rounds: int = 3) -> tuple[float, float, int]:
+def encode_throughputs(embedder: Embedder, businesses: list, rounds: int = 5) -> tuple[float, float, int]:
     """Median texts/s of raw `SentenceTransformer.encode` and of Netweave's `Embedder.encode`
     on the same distinct texts of each field, measured in alternation (this machine's speed
     drifts by 10-20% from minute to minute)."""
@@ -267,23 +267,26 @@ def run(label: str, settings: StoreSettings, count: int, embedder: Embedder, see
     pipeline = stats.encoded / embed_seconds
     print(f"  import rows              {import_seconds:8.2f} s   ({report.summary()})")
     print(f"  embedding                {embed_seconds:8.2f} s   {stats.texts:,} texts, {stats.encoded:,} distinct")
-    print(f"  raw encode (baseline)    {raw:8.0f} texts/s on the same {raw_texts:,} distinct texts (median of 3)")
+    print(f"  raw encode (baseline)    {raw:8.0f} texts/s on the same {raw_texts:,} distinct texts (median of 5)")
     print(f"  netweave embed pipeline  {pipeline:8.0f} texts/s incl. hashing and storing = {pipeline / raw:.0%} of raw")
     target("netweave encode >= 90% of raw encode", ours >= 0.9 * raw, f"{ours:.0f} texts/s = {ours / raw:.0%}")
 
-    # Re-import of the same data, as `flask import` runs it: unchanged rows are not written and
-    # nothing is embedded again (measured before any refresh, against the first import and embedding).
-    first_total = import_seconds + embed_seconds
+    # Re-import of the same data, as `flask import` runs it: unchanged rows are not written, so
+    # nothing is embedded again and no refresh is asked for (measured before any edit).
+    pending_before = store.pending_changes()
     again, reimport_seconds = timed(import_rows, store, raws)
     unchanged_stats, check_seconds = timed(refresh_embeddings, store, embedder, store.all_businesses())
-    ratio = first_total / reimport_seconds
+    new_changes = len(set(store.pending_changes()) - set(pending_before))
     print(
         f"  re-import unchanged      {reimport_seconds:8.2f} s   {again.unchanged:,} unchanged, "
         f"{len(again.changed_ids)} changed; checking every text's hash: {unchanged_stats.encoded} re-embedded, "
         f"{check_seconds:.2f} s"
     )
-    target("re-import re-embeds nothing", unchanged_stats.encoded == 0 and not again.changed_ids, "0 texts")
-    target("re-import >= 20x faster than the first import", ratio >= 20, f"{ratio:.0f}x")
+    target(
+        "re-import re-embeds nothing and asks for no refresh",
+        unchanged_stats.encoded == 0 and not again.changed_ids and not new_changes,
+        f"{unchanged_stats.encoded} texts, {new_changes} new pending changes",
+    )
 
     # The worker's side, in a fresh process: full refresh, then changes taken in warm.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as child:
@@ -309,6 +312,10 @@ def run(label: str, settings: StoreSettings, count: int, embedder: Embedder, see
     )
     if "equal" in figures:
         target("after the import, incremental lists equal a full refresh", figures["equal"], "compared list by list")
+    # The first import as a user waits for it: rows, embeddings and the suggestions computed.
+    first_total = import_seconds + embed_seconds + figures["full"]
+    ratio = first_total / reimport_seconds
+    target("re-import >= 20x faster than the first import", ratio >= 20, f"{ratio:.0f}x ({first_total:.1f} s first)")
 
     store.close()
 

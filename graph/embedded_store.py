@@ -15,7 +15,7 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -363,6 +363,17 @@ class EmbeddedStore(GraphStore):
         for chunk in _chunks(sorted(set(business_ids))):
             for row in self._rows(self._SELECT_BUSINESS + f" WHERE b.id IN ({_marks(chunk)})", chunk):
                 found[row["id"]] = self._to_stored(row)
+        return found
+
+    def source_digests(self, business_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        found: dict[str, tuple[str, str]] = {}
+        for chunk in _chunks(sorted(set(business_ids))):
+            for r in self._rows(
+                "SELECT id, source_digest, salesperson_id FROM businesses"
+                f" WHERE source_digest IS NOT NULL AND id IN ({_marks(chunk)})",
+                chunk,
+            ):
+                found[r[0]] = (r[1], r[2])
         return found
 
     def archived_ids(self, business_ids: Sequence[str]) -> set[str]:
@@ -713,31 +724,37 @@ class _SqliteWriter(GraphWriter):
             raise UnknownSalespersonError(salesperson_id)
 
     # Businesses
-    def upsert_businesses(self, records: Sequence[BusinessRecord], now: datetime) -> list[UpsertOutcome]:
+    def upsert_businesses(
+        self, records: Sequence[BusinessRecord], now: datetime, source_digests: Mapping[str, str] | None = None
+    ) -> list[UpsertOutcome]:
         stamp = _iso(now)
-        known: dict[str, str] = {}
+        sources = source_digests or {}
+        known: dict[str, tuple[str, str | None]] = {}
         for chunk in _chunks([r.id for r in records]):
             for row in self.conn.execute(
-                f"SELECT id, content_hash FROM businesses WHERE id IN ({_marks(chunk)})", chunk
+                f"SELECT id, content_hash, source_digest FROM businesses WHERE id IN ({_marks(chunk)})", chunk
             ):
-                known[row["id"]] = row["content_hash"]
-        outcomes, changed = [], []
+                known[row["id"]] = (row["content_hash"], row["source_digest"])
+        outcomes, changed, resourced = [], [], []
         for record in records:
             digest = record.content_hash()
             if record.id not in known:
                 outcomes.append(UpsertOutcome.CREATED)
-            elif known[record.id] != digest:
+            elif known[record.id][0] != digest:
                 outcomes.append(UpsertOutcome.UPDATED)
             else:
                 outcomes.append(UpsertOutcome.UNCHANGED)
+                if record.id in sources and known[record.id][1] != sources[record.id]:
+                    resourced.append((sources[record.id], record.id))
                 continue
-            self._write_business(record, digest, stamp)
-            known[record.id] = digest
+            self._write_business(record, digest, stamp, sources.get(record.id))
+            known[record.id] = (digest, sources.get(record.id))
             changed.append(record.id)
+        self.conn.executemany("UPDATE businesses SET source_digest = ? WHERE id = ?", resourced)
         self.mark_pending(changed, now)
         return outcomes
 
-    def _write_business(self, record: BusinessRecord, digest: str, stamp: str) -> None:
+    def _write_business(self, record: BusinessRecord, digest: str, stamp: str, source: str | None) -> None:
         conn = self.conn
         conn.execute(
             "INSERT INTO salespeople (id, name) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
@@ -754,20 +771,20 @@ class _SqliteWriter(GraphWriter):
             )
         conn.execute(
             "INSERT INTO businesses (id, name, description, customers, needs, website, email, contact_name,"
-            " employees, opted_out, salesperson_id, place_id, lat, lon, content_hash, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " employees, opted_out, salesperson_id, place_id, lat, lon, content_hash, source_digest, created_at,"
+            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,"
             " customers = excluded.customers, needs = excluded.needs, website = excluded.website,"
             " email = excluded.email, contact_name = excluded.contact_name, employees = excluded.employees,"
             " opted_out = excluded.opted_out, salesperson_id = excluded.salesperson_id,"
             " place_id = excluded.place_id, lat = excluded.lat, lon = excluded.lon,"
-            " content_hash = excluded.content_hash,"
+            " content_hash = excluded.content_hash, source_digest = excluded.source_digest,"
             " updated_at = excluded.updated_at",
             (
                 record.id, record.name, record.description, record.customers, record.needs,
                 record.website, record.email, record.contact_name, record.employees,
                 int(record.opted_out), record.salesperson_id, place.id if place else None,
-                place.lat if place else None, place.lon if place else None, digest, stamp, stamp,
+                place.lat if place else None, place.lon if place else None, digest, source, stamp, stamp,
             ),
         )  # fmt: skip
         conn.execute("DELETE FROM business_categories WHERE business_id = ? AND source = 'given'", (record.id,))

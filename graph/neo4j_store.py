@@ -12,7 +12,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
@@ -150,7 +150,7 @@ ORDER BY a, rank
 """
 
 
-def _business_row(record: BusinessRecord) -> dict[str, Any]:
+def _business_row(record: BusinessRecord, source: str | None) -> dict[str, Any]:
     place = record.place
     return {
         "id": record.id,
@@ -160,6 +160,7 @@ def _business_row(record: BusinessRecord) -> dict[str, Any]:
             "lat": place.lat if place else None,  # its own: a Place is shared by a whole city
             "lon": place.lon if place else None,
             "content_hash": record.content_hash(),
+            "source_digest": source,
         },
         "categories": [
             {"slug": Category(name).slug, "name": name, "position": i} for i, name in enumerate(record.categories)
@@ -382,6 +383,14 @@ class Neo4jStore(GraphStore):
     def get_businesses(self, business_ids: Sequence[str]) -> dict[str, StoredBusiness]:
         ids = sorted(set(business_ids))
         return {b.id: b for b in self._read_businesses(ids=ids, limit=max(len(ids), 1))}
+
+    def source_digests(self, business_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        rows = self._query(
+            "UNWIND $ids AS id MATCH (s:Salesperson)-[:MANAGES]->(b:Business {id: id})"
+            " WHERE b.source_digest IS NOT NULL RETURN b.id AS id, b.source_digest AS digest, s.id AS salesperson",
+            ids=sorted(set(business_ids)),
+        )
+        return {r["id"]: (r["digest"], r["salesperson"]) for r in rows}
 
     def archived_ids(self, business_ids: Sequence[str]) -> set[str]:
         rows = self._query(
@@ -762,30 +771,40 @@ class _Neo4jWriter(GraphWriter):
             raise UnknownSalespersonError(salesperson_id)
 
     # Businesses
-    def upsert_businesses(self, records: Sequence[BusinessRecord], now: datetime) -> list[UpsertOutcome]:
-        rows = [_business_row(record) for record in records]
+    def upsert_businesses(
+        self, records: Sequence[BusinessRecord], now: datetime, source_digests: Mapping[str, str] | None = None
+    ) -> list[UpsertOutcome]:
+        sources = source_digests or {}
+        rows = [_business_row(record, sources.get(record.id)) for record in records]
         known = {
-            r["id"]: r["hash"]
+            r["id"]: (r["hash"], r["source"])
             for r in self._run(
-                "UNWIND $ids AS id MATCH (b:Business {id: id}) RETURN b.id AS id, b.content_hash AS hash",
+                "UNWIND $ids AS id MATCH (b:Business {id: id})"
+                " RETURN b.id AS id, b.content_hash AS hash, b.source_digest AS source",
                 ids=[row["id"] for row in rows],
             )
         }
-        outcomes, changed = [], []
+        outcomes, changed, resourced = [], [], []
         for row in rows:
             digest = row["props"]["content_hash"]
             if row["id"] not in known:
                 outcomes.append(UpsertOutcome.CREATED)
-            elif known[row["id"]] != digest:
+            elif known[row["id"]][0] != digest:
                 outcomes.append(UpsertOutcome.UPDATED)
             else:
                 outcomes.append(UpsertOutcome.UNCHANGED)
+                if row["id"] in sources and known[row["id"]][1] != sources[row["id"]]:
+                    resourced.append({"id": row["id"], "source": sources[row["id"]]})
                 continue
-            known[row["id"]] = digest
+            known[row["id"]] = (digest, row["props"]["source_digest"])
             changed.append(row)
         if changed:
             self._run(_WRITE_BUSINESSES, rows=changed, now=now).consume()
             self.mark_pending([row["id"] for row in changed], now)
+        if resourced:
+            self._run(
+                "UNWIND $rows AS row MATCH (b:Business {id: row.id}) SET b.source_digest = row.source", rows=resourced
+            ).consume()
         return outcomes
 
     def set_archived(self, business_ids: Sequence[str], archived: bool, now: datetime) -> list[str]:

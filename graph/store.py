@@ -13,7 +13,7 @@ changes in that same transaction, which is how the matcher learns what to refres
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
@@ -100,12 +100,16 @@ class GraphWriter(ABC):
 
     # Businesses
     @abstractmethod
-    def upsert_businesses(self, records: Sequence[BusinessRecord], now: datetime) -> list[UpsertOutcome]:
+    def upsert_businesses(
+        self, records: Sequence[BusinessRecord], now: datetime, source_digests: Mapping[str, str] | None = None
+    ) -> list[UpsertOutcome]:
         """Write the records, keyed by external id; one outcome per record, in order.
 
         Unchanged records (same content hash) are not touched, so re-running an import writes
         nothing. Unknown salespeople referenced by a record are created with their id as name.
         Archive state and opt-outs recorded here are Netweave's own and stay as they are.
+        `source_digests` (business id -> digest of the file row it came from) are kept for the
+        next import to recognise unchanged rows; a record written without one loses its digest.
         """
 
     @abstractmethod
@@ -248,8 +252,10 @@ class GraphStore(ABC):
     def upsert_salespeople(self, people: Sequence[Salesperson]) -> None:
         self.write(lambda tx: tx.upsert_salespeople(people))
 
-    def upsert_businesses(self, records: Sequence[BusinessRecord], now: datetime) -> list[UpsertOutcome]:
-        return self.write(lambda tx: tx.upsert_businesses(records, now))
+    def upsert_businesses(
+        self, records: Sequence[BusinessRecord], now: datetime, source_digests: Mapping[str, str] | None = None
+    ) -> list[UpsertOutcome]:
+        return self.write(lambda tx: tx.upsert_businesses(records, now, source_digests))
 
     def add_ties(self, ties: Sequence[Tie], now: datetime) -> int:
         return self.write(lambda tx: tx.add_ties(ties, now))
@@ -304,6 +310,11 @@ class GraphStore(ABC):
         search: str | None = None,
         status: BusinessStatus | None = BusinessStatus.ACTIVE,
     ) -> int: ...
+
+    @abstractmethod
+    def source_digests(self, business_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """business id -> (digest of the file row it was last imported from, its salesperson id),
+        for those of `business_ids` that have one."""
 
     @abstractmethod
     def archived_ids(self, business_ids: Sequence[str]) -> set[str]:

@@ -177,6 +177,7 @@ def import_command(
     try:
         prepared = prepare_file(
             file,
+            store=store,
             file_format=file_format,
             encoding=encoding,
             ignore_unknown_columns=ignore_unknown_columns,

@@ -14,7 +14,7 @@ suggestions they reach.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from graph import BusinessRecord, GraphStore, GraphWriter, Salesperson, StoredBusiness, Tie, TieKind, UpsertOutcome
 from netweave.importer.reader import FORMATS, ImportFileError, RawRow, Rejection, read_file
-from netweave.importer.rows import BusinessRow, describe_errors
+from netweave.importer.rows import BusinessRow, describe_errors, parse_ids, parse_status, source_digest
 
 __all__ = [
     "FORMATS",
@@ -81,6 +81,19 @@ class _ValidRow:
     salesperson: Salesperson
     ties: tuple[Tie, ...]
     status: str | None  # "active", "archived", or None when the file does not say
+    source: str  # digest of the raw row
+
+
+@dataclass(frozen=True)
+class _UnchangedRow:
+    """A row equal (by digest) to the one the account was last imported from: not validated
+    again, not written; only its status and ties are applied."""
+
+    line: int
+    business_id: str
+    salesperson_id: str
+    ties: tuple[Tie, ...]
+    status: str | None
 
 
 class SyncRefused(ValueError):
@@ -94,15 +107,17 @@ class PreparedImport:
     rows: list[_ValidRow]
     rejected: list[Rejection]
     total: int
+    unchanged: list[_UnchangedRow] = field(default_factory=list)
 
     @property
     def ids(self) -> set[str]:
-        """Every account id the file names, in valid and rejected rows alike."""
-        return {row.record.id for row in self.rows} | {r.business_id for r in self.rejected if r.business_id}
+        """Every account id the file names, in valid, unchanged and rejected rows alike."""
+        named = {row.record.id for row in self.rows} | {row.business_id for row in self.unchanged}
+        return named | {r.business_id for r in self.rejected if r.business_id}
 
     @property
     def salespeople(self) -> set[str]:
-        return {row.record.salesperson_id for row in self.rows}
+        return {row.record.salesperson_id for row in self.rows} | {row.salesperson_id for row in self.unchanged}
 
 
 def _validate(raw_rows: Sequence[RawRow], default_salesperson: str | None) -> tuple[list[_ValidRow], list[Rejection]]:
@@ -124,7 +139,9 @@ def _validate(raw_rows: Sequence[RawRow], default_salesperson: str | None) -> tu
             + [Tie(row.id, other, TieKind.KNOWS) for other in row.knows]
         )
         record, person = row.to_record(default_salesperson), row.to_salesperson(default_salesperson)
-        valid.append(_ValidRow(raw.line, record, person, ties, row.status))
+        valid.append(
+            _ValidRow(raw.line, record, person, ties, row.status, source_digest(raw.fields, default_salesperson))
+        )
     return valid, rejected
 
 
@@ -151,12 +168,44 @@ def prepare_rows(
     *,
     read_rejections: Sequence[Rejection] = (),
     default_salesperson: str | None = None,
+    store: GraphStore | None = None,
 ) -> PreparedImport:
-    """Validate every row and reject duplicate ids; writes nothing."""
-    valid, invalid = _validate(raw_rows, default_salesperson)
+    """Validate every row and reject duplicate ids; writes nothing. With a store, rows equal to
+    the ones their accounts were last imported from are recognised by digest and not validated
+    again (a re-import of an unchanged export is then mostly a scan)."""
+    unchanged, to_validate = _recognise_unchanged(raw_rows, default_salesperson, store)
+    valid, invalid = _validate(to_validate, default_salesperson)
     valid, duplicates = _without_duplicate_ids(valid)
     rejected = sorted([*read_rejections, *invalid, *duplicates], key=lambda r: r.line)
-    return PreparedImport(valid, rejected, len(raw_rows) + len(read_rejections))
+    return PreparedImport(valid, rejected, len(raw_rows) + len(read_rejections), unchanged)
+
+
+def _recognise_unchanged(
+    raw_rows: Sequence[RawRow], default_salesperson: str | None, store: GraphStore | None
+) -> tuple[list[_UnchangedRow], list[RawRow]]:
+    if store is None:
+        return [], list(raw_rows)
+    ids = [str(raw.fields.get("id") or "").strip() for raw in raw_rows]
+    counts = Counter(ids)
+    candidates = {i for i in ids if i and counts[i] == 1}  # a repeated id is judged (and rejected) in full
+    known = store.source_digests(sorted(candidates))
+    unchanged, rest = [], []
+    for raw, business_id in zip(raw_rows, ids, strict=True):
+        stored = known.get(business_id)
+        if stored is None or stored[0] != source_digest(raw.fields, default_salesperson):
+            rest.append(raw)
+            continue
+        try:  # both parsed as when the row was first validated; a row that parsed then parses now
+            status = parse_status(raw.fields.get("status"))
+            ties = tuple(
+                [Tie(business_id, other, TieKind.PARTNERS_WITH) for other in parse_ids(raw.fields.get("partners"))]
+                + [Tie(business_id, other, TieKind.KNOWS) for other in parse_ids(raw.fields.get("knows"))]
+            )
+        except ValueError:
+            rest.append(raw)
+            continue
+        unchanged.append(_UnchangedRow(raw.line, business_id, stored[1], ties, status))
+    return unchanged, rest
 
 
 def missing_accounts(
@@ -194,23 +243,28 @@ def write_rows(
     now = now or datetime.now(UTC)
     valid = prepared.rows
     report = ImportReport(rows=prepared.total, dry_run=dry_run, rejected=list(prepared.rejected))
-    on_progress(prepared.total - len(valid))  # rejected rows are done already
+    on_progress(len(prepared.rejected))
     if dry_run:
-        on_progress(len(valid))
+        on_progress(len(valid) + len(prepared.unchanged))
         return report
+
+    report.unchanged += len(prepared.unchanged)
+    for start in range(0, len(prepared.unchanged), BATCH_SIZE):
+        same = prepared.unchanged[start : start + BATCH_SIZE]
+        _warn_archived(store, [(row.line, row.business_id) for row in same if row.status is None], report)
+        archived, restored = store.write(
+            lambda tx, same=same: _apply_status(tx, [(row.business_id, row.status) for row in same], now)
+        )
+        report.archived += archived
+        report.restored += restored
+        on_progress(len(same))
 
     people = {row.salesperson.id: row.salesperson for row in valid}
     if people:
         store.upsert_salespeople(list(people.values()))
     for start in range(0, len(valid), BATCH_SIZE):
         batch = valid[start : start + BATCH_SIZE]
-        archived = store.archived_ids([row.record.id for row in batch if row.status is None])
-        for row in batch:
-            if row.record.id in archived:
-                report.warnings.append(
-                    Rejection(row.line, "account is archived: updated, but it stays archived (add a status column "
-                              "or run `customers restore`)", row.record.id)
-                )  # fmt: skip
+        _warn_archived(store, [(row.line, row.record.id) for row in batch if row.status is None], report)
         outcomes, archived, restored = store.write(lambda tx, batch=batch: _write_batch(tx, batch, now))
         for row, outcome in zip(batch, outcomes, strict=True):
             report.count(outcome)
@@ -220,7 +274,12 @@ def write_rows(
         report.restored += restored
         on_progress(len(batch))
 
-    report.ties_created, ties_warnings = _link_ties(store, valid, now)
+    report.ties_created, ties_warnings = _link_ties(
+        store,
+        [(row.line, row.ties) for row in valid] + [(row.line, row.ties) for row in prepared.unchanged],
+        prepared.ids,
+        now,
+    )
     report.warnings += ties_warnings
     if archive_missing:
         report.archived += store.write(lambda tx: tx.set_archived(list(archive_missing), True, now))
@@ -228,14 +287,32 @@ def write_rows(
     return report
 
 
+def _warn_archived(store: GraphStore, rows: Sequence[tuple[int, str]], report: ImportReport) -> None:
+    """Rows without a status for accounts that are archived: they stay archived, and the user is told."""
+    archived = store.archived_ids([business_id for _, business_id in rows])
+    for line, business_id in rows:
+        if business_id in archived:
+            report.warnings.append(
+                Rejection(line, "account is archived: updated, but it stays archived (add a status column "
+                          "or run `customers restore`)", business_id)
+            )  # fmt: skip
+
+
+def _apply_status(
+    tx: GraphWriter, rows: Sequence[tuple[str, str | None]], now: datetime
+) -> tuple[list[str], list[str]]:
+    archive = [business_id for business_id, status in rows if status == "archived"]
+    restore = [business_id for business_id, status in rows if status == "active"]
+    archived = tx.set_archived(archive, True, now) if archive else []
+    restored = tx.set_archived(restore, False, now) if restore else []
+    return archived, restored
+
+
 def _write_batch(
     tx: GraphWriter, batch: Sequence[_ValidRow], now: datetime
 ) -> tuple[list[UpsertOutcome], list[str], list[str]]:
-    outcomes = tx.upsert_businesses([row.record for row in batch], now)
-    archive = [row.record.id for row in batch if row.status == "archived"]
-    restore = [row.record.id for row in batch if row.status == "active"]
-    archived = tx.set_archived(archive, True, now) if archive else []
-    restored = tx.set_archived(restore, False, now) if restore else []
+    outcomes = tx.upsert_businesses([row.record for row in batch], now, {row.record.id: row.source for row in batch})
+    archived, restored = _apply_status(tx, [(row.record.id, row.status) for row in batch], now)
     return outcomes, archived, restored
 
 
@@ -250,25 +327,28 @@ def import_rows(
     on_progress: Callable[[int], None] = lambda done: None,
 ) -> ImportReport:
     """Validate and upsert rows; `on_progress` gets the number of rows handled per step."""
-    prepared = prepare_rows(raw_rows, read_rejections=read_rejections, default_salesperson=default_salesperson)
+    prepared = prepare_rows(
+        raw_rows, read_rejections=read_rejections, default_salesperson=default_salesperson, store=store
+    )
     return write_rows(store, prepared, dry_run=dry_run, now=now, on_progress=on_progress)
 
 
-def _link_ties(store: GraphStore, rows: Sequence[_ValidRow], now: datetime) -> tuple[int, list[Rejection]]:
+def _link_ties(
+    store: GraphStore, rows: Sequence[tuple[int, Sequence[Tie]]], in_file: set[str], now: datetime
+) -> tuple[int, list[Rejection]]:
     """Ties may point at rows later in the file, so they are linked once every row is stored."""
-    wanted = [(row, tie) for row in rows for tie in row.ties]
+    wanted = [(line, tie) for line, ties in rows for tie in ties]
     if not wanted:
         return 0, []
-    stored_ids = {row.record.id for row in rows}
-    unresolved = {tie.b for _, tie in wanted if tie.b not in stored_ids}
-    stored_ids |= {business_id for business_id in unresolved if store.get_business(business_id)}
+    unresolved = sorted({tie.b for _, tie in wanted if tie.b not in in_file})
+    known = in_file | set(store.get_businesses(unresolved)) if unresolved else in_file
     warnings, ties = [], []
-    for row, tie in wanted:
-        if tie.b in stored_ids:
+    for line, tie in sorted(wanted, key=lambda item: item[0]):
+        if tie.b in known:
             ties.append(tie)
         else:
             warnings.append(
-                Rejection(row.line, f"{tie.kind.value.lower()}: no customer with id {tie.b!r}; tie not recorded", tie.a)
+                Rejection(line, f"{tie.kind.value.lower()}: no customer with id {tie.b!r}; tie not recorded", tie.a)
             )
     return store.add_ties(ties, now), warnings
 
@@ -276,6 +356,7 @@ def _link_ties(store: GraphStore, rows: Sequence[_ValidRow], now: datetime) -> t
 def prepare_file(
     path: Path,
     *,
+    store: GraphStore | None = None,
     file_format: str | None = None,
     encoding: str = "utf-8",
     ignore_unknown_columns: bool = False,
@@ -285,7 +366,7 @@ def prepare_file(
     raw_rows, read_rejections = read_file(
         path, file_format=file_format, encoding=encoding, ignore_unknown=ignore_unknown_columns
     )
-    return prepare_rows(raw_rows, read_rejections=read_rejections, default_salesperson=default_salesperson)
+    return prepare_rows(raw_rows, read_rejections=read_rejections, default_salesperson=default_salesperson, store=store)
 
 
 def import_file(
@@ -303,6 +384,7 @@ def import_file(
     """Import one file; raises ImportFileError (writing nothing) if the file as a whole is unreadable."""
     prepared = prepare_file(
         path,
+        store=store,
         file_format=file_format,
         encoding=encoding,
         ignore_unknown_columns=ignore_unknown_columns,

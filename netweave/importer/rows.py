@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
@@ -110,16 +113,7 @@ class BusinessRow(BaseModel):
     @field_validator("status", mode="before")
     @classmethod
     def _status(cls, value: Any) -> Any:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return None
-        if isinstance(value, bool):
-            return "active" if value else "archived"
-        word = str(value).strip().lower()
-        if word in _ACTIVE:
-            return "active"
-        if word in _ARCHIVED:
-            return "archived"
-        raise ValueError(f"{value!r} is not a status (use active or archived)")
+        return parse_status(value)
 
     @field_validator("email", "salesperson")
     @classmethod
@@ -182,6 +176,37 @@ class BusinessRow(BaseModel):
         email = salesperson_id(reference) if "@" in reference else None
         name = self.salesperson_name or (reference.split("@")[0].replace(".", " ").title() if email else reference)
         return Salesperson(salesperson_id(reference), name, email)
+
+
+def parse_status(value: Any) -> str | None:
+    """'active', 'archived', or None for a blank cell."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        return "active" if value else "archived"
+    word = str(value).strip().lower()
+    if word in _ACTIVE:
+        return "active"
+    if word in _ARCHIVED:
+        return "archived"
+    raise ValueError(f"{value!r} is not a status (use active or archived)")
+
+
+def parse_ids(value: Any) -> list[str]:
+    """A list column (partners, knows) as BusinessRow reads it."""
+    return _to_list(value)
+
+
+# Part of every source digest: bump it whenever validation or normalisation changes what a row
+# becomes, so rows imported before are validated again instead of being taken as unchanged.
+IMPORT_VERSION = "1"
+
+
+def source_digest(fields: Mapping[str, Any], default_salesperson: str | None) -> str:
+    """A digest of a raw row as the file gave it (and the options that shape it): equal digests
+    mean the row would validate into the same record."""
+    payload = json.dumps([IMPORT_VERSION, default_salesperson, sorted(fields.items())], ensure_ascii=False, default=str)
+    return hashlib.blake2b(payload.encode(), digest_size=16).hexdigest()
 
 
 @functools.lru_cache(maxsize=4096)

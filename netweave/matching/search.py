@@ -282,7 +282,8 @@ class IndexFarSearch(_Base):
         return result
 
     def reach(self, position: int, state: FarState, vectors: dict[str, np.ndarray]) -> np.ndarray:
-        """Rows whose nearest neighbours the business could join (and so push another out)."""
+        """Rows whose nearest neighbours the business could join (and so push another out).
+        A row's far candidates come only from its neighbours, so no other row can take it in."""
         f, scale = self.f, self.scorer.scale
         size = f.size
         active = f.active[:size]
@@ -290,4 +291,4 @@ class IndexFarSearch(_Base):
         offers = cosine(f.vectors["offers"][:size] @ vectors["needs"], scale)
         reach = active & f.present["needs"][:size] & (needs >= state.needs_floor[:size] - _ANN_MARGIN)
         reach |= active & (offers >= state.offers_floor[:size] - _ANN_MARGIN)
-        return reach | self._may_enter(position, state, vectors)
+        return reach

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -152,3 +154,28 @@ def test_dry_run_checks_everything_and_writes_nothing(store, tmp_path):
     report = import_file(store, path, dry_run=True)
     assert report.summary() == "2 rows: 1 valid, 1 rejected (dry run: nothing written)"
     assert store.count_businesses() == 0
+
+
+def first_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def test_a_reimport_recognises_unchanged_rows_by_digest_and_still_applies_status_and_ties(store, tmp_path):
+    path = tmp_path / "book.csv"
+    path.write_text(
+        "id,name,owner,partners,status\nA-1,Alpha,dana@example.com,A-2,active\nA-2,Beta,dana@example.com,,\n"
+    )
+    first = import_file(store, path)
+    assert (first.created, first.ties_created) == (2, 1)
+    store.write(lambda tx: tx.set_archived(["A-1", "A-2"], True, first_now()))
+    store.write(lambda tx: tx.remove_ties([Tie("A-1", "A-2", TieKind.PARTNERS_WITH)], first_now()))
+    again = import_file(store, path)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 2)
+    assert again.restored == ["A-1"], "A-1's status column still counts"
+    assert store.get_business("A-2").archived_at is not None and "stays archived" in again.warnings[0].reason
+    assert again.ties_created == 1, "and its ties are linked again"
+    # A record written another way (not from this file) loses its digest: the file row is judged again.
+    store.upsert_businesses([replace(store.get_business("A-2").record, name="Beta renamed")], first_now())
+    third = import_file(store, path)
+    assert (third.updated, third.unchanged) == (1, 1)
+    assert store.get_business("A-2").record.name == "Beta"

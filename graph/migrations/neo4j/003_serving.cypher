@@ -1,8 +1,8 @@
 // Serving: account lifecycle, roles, pending changes, generations of suggestions, jobs,
 // the history of suggestions shown or acted on. Mirrors graph/migrations/sqlite/003_serving.sql.
 //
-// Businesses gain lat and lon (their own coordinates), archived_at, opted_out_at and
-// opt_out_reason (Netweave's own state);
+// Businesses gain lat and lon (their own coordinates), source_digest (of the file row they were
+// last imported from), archived_at, opted_out_at and opt_out_reason (Netweave's own state);
 // salespeople a role. Lists are (:Business)-[:HAS_LIST]->(:SuggestionList {business_id,
 // generation, computed_at})-[:SUGGESTS {rank, score, reasons, other_reasons}]->(:Business);
 // consents are (:Business)-[:SHARES_CONTACT {granted_by, at}]->(:Business).

@@ -10,6 +10,10 @@ ALTER TABLE businesses ADD COLUMN lon REAL;
 UPDATE businesses SET lat = (SELECT p.lat FROM places p WHERE p.id = businesses.place_id),
                       lon = (SELECT p.lon FROM places p WHERE p.id = businesses.place_id);
 
+-- The digest of the file row a business was last imported from: a re-import takes an equal
+-- row as unchanged without validating it again.
+ALTER TABLE businesses ADD COLUMN source_digest TEXT;
+
 -- Netweave's own state beside the CRM record (not part of its content hash).
 ALTER TABLE businesses ADD COLUMN archived_at TEXT;
 ALTER TABLE businesses ADD COLUMN opted_out_at TEXT;
