@@ -31,7 +31,7 @@ from flask import Flask, current_app
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from graph import GraphStore
-from graph.records import Job, JobProgress, JobStatus
+from graph.records import GenerationKind, Job, JobProgress, JobStatus
 from netweave.config import queue_path
 
 log = logging.getLogger(__name__)
@@ -191,6 +191,13 @@ class JobRunner:
         progress = _ProgressWriter(self.store, job.id)
         try:
             matcher = self.matcher()
+            if job.kind == REFRESH_ALL and (covered := self._covered(job, matcher)) is not None:
+                summary = f"covered by generation {covered}, a full refresh since this was asked for"
+                self.store.write(
+                    lambda tx: tx.update_job(job.id, status=JobStatus.DONE, now=datetime.now(UTC), summary=summary)
+                )
+                log.info("job %s (%s): %s", job.id, job.kind, summary)
+                return
             refresh = matcher.refresh_all if job.kind == REFRESH_ALL else matcher.refresh_changes
             report = refresh(job_id=job.id, on_start=progress.start, on_progress=progress.advance)
         except Exception as error:
@@ -213,6 +220,20 @@ class JobRunner:
         if report.lag_seconds is not None:
             metrics().refresh_lag_seconds.observe(report.lag_seconds)
         log.info("job %s (%s) done in %.3f s: %s", job.id, job.kind, seconds, summary)
+
+    def _covered(self, job: Job, matcher: Any) -> int | None:
+        """A full generation made by this worker's book after the job was asked for, with the
+        current model, rules and settings, already is what the job would make."""
+        generation = self.store.published_generation()
+        if (
+            matcher.book is not None
+            and generation is not None
+            and generation.kind is GenerationKind.FULL
+            and generation.started_at >= job.created_at
+            and matcher.is_current(generation)
+        ):
+            return generation.id
+        return None
 
     def run_queued(self) -> int:
         """Run every queued job in this process, oldest first, until none is left (a one-off

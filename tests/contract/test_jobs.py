@@ -179,3 +179,17 @@ def test_with_redis_down_a_change_is_kept_and_the_app_says_it_is_not_ready(make_
 @pytest.fixture
 def runner_for():
     return lambda app: app.test_cli_runner()
+
+
+def test_a_full_refresh_asked_for_before_one_that_ran_is_covered_by_it(make_app):
+    app = make_app()
+    seed(app)
+    store, jobs, runner = app.extensions["netweave.store"], get_jobs(app), get_runner(app)
+    changes = jobs.refresh_changes()  # the worker has no book yet: this one refreshes everything
+    full = jobs.refresh_all(requested_by="worker start")
+    assert runner.run_queued() == 2
+    assert store.get_job(changes.id).summary.startswith("full refresh")
+    assert store.get_job(full.id).summary == "covered by generation 1, a full refresh since this was asked for"
+    later = jobs.refresh_all(requested_by="cli")
+    runner.run_queued()
+    assert store.get_job(later.id).summary.startswith("full refresh"), "asked for after it: runs"
