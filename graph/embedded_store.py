@@ -101,7 +101,10 @@ def _check_field(field: str) -> None:
 
 
 # A business's suggestions are safe to show only while neither side is archived or opted
-# out, the pair is neither blocked nor tied, and no feedback on the pair came after the list.
+# out, the pair is neither blocked nor tied, and no feedback on the pair came after the list
+# (or shortly before it: a list computed from a snapshot read just before the feedback
+# committed, or on a machine whose clock runs ahead, must not show the pair either; any
+# feedback rules a pair out in the engine too, so this never hides a pair a refresh would show).
 _SAFE_SUGGESTION = """
   JOIN businesses a ON a.id = s.business_id
   JOIN businesses o ON o.id = s.other_id
@@ -114,7 +117,7 @@ _SAFE_SUGGESTION = """
     AND NOT EXISTS (SELECT 1 FROM feedback f
                     WHERE ((f.business_a = s.business_id AND f.business_b = s.other_id)
                         OR (f.business_a = s.other_id AND f.business_b = s.business_id))
-                      AND f.at >= lst.computed_at)
+                      AND julianday(f.at) >= julianday(lst.computed_at) - 10.0 / 1440)
 """
 
 _SUGGESTION_COLUMNS = (
@@ -312,18 +315,18 @@ class EmbeddedStore(GraphStore):
 
     # Businesses
     _SELECT_BUSINESS = (
-        "SELECT b.*, p.city, p.region, p.country, p.metro,"
+        "SELECT b.*,"
         " (SELECT json_group_array(c.name) FROM"
         "   (SELECT c.name FROM business_categories bc JOIN categories c ON c.slug = bc.category_slug"
         "    WHERE bc.business_id = b.id AND bc.source = 'given' ORDER BY bc.position) AS c"
         " ) AS category_names"
-        " FROM businesses b LEFT JOIN places p ON p.id = b.place_id"
+        " FROM businesses b"
     )
 
     @staticmethod
     def _to_stored(row: sqlite3.Row) -> StoredBusiness:
         place = None
-        if row["place_id"] is not None:
+        if row["city"] is not None:
             place = Place(
                 city=row["city"], region=row["region"], country=row["country"],
                 metro=row["metro"], lat=row["lat"], lon=row["lon"],
@@ -618,7 +621,8 @@ class EmbeddedStore(GraphStore):
     def suggestions_for(self, business_id: str) -> list[Suggestion]:
         rows = self._rows(
             self._PUBLISHED_LISTS
-            + ", lst AS (SELECT l.business_id, l.generation, l.computed_at FROM suggestion_lists l, st"
+            + ", lst AS (SELECT l.business_id, l.generation, l.computed_at FROM suggestion_lists l"
+            "   JOIN generations pg ON pg.id = l.generation AND pg.status = 'published', st"
             "   WHERE l.business_id = ? AND l.generation BETWEEN st.base AND st.published"
             "   ORDER BY l.generation DESC LIMIT 1)"
             f" SELECT {_SUGGESTION_COLUMNS} FROM lst"
@@ -631,7 +635,8 @@ class EmbeddedStore(GraphStore):
     def all_suggestions(self) -> list[Suggestion]:
         rows = self._rows(
             self._PUBLISHED_LISTS
-            + ", newest AS (SELECT l.business_id, max(l.generation) AS generation FROM suggestion_lists l, st"
+            + ", newest AS (SELECT l.business_id, max(l.generation) AS generation FROM suggestion_lists l"
+            "   JOIN generations pg ON pg.id = l.generation AND pg.status = 'published', st"
             "   WHERE l.generation BETWEEN st.base AND st.published GROUP BY l.business_id),"
             " lst AS (SELECT l.* FROM suggestion_lists l JOIN newest n"
             "   ON n.business_id = l.business_id AND n.generation = l.generation)"
@@ -771,20 +776,24 @@ class _SqliteWriter(GraphWriter):
             )
         conn.execute(
             "INSERT INTO businesses (id, name, description, customers, needs, website, email, contact_name,"
-            " employees, opted_out, salesperson_id, place_id, lat, lon, content_hash, source_digest, created_at,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " employees, opted_out, salesperson_id, place_id, city, region, country, metro, lat, lon, content_hash,"
+            " source_digest, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,"
             " customers = excluded.customers, needs = excluded.needs, website = excluded.website,"
             " email = excluded.email, contact_name = excluded.contact_name, employees = excluded.employees,"
             " opted_out = excluded.opted_out, salesperson_id = excluded.salesperson_id,"
-            " place_id = excluded.place_id, lat = excluded.lat, lon = excluded.lon,"
+            " place_id = excluded.place_id, city = excluded.city, region = excluded.region,"
+            " country = excluded.country, metro = excluded.metro, lat = excluded.lat, lon = excluded.lon,"
             " content_hash = excluded.content_hash, source_digest = excluded.source_digest,"
             " updated_at = excluded.updated_at",
             (
                 record.id, record.name, record.description, record.customers, record.needs,
                 record.website, record.email, record.contact_name, record.employees,
                 int(record.opted_out), record.salesperson_id, place.id if place else None,
-                place.lat if place else None, place.lon if place else None, digest, source, stamp, stamp,
+                *((place.city, place.region, place.country, place.metro, place.lat, place.lon) if place else
+                  (None,) * 6),
+                digest, source, stamp, stamp,
             ),
         )  # fmt: skip
         conn.execute("DELETE FROM business_categories WHERE business_id = ? AND source = 'given'", (record.id,))

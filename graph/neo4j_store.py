@@ -70,7 +70,7 @@ _BUSINESS_PROPS = (
     "contact_name", "employees", "opted_out",
 )  # fmt: skip
 
-_MIGRATION_LEASE_S = 300
+_MIGRATION_LEASE_S = 30 * 60  # a 100k book's data migration fits well within it
 _PRUNE_BATCH = 5000
 
 _WRITE_BUSINESSES = """
@@ -113,8 +113,8 @@ MERGE (c:PendingChange {business_id: id})
 
 # Named properties only: a Business node also carries its embedding vectors, which are big.
 _PROJECTION = ", ".join(
-    f".{name}" for name in ("id", *_BUSINESS_PROPS, "lat", "lon", "created_at", "updated_at", "archived_at",
-                            "opted_out_at", "opt_out_reason")
+    f".{name}" for name in ("id", *_BUSINESS_PROPS, "city", "region", "country", "metro", "lat", "lon",
+                            "created_at", "updated_at", "archived_at", "opted_out_at", "opt_out_reason")
 )  # fmt: skip
 
 # `$ids IS NULL OR b.id IN $ids` would scan every business: a lookup by id gets its own MATCH.
@@ -127,13 +127,15 @@ WHERE ($salesperson_id IS NULL OR EXISTS { (:Salesperson {id: $salesperson_id})-
   AND ($status IS NULL OR ($status = 'active') = (b.archived_at IS NULL))
 WITH b ORDER BY toLower(b.name), b.id SKIP $offset LIMIT $limit
 OPTIONAL MATCH (s:Salesperson)-[:MANAGES]->(b)
-OPTIONAL MATCH (b)-[:LOCATED_IN]->(p:Place)
-RETURN b {PROJECTION} AS business, s.id AS salesperson_id, p {.*} AS place,
+RETURN b {PROJECTION} AS business, s.id AS salesperson_id,
        COLLECT {
          MATCH (b)-[r:IN_CATEGORY {source: 'given'}]->(c:Category)
          RETURN c.name ORDER BY r.position
        } AS categories
 """.replace("PROJECTION", _PROJECTION)
+
+# Lists of published generations only (a crashed refresh's may linger until pruned).
+_OF_PUBLISHED = " AND EXISTS { MATCH (:Generation {id: l.generation, status: 'published'}) }"
 
 # See graph/embedded_store.py: only suggestions that are still safe to show.
 _SAFE_SUGGESTIONS = """
@@ -142,12 +144,15 @@ MATCH (l)-[s:SUGGESTS]->(o:Business)
 WHERE a.archived_at IS NULL AND o.archived_at IS NULL
   AND NOT a.opted_out AND a.opted_out_at IS NULL AND NOT o.opted_out AND o.opted_out_at IS NULL
   AND NOT EXISTS { (a)-[:DO_NOT_INTRODUCE|KNOWS|PARTNERS_WITH]-(o) }
-  AND NOT EXISTS { MATCH (a)-[f:FEEDBACK]-(o) WHERE f.at >= l.computed_at }
+  AND NOT EXISTS { MATCH (a)-[f:FEEDBACK]-(o) WHERE f.at >= l.computed_at - duration({minutes: 10}) }
 RETURN a.id AS a, o.id AS b, s.rank AS rank, s.score AS score, s.reasons AS reasons,
        s.other_reasons AS other_reasons, l.computed_at AS at, l.generation AS generation,
        g.model AS model, g.rules_digest AS rules_digest
 ORDER BY a, rank
 """
+
+
+_PLACE_PROPS = ("city", "region", "country", "metro", "lat", "lon")
 
 
 def _business_row(record: BusinessRecord, source: str | None) -> dict[str, Any]:
@@ -157,8 +162,8 @@ def _business_row(record: BusinessRecord, source: str | None) -> dict[str, Any]:
         "salesperson_id": record.salesperson_id,
         "props": {
             **{name: getattr(record, name) for name in _BUSINESS_PROPS},
-            "lat": place.lat if place else None,  # its own: a Place is shared by a whole city
-            "lon": place.lon if place else None,
+            # its own place as its row gave it: a Place is shared by a whole city
+            **{name: getattr(place, name) if place else None for name in _PLACE_PROPS},
             "content_hash": record.content_hash(),
             "source_digest": source,
         },
@@ -180,15 +185,14 @@ def _native(value: Any) -> datetime | None:
 
 def _to_stored(row: Any) -> StoredBusiness:
     props = row["business"]
-    place = row["place"]
     record = BusinessRecord(
         id=props["id"],
         salesperson_id=row["salesperson_id"],
         categories=tuple(row["categories"]),
         place=None
-        if place is None
+        if props.get("city") is None
         else Place(
-            city=place["city"], region=place["region"], country=place["country"], metro=place["metro"],
+            city=props["city"], region=props["region"], country=props["country"], metro=props["metro"],
             lat=props.get("lat"), lon=props.get("lon"),
         ),
         **{name: props.get(name) for name in _BUSINESS_PROPS},
@@ -331,9 +335,14 @@ class Neo4jStore(GraphStore):
         deadline = time.monotonic() + _MIGRATION_LEASE_S
         while True:
             records, _, _ = self.driver.execute_query(
+                # Writing the node first takes its write lock, so the holder read next is the
+                # latest committed one (read committed would otherwise let two processes both
+                # see it free and both take it: Cypher manual, "lost updates").
                 "MERGE (l:SchemaLock {id: 'migrations'})"
-                " WITH l WHERE l.holder IS NULL OR l.until < datetime()"
-                " SET l.holder = $me, l.until = datetime() + duration({seconds: $lease})"
+                " SET l.claims = coalesce(l.claims, 0) + 1"
+                " WITH l, l.holder IS NULL OR l.until < datetime() AS free"
+                " SET l.holder = CASE WHEN free THEN $me ELSE l.holder END,"
+                "     l.until = CASE WHEN free THEN datetime() + duration({seconds: $lease}) ELSE l.until END"
                 " RETURN l.holder AS holder",
                 me=me,
                 lease=_MIGRATION_LEASE_S,
@@ -659,7 +668,9 @@ class Neo4jStore(GraphStore):
             "MATCH (st:MatchState {id: 'current'})"
             " MATCH (a:Business {id: $id})-[:HAS_LIST]->(l:SuggestionList)"
             " WHERE l.generation >= st.base AND l.generation <= st.published"
-            " WITH a, l ORDER BY l.generation DESC LIMIT 1" + _SAFE_SUGGESTIONS,
+            + _OF_PUBLISHED
+            + " WITH a, l ORDER BY l.generation DESC LIMIT 1"
+            + _SAFE_SUGGESTIONS,
             id=business_id,
         )
         return [_to_suggestion(r) for r in rows]
@@ -669,7 +680,8 @@ class Neo4jStore(GraphStore):
             "MATCH (st:MatchState {id: 'current'})"
             " MATCH (a:Business)-[:HAS_LIST]->(l:SuggestionList)"
             " WHERE l.generation >= st.base AND l.generation <= st.published"
-            " WITH a, l ORDER BY l.generation DESC"
+            + _OF_PUBLISHED
+            + " WITH a, l ORDER BY l.generation DESC"
             " WITH a, collect(l)[0] AS l" + _SAFE_SUGGESTIONS
         )
         return [_to_suggestion(r) for r in rows]

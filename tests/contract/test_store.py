@@ -60,12 +60,16 @@ def test_a_written_business_reads_back_equal(store):
     assert stored.updated_at == T0
 
 
-def test_businesses_of_one_city_keep_their_own_coordinates(store):
+def test_businesses_of_one_city_keep_their_own_place(store):
+    """A Place is shared by a city: one row's metro, spelling or coordinates must not move another's."""
     near = florist(id="ACC-2", name="Bloom Room", place=replace(MINNEAPOLIS, lat=44.95, lon=-93.30))
-    store.upsert_businesses([florist(), near], T0)
+    other_metro = florist(id="ACC-3", name="Stem", place=replace(MINNEAPOLIS, city="minneapolis", metro="Metro"))
+    store.upsert_businesses([florist(), near, other_metro], T0)
     assert store.get_business("ACC-1").record == florist()
     assert store.get_business("ACC-2").record == near
-    assert store.upsert_businesses([florist(), near], T1) == [UpsertOutcome.UNCHANGED] * 2
+    assert store.get_business("ACC-3").record == other_metro
+    assert store.upsert_businesses([florist(), near, other_metro], T1) == [UpsertOutcome.UNCHANGED] * 3
+    assert store.stats().places == 1, "still one place for the city"
 
 
 def test_optional_fields_round_trip_as_empty(store):

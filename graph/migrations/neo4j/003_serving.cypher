@@ -1,7 +1,8 @@
 // Serving: account lifecycle, roles, pending changes, generations of suggestions, jobs,
 // the history of suggestions shown or acted on. Mirrors graph/migrations/sqlite/003_serving.sql.
 //
-// Businesses gain lat and lon (their own coordinates), source_digest (of the file row they were
+// Businesses gain city, region, country, metro, lat and lon (their own place as their row gave
+// it; a Place is shared by a city), source_digest (of the file row they were
 // last imported from), archived_at, opted_out_at and opt_out_reason (Netweave's own state);
 // salespeople a role. Lists are (:Business)-[:HAS_LIST]->(:SuggestionList {business_id,
 // generation, computed_at})-[:SUGGESTS {rank, score, reasons, other_reasons}]->(:Business);
@@ -23,6 +24,8 @@ DROP INDEX suggested_rank IF EXISTS;
 // Suggestions are derived data: the first refresh after this migration recomputes them.
 MATCH ()-[r:SUGGESTED]->() CALL (r) { DELETE r } IN TRANSACTIONS OF 10000 ROWS;
 MERGE (:MatchState {id: 'current'});
-// A business's own coordinates (a Place is shared by every business in its city).
-MATCH (b:Business)-[:LOCATED_IN]->(p:Place) WHERE b.lat IS NULL AND p.lat IS NOT NULL
-CALL (b, p) { SET b.lat = p.lat, b.lon = p.lon } IN TRANSACTIONS OF 10000 ROWS;
+// A business's own place fields (a Place is shared by every business in its city).
+MATCH (b:Business)-[:LOCATED_IN]->(p:Place) WHERE b.city IS NULL
+CALL (b, p) {
+  SET b.city = p.city, b.region = p.region, b.country = p.country, b.metro = p.metro, b.lat = p.lat, b.lon = p.lon
+} IN TRANSACTIONS OF 10000 ROWS;

@@ -2,13 +2,22 @@
 -- the history of suggestions shown or acted on, and contact-sharing consents.
 -- Mirrors graph/migrations/neo4j/003_serving.cypher.
 
--- A business's own coordinates: a place (a city) is shared, so its coordinates cannot be
--- each business's (writing one business's would move every other). Older rows take their
--- place's once, here.
+-- A business's own place as its row gave it: a place (a city) is shared, so its fields
+-- cannot be each business's (writing one business's metro or coordinates would move every
+-- other business of the city). Older rows take their place's once, here.
+ALTER TABLE businesses ADD COLUMN city TEXT;
+ALTER TABLE businesses ADD COLUMN region TEXT;
+ALTER TABLE businesses ADD COLUMN country TEXT;
+ALTER TABLE businesses ADD COLUMN metro TEXT;
 ALTER TABLE businesses ADD COLUMN lat REAL;
 ALTER TABLE businesses ADD COLUMN lon REAL;
-UPDATE businesses SET lat = (SELECT p.lat FROM places p WHERE p.id = businesses.place_id),
-                      lon = (SELECT p.lon FROM places p WHERE p.id = businesses.place_id);
+UPDATE businesses SET
+    city = (SELECT p.city FROM places p WHERE p.id = businesses.place_id),
+    region = (SELECT p.region FROM places p WHERE p.id = businesses.place_id),
+    country = (SELECT p.country FROM places p WHERE p.id = businesses.place_id),
+    metro = (SELECT p.metro FROM places p WHERE p.id = businesses.place_id),
+    lat = (SELECT p.lat FROM places p WHERE p.id = businesses.place_id),
+    lon = (SELECT p.lon FROM places p WHERE p.id = businesses.place_id);
 
 -- The digest of the file row a business was last imported from: a re-import takes an equal
 -- row as unchanged without validating it again.
