@@ -62,6 +62,7 @@ from graph.store import (
     UnknownBusinessError,
     UnknownJobError,
     UnknownSalespersonError,
+    gave_up_message,
 )
 
 T = TypeVar("T")
@@ -409,12 +410,13 @@ class EmbeddedStore(GraphStore):
         salesperson_id: str | None = None,
         search: str | None = None,
         status: BusinessStatus | None = BusinessStatus.ACTIVE,
-        limit: int = 50,
+        limit: int | None = 50,
         offset: int = 0,
     ) -> list[StoredBusiness]:
         where, params = self._filters(salesperson_id, search, status)
-        rows = self._rows(
-            self._SELECT_BUSINESS + where + " ORDER BY lower(b.name), b.id LIMIT ? OFFSET ?", [*params, limit, offset]
+        rows = self._rows(  # LIMIT -1: no limit
+            self._SELECT_BUSINESS + where + " ORDER BY lower(b.name), b.id LIMIT ? OFFSET ?",
+            [*params, -1 if limit is None else limit, offset],
         )
         return [self._to_stored(row) for row in rows]
 
@@ -1066,8 +1068,13 @@ class _SqliteWriter(GraphWriter):
         if cursor.rowcount == 0:
             raise UnknownJobError(job_id)
 
-    def requeue_running_jobs(self) -> list[Job]:
+    def requeue_running_jobs(self, max_attempts: int, now: datetime) -> list[Job]:
         rows = self.conn.execute(
-            "UPDATE jobs SET status = 'queued', progress = NULL WHERE status = 'running' RETURNING *"
+            "UPDATE jobs SET progress = NULL,"
+            " status = CASE WHEN attempts >= ? THEN 'failed' ELSE 'queued' END,"
+            " finished_at = CASE WHEN attempts >= ? THEN ? END,"
+            " error = CASE WHEN attempts >= ? THEN ? ELSE error END"
+            " WHERE status = 'running' RETURNING *",
+            (max_attempts, max_attempts, _iso(now), max_attempts, gave_up_message(max_attempts)),
         ).fetchall()
         return sorted((_to_job(r) for r in rows), key=lambda job: job.created_at)

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
@@ -61,6 +61,7 @@ from graph.store import (
     UnknownBusinessError,
     UnknownJobError,
     UnknownSalespersonError,
+    gave_up_message,
 )
 
 T = TypeVar("T")
@@ -133,6 +134,7 @@ RETURN b {PROJECTION} AS business, s.id AS salesperson_id,
          RETURN c.name ORDER BY r.position
        } AS categories
 """.replace("PROJECTION", _PROJECTION)
+_READ_ALL_BUSINESSES = _READ_BUSINESSES.replace(" LIMIT $limit", "")
 
 # Lists of published generations only (a crashed refresh's may linger until pruned).
 _OF_PUBLISHED = " AND EXISTS { MATCH (:Generation {id: l.generation, status: 'published'}) }"
@@ -383,7 +385,8 @@ class Neo4jStore(GraphStore):
     def _read_businesses(self, **params: Any) -> list[StoredBusiness]:
         defaults = {"salesperson_id": None, "search": None, "ids": None, "offset": 0, "limit": 50, "status": None}
         match = _ALL_BUSINESSES if params.get("ids") is None else _BUSINESSES_BY_ID
-        return [_to_stored(row) for row in self._query(match + _READ_BUSINESSES, **{**defaults, **params})]
+        read = _READ_BUSINESSES if params.get("limit", 50) is not None else _READ_ALL_BUSINESSES
+        return [_to_stored(row) for row in self._query(match + read, **{**defaults, **params})]
 
     def get_business(self, business_id: str) -> StoredBusiness | None:
         found = self._read_businesses(ids=[business_id], limit=1)
@@ -414,7 +417,7 @@ class Neo4jStore(GraphStore):
         salesperson_id: str | None = None,
         search: str | None = None,
         status: BusinessStatus | None = BusinessStatus.ACTIVE,
-        limit: int = 50,
+        limit: int | None = 50,
         offset: int = 0,
     ) -> list[StoredBusiness]:
         return self._read_businesses(
@@ -562,7 +565,7 @@ class Neo4jStore(GraphStore):
             )
         self.driver.execute_query("CALL db.awaitIndexes(600)", database_=self.database)
 
-    def nearest(self, field: str, vectors: np.ndarray, k: int) -> list[list[str]]:
+    def nearest(self, field: str, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
         _vector_key(field)
         vectors = np.asarray(vectors, dtype=np.float32)
         if not len(vectors):
@@ -574,19 +577,22 @@ class Neo4jStore(GraphStore):
             answers = [ids for batch in pool.map(partial(self._nearest_batch, field, k), batches) for ids in batch]
         return [answers[n] for n in inverse.reshape(-1).tolist()]
 
-    def _nearest_batch(self, field: str, k: int, vectors: np.ndarray) -> list[list[str]]:
+    def _nearest_batch(self, field: str, k: int, vectors: np.ndarray) -> list[list[tuple[str, float]]]:
+        # Archived businesses are not filtered out here: a filter after the top k would leave
+        # fewer than k, and the k-th similarity would no longer bound who can enter.
         rows = self._query(
             "UNWIND range(0, size($vectors) - 1) AS n"
             " CALL db.index.vector.queryNodes($index, $k, $vectors[n]) YIELD node, score"
-            " WHERE node.archived_at IS NULL"
-            " WITH n, node ORDER BY score DESC, node.id RETURN n, collect(node.id) AS ids",
+            " WITH n, node, score ORDER BY score DESC, node.id"
+            " RETURN n, collect([node.id, score]) AS hits",
             vectors=vectors.tolist(),
             index=self._vector_index(field),
             k=k,
         )
-        found: list[list[str]] = [[] for _ in range(len(vectors))]
+        found: list[list[tuple[str, float]]] = [[] for _ in range(len(vectors))]
         for row in rows:
-            found[row["n"]] = row["ids"]
+            # A cosine index scores (1 + cosine) / 2.
+            found[row["n"]] = [(business_id, 2.0 * score - 1.0) for business_id, score in row["hits"]]
         return found
 
     def inferred_categories(self) -> dict[str, list[InferredCategory]]:
@@ -1134,20 +1140,29 @@ class _Neo4jWriter(GraphWriter):
         if status is not None:
             sets["status"] = status.value
             if status in (JobStatus.DONE, JobStatus.FAILED):
-                sets["finished_at"] = now
+                sets["finished_at"] = now or datetime.now(UTC)
         if summary is not None:
             sets["summary"] = summary
         if error is not None:
             sets["error"] = error
         if progress is not None:
             sets |= {"progress_stage": progress.stage, "progress_done": progress.done, "progress_total": progress.total}
+        if not sets:
+            return
         found = self._run("MATCH (j:Job {id: $id}) SET j += $sets RETURN j.id AS id", id=job_id, sets=sets).single()
         if found is None:
             raise UnknownJobError(job_id)
 
-    def requeue_running_jobs(self) -> list[Job]:
+    def requeue_running_jobs(self, max_attempts: int, now: datetime) -> list[Job]:
         rows = self._run(
-            "MATCH (j:Job {status: 'running'}) SET j.status = 'queued'"
-            " REMOVE j.progress_stage, j.progress_done, j.progress_total RETURN j {.*} AS j ORDER BY j.created_at"
+            "MATCH (j:Job {status: 'running'})"
+            " WITH j, j.attempts >= $max_attempts AS spent"
+            " SET j.status = CASE WHEN spent THEN 'failed' ELSE 'queued' END,"
+            "     j.finished_at = CASE WHEN spent THEN $now END,"
+            "     j.error = CASE WHEN spent THEN $gave_up ELSE j.error END"
+            " REMOVE j.progress_stage, j.progress_done, j.progress_total RETURN j {.*} AS j ORDER BY j.created_at",
+            max_attempts=max_attempts,
+            now=now,
+            gave_up=gave_up_message(max_attempts),
         )
         return [_to_job(r["j"]) for r in rows]

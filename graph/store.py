@@ -68,6 +68,11 @@ class UnknownJobError(LookupError):
         super().__init__(f"unknown job: {job_id}")
 
 
+def gave_up_message(max_attempts: int) -> str:
+    """The error of a job that stopped its worker `max_attempts` times."""
+    return f"gave up after {max_attempts} attempts: its worker stopped while running it each time"
+
+
 @dataclass(frozen=True)
 class StoreSettings:
     url: str
@@ -218,8 +223,10 @@ class GraphWriter(ABC):
         """Record progress or an outcome (done/failed set finished_at to `now`)."""
 
     @abstractmethod
-    def requeue_running_jobs(self) -> list[Job]:
-        """Jobs left running by a worker that is gone, back to queued; returns them."""
+    def requeue_running_jobs(self, max_attempts: int, now: datetime) -> list[Job]:
+        """Jobs left running by a worker that is gone: back to queued, or failed if they have
+        been tried `max_attempts` times already (a job that kills its worker must not loop);
+        returns them as they are now."""
 
 
 class GraphStore(ABC):
@@ -296,11 +303,12 @@ class GraphStore(ABC):
         salesperson_id: str | None = None,
         search: str | None = None,
         status: BusinessStatus | None = BusinessStatus.ACTIVE,
-        limit: int = 50,
+        limit: int | None = 50,
         offset: int = 0,
     ) -> list[StoredBusiness]:
         """Businesses ordered by name, then id; `search` is a case-insensitive part of the
-        name; `status` None means archived and active alike."""
+        name; `status` None means archived and active alike; `limit` None means all (in one
+        read, so none is missed or counted twice while others write)."""
 
     @abstractmethod
     def count_businesses(
@@ -321,7 +329,7 @@ class GraphStore(ABC):
         """Those of `business_ids` that are archived."""
 
     def all_businesses(self, status: BusinessStatus | None = BusinessStatus.ACTIVE) -> list[StoredBusiness]:
-        return self.list_businesses(status=status, limit=max(self.count_businesses(status=status), 1))
+        return self.list_businesses(status=status, limit=None)
 
     # Ties and blocks
     @abstractmethod
@@ -367,16 +375,19 @@ class GraphStore(ABC):
         an index of other dimensions (the model changed) is rebuilt. No-op without indexes."""
         return None
 
-    def nearest(self, field: str, vectors: np.ndarray, k: int) -> list[list[str]]:
-        """For each query vector, ids of up to `k` businesses whose `field` vector is most
-        similar (cosine), most similar first. Here an exact scan that reads every vector per
-        call (fine for tools and tests); the matcher asks only stores with a vector index."""
+    def nearest(self, field: str, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        """For each query vector (unit length), up to `k` (business id, cosine similarity) of
+        the stored `field` vectors most similar to it, most similar first. Archived businesses
+        count too (they keep their vectors; the matcher skips what its book does not hold), so
+        the k-th similarity bounds what a newcomer must beat to enter. Here an exact scan that
+        reads every vector per call (fine for tools and tests); the matcher asks only stores
+        with a vector index."""
         ids, stored = self.load_embeddings(field)
         if not ids or not len(vectors):
             return [[] for _ in range(len(vectors))]
         similarity = np.asarray(vectors, dtype=np.float32) @ stored.T
         best = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
-        return [[ids[j] for j in row] for row in best.tolist()]
+        return [[(ids[j], float(similarity[n, j])) for j in row] for n, row in enumerate(best.tolist())]
 
     @abstractmethod
     def inferred_categories(self) -> dict[str, list[InferredCategory]]:

@@ -8,11 +8,14 @@ read them (`flask --app app jobs list|show`, later the API).
 - Web processes and the CLI only enqueue and read jobs. `JobQueue.refresh_changes()` is
   called after every change: it coalesces with a refresh that is still waiting (ten edits in
   a second make one job) and runs it after a short debounce.
-- The worker (`flask --app app worker`) alone loads the model and the book. It runs one job
-  at a time, so refreshes never overlap. A job it was running when it died goes back to
-  the queue when a worker starts again; a job queued while no worker ran waits for one.
+- The worker (`flask --app app worker`) alone loads the model and the book. Run exactly one:
+  it runs one job at a time, so refreshes never overlap, and as it starts it takes back every
+  job left running (by a worker that is gone: it goes back to the queue, or fails after
+  MAX_ATTEMPTS, so a job that kills its worker cannot loop). A job queued while no worker
+  ran waits for one.
 - Nothing is lost if the queue loses a message: the changes themselves are pending in the
-  store (written with the change), and the worker's sweep requests a refresh for them.
+  store (written with the change), and the worker's sweep requests a refresh for them and
+  sends a queued job that has waited too long to the queue again.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
@@ -32,6 +35,7 @@ from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from graph import GraphStore
 from graph.records import GenerationKind, Job, JobProgress, JobStatus
+from graph.store import UnknownJobError
 from netweave.config import queue_path
 
 log = logging.getLogger(__name__)
@@ -39,8 +43,9 @@ log = logging.getLogger(__name__)
 _EXTENSION = "netweave.jobs"
 REFRESH_ALL = "refresh_all"  # every list, one full generation
 REFRESH_CHANGES = "refresh_changes"  # the lists pending changes reach
-JOB_KINDS = (REFRESH_ALL, REFRESH_CHANGES)
 _PROGRESS_EVERY_S = 1.0
+MAX_ATTEMPTS = 3  # a job its worker died running this often is failed, not run again
+RESEND_AFTER_S = 60.0  # a queued job waiting this long while the worker is idle lost its message
 
 
 def build_huey(config: Mapping[str, Any]) -> Huey:
@@ -107,8 +112,9 @@ class JobQueue:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             job = self.store.get_job(job_id)
-            if job is None or job.status in (JobStatus.DONE, JobStatus.FAILED):
-                assert job is not None, f"job {job_id} vanished"
+            if job is None:
+                raise UnknownJobError(job_id)
+            if job.status in (JobStatus.DONE, JobStatus.FAILED):
                 return job
             if deadline is not None and time.monotonic() > deadline:
                 return job
@@ -158,8 +164,12 @@ class JobRunner:
     def start(self) -> None:
         """What a worker does as it starts: take back jobs a dead worker left running, make
         sure every queued job is in the queue, and refresh what is out of date."""
-        for job in self.store.write(lambda tx: tx.requeue_running_jobs()):
-            log.warning("job %s (%s) was running when its worker stopped; queued again", job.id, job.kind)
+        now = datetime.now(UTC)
+        for job in self.store.write(lambda tx: tx.requeue_running_jobs(MAX_ATTEMPTS, now)):
+            if job.status is JobStatus.FAILED:
+                log.error("job %s (%s) was running when its worker stopped: %s", job.id, job.kind, job.error)
+            else:
+                log.warning("job %s (%s) was running when its worker stopped; queued again", job.id, job.kind)
         for job in self.store.list_jobs(limit=1000, status=JobStatus.QUEUED):
             self.queue.enqueue(job.id)  # a duplicate message finds the job claimed and does nothing
         # A worker's first refresh is full: the book it keeps must be the one its lists came from.
@@ -167,8 +177,16 @@ class JobRunner:
 
     def sweep(self) -> None:
         """Every minute: make sure pending changes (and 'bad timing' pauses that ended) get a
-        refresh, even if a request to the queue was lost."""
+        refresh, and queued jobs run, even if a message to the queue was lost."""
         with self._lock, self.app.app_context():
+            # The worker runs one thing at a time, so a job queued long before this sweep
+            # started should have run: send it again (a second message finds it claimed).
+            stale = datetime.now(UTC) - timedelta(seconds=RESEND_AFTER_S)
+            for job in self.store.list_jobs(limit=100, status=JobStatus.QUEUED):
+                if job.created_at < stale:
+                    log.warning("job %s (%s) has waited since %s; sent to the queue again", job.id, job.kind,
+                                job.created_at.isoformat(timespec="seconds"))  # fmt: skip
+                    self.queue.enqueue(job.id)
             if self._matcher is None:
                 return
             if self._matcher.due(datetime.now(UTC)):
@@ -176,12 +194,15 @@ class JobRunner:
             if removed := self._matcher.prune():
                 log.info("deleted %d replaced suggestion lists", removed)
 
-    def run(self, job_id: str) -> None:
+    def run(self, job_id: str) -> bool:
+        """Claim the job and run it; False if it was not queued (done already, or run by
+        another message for the same job)."""
         with self._lock, self.app.app_context():
             job = self.store.write(lambda tx: tx.claim_job(job_id, datetime.now(UTC)))
             if job is None:
-                return  # done already, or run by another message for the same job
+                return False
             self._run(job)
+            return True
 
     def _run(self, job: Job) -> None:
         from netweave.observability import metrics
@@ -222,12 +243,13 @@ class JobRunner:
         log.info("job %s (%s) done in %.3f s: %s", job.id, job.kind, seconds, summary)
 
     def _covered(self, job: Job, matcher: Any) -> int | None:
-        """A full generation made by this worker's book after the job was asked for, with the
-        current model, rules and settings, already is what the job would make."""
+        """A full generation this worker made (its book is that generation's) after the job was
+        asked for, with the current model, rules and settings, already is what the job would make."""
         generation = self.store.published_generation()
         if (
             matcher.book is not None
             and generation is not None
+            and generation.id == matcher.last_generation
             and generation.kind is GenerationKind.FULL
             and generation.started_at >= job.created_at
             and matcher.is_current(generation)
@@ -241,9 +263,7 @@ class JobRunner:
         ran = 0
         while queued := self.store.list_jobs(limit=1000, status=JobStatus.QUEUED):
             for job in sorted(queued, key=lambda j: j.created_at):
-                before = self.store.get_job(job.id)
-                self.run(job.id)
-                ran += before is not None and before.status is JobStatus.QUEUED
+                ran += self.run(job.id)
         return ran
 
 

@@ -222,8 +222,7 @@ def missing_accounts(
     named = prepared.ids
     missing = []
     for salesperson in sorted(set(salespeople) if salespeople is not None else prepared.salespeople):
-        total = store.count_businesses(salesperson_id=salesperson)
-        for business in store.list_businesses(salesperson_id=salesperson, limit=max(total, 1)):
+        for business in store.list_businesses(salesperson_id=salesperson, limit=None):
             if business.id not in named:
                 missing.append(business)
     return missing
@@ -277,7 +276,8 @@ def write_rows(
     report.ties_created, ties_warnings = _link_ties(
         store,
         [(row.line, row.ties) for row in valid] + [(row.line, row.ties) for row in prepared.unchanged],
-        prepared.ids,
+        # stored now (a rejected row's id is not, unless it was before: looked up like any other)
+        {row.record.id for row in valid} | {row.business_id for row in prepared.unchanged},
         now,
     )
     report.warnings += ties_warnings

@@ -103,6 +103,7 @@ class Matcher:
         self.far_search = far_search
         self._prototypes: np.ndarray | None = None
         self.book: Book | None = None  # what the last refresh loaded, kept for the next changes
+        self.last_generation: int | None = None  # the generation this book's lists were published as
 
     @property
     def prototypes(self) -> np.ndarray:
@@ -225,12 +226,19 @@ class Matcher:
     ) -> RefreshReport:
         """Take in the pending changes and publish the lists they reach.
 
-        Falls back to a full refresh when there is no book loaded yet, when the published
-        lists were made with another model, rules or settings, or when so much changed that
-        ranking everything is cheaper.
+        Falls back to a full refresh when there is no book loaded yet, when another process
+        published since (its changes are no longer pending, so this book would miss them),
+        when the published lists were made with another model, rules or settings, or when so
+        much changed that ranking everything is cheaper.
         """
         now = now or datetime.now(UTC)
-        if self.book is None or not self.is_current(self.store.published_generation()):
+        published = self.store.published_generation()
+        if (
+            self.book is None
+            or published is None
+            or published.id != self.last_generation
+            or not self.is_current(published)
+        ):
             return self.refresh_all(now=now, job_id=job_id, on_start=on_start, on_progress=on_progress)
         try:
             return self._refresh_changes(self.book, now, job_id, on_start, on_progress)
@@ -359,11 +367,10 @@ class Matcher:
             if f.guesses[p].source == "inferred"
         ]
 
-    @staticmethod
     def _finish(
-        report: RefreshReport, published: Generation, taken_in: Sequence[PendingChange], started: float
+        self, report: RefreshReport, published: Generation, taken_in: Sequence[PendingChange], started: float
     ) -> RefreshReport:
-        report.generation = published.id
+        self.last_generation = report.generation = published.id
         report.seconds = time.perf_counter() - started
         if taken_in and published.published_at is not None:
             report.lag_seconds = (published.published_at - min(c.first_at for c in taken_in)).total_seconds()

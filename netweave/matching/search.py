@@ -37,20 +37,23 @@ _FEW_ROWS = 512  # up to this many rows are estimated against the whole book in 
 _ANN_MARGIN = 0.01
 
 
+Hits = list[list[tuple[str, float]]]  # per query: (business id, cosine similarity), nearest first
+
+
 class VectorSearch(Protocol):
-    def nearest(self, field: str, queries: np.ndarray, k: int) -> list[list[str]]:
-        """Per query vector (unit length), ids of up to k businesses whose `field` vector is
-        nearest (cosine), nearest first."""
+    def nearest(self, field: str, queries: np.ndarray, k: int) -> Hits:
+        """Per query vector (unit length), up to k businesses whose `field` vector is nearest
+        (cosine), with their similarity, nearest first."""
         ...
 
 
 class StoreVectorSearch:
     """The store's vector indexes (Neo4j's `db.index.vector.queryNodes`)."""
 
-    def __init__(self, nearest: Callable[[str, np.ndarray, int], list[list[str]]]):
+    def __init__(self, nearest: Callable[[str, np.ndarray, int], Hits]):
         self._nearest = nearest
 
-    def nearest(self, field: str, queries: np.ndarray, k: int) -> list[list[str]]:
+    def nearest(self, field: str, queries: np.ndarray, k: int) -> Hits:
         return self._nearest(field, queries, k)
 
 
@@ -61,14 +64,17 @@ class InMemoryVectorSearch:
         self.f = features
         self.scale = scale
 
-    def nearest(self, field: str, queries: np.ndarray, k: int) -> list[list[str]]:
+    def nearest(self, field: str, queries: np.ndarray, k: int) -> Hits:
         f = self.f
         columns = np.flatnonzero(f.active[: f.size] & f.present[field][: f.size])
         if not len(columns):
             return [[] for _ in range(len(queries))]
         similarity = cosine(np.rint(queries * self.scale).astype(np.float32) @ f.vectors[field][columns].T, self.scale)
-        chosen, _, _ = top_k(similarity, np.broadcast_to(columns, similarity.shape), f.key, k)
-        return [[f.ids[j] for j in row if j >= 0] for row in chosen.tolist()]
+        chosen, scores, _ = top_k(similarity, np.broadcast_to(columns, similarity.shape), f.key, k)
+        return [
+            [(f.ids[j], float(score)) for j, score in zip(row, row_scores, strict=True) if j >= 0]
+            for row, row_scores in zip(chosen.tolist(), scores.tolist(), strict=True)
+        ]
 
 
 @dataclass
@@ -266,12 +272,10 @@ class IndexFarSearch(_Base):
                 continue
             queries = f.vectors[query][rows[asking]] / scale
             found = self.search.nearest(indexed, queries, self.neighbours)
-            for n, ids in zip(asking.tolist(), found, strict=True):
-                positions = [f.index[i] for i in ids if i in f.index]
-                proposed[n].update(positions)
-                if len(ids) >= self.neighbours and positions:
-                    similarity = cosine(f.vectors[indexed][positions] @ f.vectors[query][rows[n]], scale)
-                    floor[n] = similarity.min()
+            for n, hits in zip(asking.tolist(), found, strict=True):
+                proposed[n].update(f.index[i] for i, _ in hits if i in f.index)
+                if len(hits) >= self.neighbours:  # a newcomer enters only by beating the k-th
+                    floor[n] = min(similarity for _, similarity in hits)
         for n, row in enumerate(rows.tolist()):
             if not proposed[n]:
                 continue

@@ -39,9 +39,27 @@ class SyncPlan:
 def plan_sync(store: GraphStore, viewer: Viewer, prepared: PreparedImport) -> SyncPlan:
     """Accounts of the file's salespeople that the file no longer holds (raises SyncRefused
     when that cannot be told, NotAllowed for another salesperson's book)."""
+    _require_own_rows(store, viewer, prepared)
+    return SyncPlan(tuple(missing_accounts(store, prepared)))
+
+
+def _require_own_rows(store: GraphStore, viewer: Viewer, prepared: PreparedImport) -> None:
+    """A salesperson imports into their own book only: every row must name them, and no row
+    may take over an account another salesperson manages (whatever its salesperson column says)."""
+    if viewer.sees_every_book:
+        return
     for salesperson in prepared.salespeople:
         viewer.require_book(salesperson)
-    return SyncPlan(tuple(missing_accounts(store, prepared)))
+    stored = store.get_businesses([row.record.id for row in prepared.rows])
+    taken = [
+        f"line {row.line} ({row.record.id}, managed by {owner})"
+        for row in prepared.rows
+        if (found := stored.get(row.record.id)) is not None
+        and (owner := found.record.salesperson_id) != viewer.salesperson_id
+    ]
+    if taken:
+        shown = "; ".join(taken[:5]) + (f"; and {len(taken) - 5} more" if len(taken) > 5 else "")
+        raise NotAllowed(f"{viewer.label} may not import accounts of another book: {shown}")
 
 
 def import_customers(
@@ -56,8 +74,7 @@ def import_customers(
 ) -> ImportReport:
     """Write prepared rows (and archive what a confirmed sync plan lists); the changed
     accounts' suggestions are refreshed in the background."""
-    for salesperson in prepared.salespeople:
-        viewer.require_book(salesperson)
+    _require_own_rows(store, viewer, prepared)
     report = write_rows(
         store, prepared, dry_run=dry_run, archive_missing=sync.ids if sync else (), on_progress=on_progress
     )

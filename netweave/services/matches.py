@@ -134,10 +134,9 @@ def best_for_salesperson(
     viewer.require_book(salesperson_id)
     if store.get_salesperson(salesperson_id) is None:
         raise NotFound(f"no salesperson {salesperson_id!r}")
-    total = store.count_businesses(salesperson_id=salesperson_id)
     seen: set[frozenset[str]] = set()
     best: list[Suggestion] = []
-    for business in store.list_businesses(salesperson_id=salesperson_id, limit=max(total, 1)):
+    for business in store.list_businesses(salesperson_id=salesperson_id, limit=None):
         for s in store.suggestions_for(business.id):
             pair = frozenset((s.business_id, s.other_id))
             if pair not in seen:

@@ -125,7 +125,9 @@ def test_json_lines_import_with_per_line_errors(store, tmp_path):
         "{not json",
         json.dumps(["a", "list"]),
         json.dumps({"id": "J-2", "name": "Beta", "owner": "dana@example.com", "colour": "red"}),
-        json.dumps({"id": 3, "name": "Gamma", "owner": "dana@example.com", "employees": 12, "knows": ["J-1", "nope"]}),
+        json.dumps(
+            {"id": 3, "name": "Gamma", "owner": "dana@example.com", "employees": 12, "knows": ["J-1", "nope", "J-2"]}
+        ),
     ]
     path = write(tmp_path, "accounts.jsonl", "\n".join(lines) + "\n")
     report = import_file(store, path)
@@ -137,7 +139,10 @@ def test_json_lines_import_with_per_line_errors(store, tmp_path):
     assert store.get_business("J-1").record.categories == ("Florist", "Gifts")
     assert store.get_business("3").record.employees == 12
     assert store.ties_of("3") == [Tie("3", "J-1", TieKind.KNOWS)]
-    assert [str(w) for w in report.warnings] == ["line 6 (id '3'): knows: no customer with id 'nope'; tie not recorded"]
+    assert [str(w) for w in report.warnings] == [  # J-2's row was rejected: no such customer either
+        "line 6 (id '3'): knows: no customer with id 'nope'; tie not recorded",
+        "line 6 (id '3'): knows: no customer with id 'J-2'; tie not recorded",
+    ]
 
 
 def test_a_changed_row_is_updated_and_others_stay_unchanged(store, tmp_path):

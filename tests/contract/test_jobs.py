@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from graph import BusinessRecord, Place
-from graph.records import JobStatus
+from graph.records import Job, JobStatus
 from netweave import create_app
 from netweave.jobs import REFRESH_ALL, REFRESH_CHANGES, get_jobs, get_runner
 from netweave.matching.refresh import Matcher
@@ -193,3 +193,19 @@ def test_a_full_refresh_asked_for_before_one_that_ran_is_covered_by_it(make_app)
     later = jobs.refresh_all(requested_by="cli")
     runner.run_queued()
     assert store.get_job(later.id).summary.startswith("full refresh"), "asked for after it: runs"
+
+
+def test_the_sweep_sends_a_job_whose_message_was_lost_to_the_queue_again(make_app):
+    app = make_app()
+    seed(app)
+    store, jobs, runner = app.extensions["netweave.store"], get_jobs(app), get_runner(app)
+    lost = Job("lost-1", REFRESH_CHANGES, JobStatus.QUEUED, T0)
+    old = store.write(lambda tx: tx.create_job(lost, REFRESH_CHANGES))[0]
+    jobs.huey.flush()  # its message is gone
+    assert jobs.refresh_changes().id == old.id, "new requests share the waiting job"
+    runner.sweep()
+    assert jobs.queue_depth() == 1
+    with app.app_context():
+        jobs.huey.execute(jobs.huey.dequeue())
+    assert store.get_job(old.id).status is JobStatus.DONE
+    assert store.pending_changes() == []

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from graph import BusinessRecord, Place, Tie, TieKind
-from graph.records import DismissReason, Feedback, FeedbackKind
+from graph.records import DismissReason, Feedback, FeedbackKind, GenerationKind
 from netweave.matching.embedder import refresh_embeddings
 from netweave.matching.refresh import Matcher
 from netweave.matching.settings import MatchSettings, Weights
@@ -365,3 +365,18 @@ def test_incremental_refresh_takes_in_new_businesses_ties_and_feedback(store, ma
     incremental = [s.ranked() for s in store.all_suggestions()]
     matcher.refresh_all(now=T0)
     assert incremental == [s.ranked() for s in store.all_suggestions()]
+
+
+def test_a_refresh_published_by_another_process_makes_the_next_one_full(store, matcher, embedder, rules):
+    """A CLI refresh takes in pending changes this worker's book never saw: the worker must not
+    build on that book, or it would publish lists without them."""
+    load(store, FLORIST, VENUE, REALTOR)
+    matcher.refresh_all(now=T0)
+    load(store, LENDER)
+    elsewhere = Matcher(store, embedder, rules)  # another process
+    assert elsewhere.refresh_changes(now=T0).kind is GenerationKind.FULL
+    load(store, PAINTER)
+    report = matcher.refresh_changes(now=T0)
+    assert report.kind is GenerationKind.FULL, "its book missed the lender"
+    assert "M1" in ids(store, "R1")
+    assert matcher.refresh_changes(now=T0).generation is None, "then incremental again: nothing pending"

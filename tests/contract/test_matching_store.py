@@ -50,12 +50,16 @@ def test_nearest_finds_the_most_similar_vectors_first(three):
     between = np.array([0.8, 0.6, 0.0], dtype=np.float32)  # closer to A than to B, far from C
     three.save_embeddings("offers", [("A", "a", unit[0]), ("B", "b", between), ("C", "c", unit[2])])
     queries = np.array([[1, 0, 0], [0.1, 0, 1], [0.6, 0.8, 0]], dtype=np.float32)
-    assert three.nearest("offers", queries, 2) == [["A", "B"], ["C", "A"], ["B", "A"]]
+    found = three.nearest("offers", queries, 2)
+    assert [[i for i, _ in hits] for hits in found] == [["A", "B"], ["C", "A"], ["B", "A"]]
+    assert [similarity for _, similarity in found[0]] == pytest.approx([1.0, 0.8], abs=0.005), "cosine similarities"
+    three.write(lambda tx: tx.set_archived(["A"], True, datetime.now(UTC)))
+    assert [i for i, _ in three.nearest("offers", queries[:1], 2)[0]] == ["A", "B"], "archived ones count too"
     assert three.nearest("needs", unit[:1], 5) == [[]], "no business has a needs vector yet"
     three.ensure_vector_indexes(5)  # another model: indexes rebuilt for its dimensions
     wider = np.eye(5, dtype=np.float32)
     three.save_embeddings("offers", [("A", "a5", wider[0]), ("B", "b5", wider[1]), ("C", "c5", wider[2])])
-    assert three.nearest("offers", wider[1:2], 1) == [["B"]]
+    assert [i for i, _ in three.nearest("offers", wider[1:2], 1)[0]] == ["B"]
 
 
 def test_inferred_categories_replace_older_ones_and_leave_given_ones(three):
@@ -75,7 +79,7 @@ def test_a_text_that_became_empty_loses_its_vector(three):
     three.write(lambda tx: tx.delete_embeddings("needs", ["A", "ghost"]))
     assert three.embedding_hashes("needs") == {"B": "h-b"}
     assert three.load_embeddings("needs")[0] == ["B"]
-    assert three.nearest("needs", vectors[:1], 5) == [["B"]]
+    assert [i for i, _ in three.nearest("needs", vectors[:1], 5)[0]] == ["B"]
 
 
 def test_feedback_is_appended_in_time_order(three):

@@ -183,6 +183,24 @@ def test_sync_archives_what_a_full_export_no_longer_holds(book, store, jobs):
         customers.plan_sync(store, ken, with_bad_row)
 
 
+def test_a_salesperson_cannot_take_over_another_books_account_by_import(book, store, jobs):
+    """Dana's file names her as the salesperson of Ken's realtor: refused, nothing written."""
+    takeover = prepare_rows(
+        [RawRow(2, {"id": "F1", "name": "Petal & Stem", "salesperson": DANA}),
+         RawRow(3, {"id": "R1", "name": "Dana's Realty", "salesperson": DANA})]
+    )  # fmt: skip
+    assert not takeover.rejected
+    with pytest.raises(NotAllowed, match=r"line 3 \(R1, managed by ken@example\.com\)"):
+        customers.import_customers(store, jobs, Viewer(DANA), takeover)
+    with pytest.raises(NotAllowed, match="R1"):
+        customers.plan_sync(store, Viewer(DANA), takeover)
+    realtor = store.get_business("R1").record
+    assert (realtor.name, realtor.salesperson_id) == ("Olson Realty", KEN)
+    assert store.get_business("F1").record.name == "Petal & Stem"
+    customers.import_customers(store, jobs, Viewer.system(), takeover)
+    assert store.get_business("R1").record.salesperson_id == DANA, "a manager may move it"
+
+
 def test_a_status_column_archives_and_restores(book, store, jobs):
     system = Viewer.system()
     archive = prepare_rows([RawRow(2, {"id": "R1", "name": "Olson Realty", "salesperson": KEN, "status": "inactive"})])

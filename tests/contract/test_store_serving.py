@@ -350,9 +350,22 @@ def test_running_jobs_of_a_dead_worker_go_back_to_the_queue(store):
     queued, _ = store.write(lambda tx: tx.create_job(job("refresh_all", T0)))
     store.write(lambda tx: tx.claim_job(queued.id, T1))
     store.write(lambda tx: tx.update_job(queued.id, progress=JobProgress("matching", 1, 9)))
-    [back] = store.write(lambda tx: tx.requeue_running_jobs())
+    [back] = store.write(lambda tx: tx.requeue_running_jobs(3, T2))
     assert back.id == queued.id and back.status is JobStatus.QUEUED and back.progress is None
     assert store.write(lambda tx: tx.claim_job(queued.id, T2)).attempts == 2
+
+
+def test_a_job_that_stopped_its_worker_three_times_is_failed_not_run_again(store):
+    queued, _ = store.write(lambda tx: tx.create_job(job("refresh_all", T0)))
+    for attempt in (1, 2, 3):
+        assert store.write(lambda tx: tx.claim_job(queued.id, T1)).attempts == attempt
+        [back] = store.write(lambda tx: tx.requeue_running_jobs(3, T2))
+    assert (back.status, back.finished_at, back.error) == (
+        JobStatus.FAILED, T2, "gave up after 3 attempts: its worker stopped while running it each time"
+    )  # fmt: skip
+    assert store.get_job(queued.id).status is JobStatus.FAILED
+    assert store.write(lambda tx: tx.claim_job(queued.id, T2)) is None
+    store.write(lambda tx: tx.update_job(queued.id))  # nothing to change: a no-op on both backends
 
 
 # Process-level safety
