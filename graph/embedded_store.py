@@ -975,9 +975,16 @@ class _SqliteWriter(GraphWriter):
         return _to_generation(self.conn.execute("SELECT * FROM generations WHERE id = ?", (number,)).fetchone())
 
     def write_lists(self, generation: int, lists: Sequence[SuggestionList]) -> None:
+        # A list written again in the same generation replaces the first (as on Neo4j).
+        lists = list({item.business_id: item for item in lists}.values())
+        self.conn.executemany(
+            "DELETE FROM suggestions WHERE business_id = ? AND generation = ?",
+            [(item.business_id, generation) for item in lists],
+        )
         self.conn.executemany(
             "INSERT INTO suggestion_lists (business_id, generation, computed_at)"
-            " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM businesses WHERE id = ?)",
+            " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM businesses WHERE id = ?)"
+            " ON CONFLICT (business_id, generation) DO UPDATE SET computed_at = excluded.computed_at",
             [(item.business_id, generation, _iso(item.computed_at), item.business_id) for item in lists],
         )
         self.conn.executemany(

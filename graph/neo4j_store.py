@@ -71,7 +71,8 @@ _BUSINESS_PROPS = (
     "contact_name", "employees", "opted_out",
 )  # fmt: skip
 
-_MIGRATION_LEASE_S = 30 * 60  # a 100k book's data migration fits well within it
+_MIGRATION_LEASE_S = 300  # renewed after every statement, so only a dead holder lets it run out
+_MIGRATION_WAIT_S = 30 * 60  # how long another process waits for a live holder to finish
 _PRUNE_BATCH = 5000
 
 _WRITE_BUSINESSES = """
@@ -307,6 +308,7 @@ class Neo4jStore(GraphStore):
                 with self.driver.session(database=self.database) as session:
                     for statement in migration.statements:
                         session.run(statement).consume()
+                        self._renew_migration_lease(me)
                 self.driver.execute_query(
                     "MERGE (m:SchemaMigration {name: $name}) ON CREATE SET m.applied_at = datetime()",
                     name=migration.name,
@@ -334,7 +336,7 @@ class Neo4jStore(GraphStore):
                 if attempt == 4:
                     raise
                 time.sleep(0.2)
-        deadline = time.monotonic() + _MIGRATION_LEASE_S
+        deadline = time.monotonic() + _MIGRATION_WAIT_S
         while True:
             records, _, _ = self.driver.execute_query(
                 # Writing the node first takes its write lock, so the holder read next is the
@@ -355,6 +357,15 @@ class Neo4jStore(GraphStore):
             if time.monotonic() > deadline:
                 raise TimeoutError("another process has been migrating the schema for too long")
             time.sleep(0.2)
+
+    def _renew_migration_lease(self, me: str) -> None:
+        self.driver.execute_query(
+            "MATCH (l:SchemaLock {id: 'migrations'}) WHERE l.holder = $me"
+            " SET l.until = datetime() + duration({seconds: $lease})",
+            me=me,
+            lease=_MIGRATION_LEASE_S,
+            database_=self.database,
+        )
 
     def applied_migrations(self) -> list[str]:
         rows = self._query("MATCH (m:SchemaMigration) RETURN DISTINCT m.name AS name ORDER BY name")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
@@ -77,7 +77,7 @@ def gave_up_message(max_attempts: int) -> str:
 class StoreSettings:
     url: str
     user: str = "neo4j"
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a log line or a traceback
     database: str = "neo4j"
 
 
@@ -225,8 +225,8 @@ class GraphWriter(ABC):
     @abstractmethod
     def requeue_running_jobs(self, max_attempts: int, now: datetime) -> list[Job]:
         """Jobs left running by a worker that is gone: back to queued, or failed if they have
-        been tried `max_attempts` times already (a job that kills its worker must not loop);
-        returns them as they are now."""
+        been tried `max_attempts` times already (a job that kills its worker is not run
+        forever); returns them as they are now."""
 
 
 class GraphStore(ABC):

@@ -21,6 +21,7 @@ from flask.cli import with_appcontext
 
 from graph import Role, TieKind
 from graph.records import Job, JobStatus
+from graph.store import UnknownBusinessError, UnknownJobError, UnknownSalespersonError
 from netweave.importer import FORMATS, ImportFileError, ImportReport, SyncRefused, prepare_file
 from netweave.importer.columns import COLUMNS
 from netweave.jobs import JobQueue, get_jobs, get_runner, run_worker
@@ -43,7 +44,7 @@ def service_errors(command: F) -> F:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (NotFound, ValueError) as error:
+        except (NotFound, UnknownBusinessError, UnknownSalespersonError, UnknownJobError, ValueError) as error:
             raise click.BadParameter(str(error)) from None
         except NotAllowed as error:
             raise click.ClickException(str(error)) from None
@@ -216,8 +217,10 @@ def import_command(
     click.echo(report.summary() + (f"; {report.ties_created} new ties" if report.ties_created else ""))
     if dry_run and plan is not None:
         click.echo(f"sync would archive {len(plan.missing)} account(s) (dry run: nothing written)")
-    if report.changed_ids or report.ties_created:
-        report_job(jobs, jobs.refresh_changes(requested_by=viewer.label), wait)
+    if report.refresh_job is not None:
+        report_job(jobs, report.refresh_job, wait)
+    elif report.changed_ids or report.ties_created:
+        click.echo("the job queue did not answer: the changes are pending, and the worker takes them in", err=True)
     if report.rejected:
         sys.exit(1)
 

@@ -11,8 +11,8 @@ read them (`flask --app app jobs list|show`, later the API).
 - The worker (`flask --app app worker`) alone loads the model and the book. Run exactly one:
   it runs one job at a time, so refreshes never overlap, and as it starts it takes back every
   job left running (by a worker that is gone: it goes back to the queue, or fails after
-  MAX_ATTEMPTS, so a job that kills its worker cannot loop). A job queued while no worker
-  ran waits for one.
+  MAX_ATTEMPTS, so the same job is not run a fourth time; the start's own full refresh is a
+  new job). A job queued while no worker ran waits for one.
 - Nothing is lost if the queue loses a message: the changes themselves are pending in the
   store (written with the change), and the worker's sweep requests a refresh for them and
   sends a queued job that has waited too long to the queue again.
@@ -150,6 +150,7 @@ class JobRunner:
         self.store = queue.store
         self._matcher: Any = None
         self._lock = threading.Lock()  # one job at a time, whatever the consumer does
+        self._idle_since = datetime.now(UTC)  # when the last job ended (or the runner was made)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
     def matcher(self) -> Any:
@@ -179,10 +180,14 @@ class JobRunner:
         """Every minute: make sure pending changes (and 'bad timing' pauses that ended) get a
         refresh, and queued jobs run, even if a message to the queue was lost."""
         with self._lock, self.app.app_context():
-            # The worker runs one thing at a time, so a job queued long before this sweep
-            # started should have run: send it again (a second message finds it claimed).
-            stale = datetime.now(UTC) - timedelta(seconds=RESEND_AFTER_S)
-            for job in self.store.list_jobs(limit=100, status=JobStatus.QUEUED):
+            # The worker runs one thing at a time: a job queued long ago, while the worker has
+            # been idle for a while, should have run. Send it again (a second message finds it
+            # claimed and does nothing).
+            now = datetime.now(UTC)
+            stale = now - timedelta(seconds=RESEND_AFTER_S + self.queue.debounce_seconds)
+            idle_long_enough = now - self._idle_since > timedelta(seconds=RESEND_AFTER_S)
+            waiting = self.store.list_jobs(limit=1000, status=JobStatus.QUEUED) if idle_long_enough else []
+            for job in sorted(waiting, key=lambda j: j.created_at)[:100]:
                 if job.created_at < stale:
                     log.warning("job %s (%s) has waited since %s; sent to the queue again", job.id, job.kind,
                                 job.created_at.isoformat(timespec="seconds"))  # fmt: skip
@@ -201,7 +206,10 @@ class JobRunner:
             job = self.store.write(lambda tx: tx.claim_job(job_id, datetime.now(UTC)))
             if job is None:
                 return False
-            self._run(job)
+            try:
+                self._run(job)
+            finally:
+                self._idle_since = datetime.now(UTC)
             return True
 
     def _run(self, job: Job) -> None:
@@ -212,6 +220,8 @@ class JobRunner:
         progress = _ProgressWriter(self.store, job.id)
         try:
             matcher = self.matcher()
+            if job.kind == REFRESH_ALL:
+                matcher.reload_rules()  # `match refresh` after editing the rules file applies them
             if job.kind == REFRESH_ALL and (covered := self._covered(job, matcher)) is not None:
                 summary = f"covered by generation {covered}, a full refresh since this was asked for"
                 self.store.write(

@@ -26,8 +26,6 @@ from flask.typing import ResponseReturnValue
 
 _configured = False
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-# Secrets never go to the logs; these log record fields are dropped if a caller passes them.
-_SECRET_FIELDS = ("password", "token", "secret", "authorization")
 
 
 class _RequestIdFilter(logging.Filter):

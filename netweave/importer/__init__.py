@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from graph import BusinessRecord, GraphStore, GraphWriter, Salesperson, StoredBusiness, Tie, TieKind, UpsertOutcome
+from graph.records import Job
 from netweave.importer.reader import FORMATS, ImportFileError, RawRow, Rejection, read_file
 from netweave.importer.rows import BusinessRow, describe_errors, parse_ids, parse_status, source_digest
 
@@ -57,6 +58,7 @@ class ImportReport:
     restored: list[str] = field(default_factory=list)
     changed_ids: list[str] = field(default_factory=list)
     dry_run: bool = False
+    refresh_job: Job | None = None  # the refresh that takes the changes in (None: none queued)
 
     def count(self, outcome: UpsertOutcome) -> None:
         setattr(self, outcome.value, getattr(self, outcome.value) + 1)

@@ -94,7 +94,6 @@ class Book:
         self.now = 0.0  # POSIX time the lists are as of
         self._state_capacity = 0
         self._grow_state()
-        self.lists: dict[int, Ranked] = {}
         # id -> positions whose signals (ties, blocks, verdicts) name that business
         self._mentions: dict[str, set[int]] = defaultdict(set)
 
@@ -180,8 +179,10 @@ class Book:
         f = self.f
         touched_ids = [u.business_id for u in updates]
         before = {i: self._snapshot(f.index[i]) for i in touched_ids if i in f.index}
-        staying = [u for u in updates if u.business is not None and u.business.archived_at is None]
-        leaving = [u for u in updates if u not in staying]
+        # By id: updates carry numpy vectors, which do not compare as values.
+        staying_ids = {u.business_id for u in updates if u.business is not None and u.business.archived_at is None}
+        staying = [u for u in updates if u.business_id in staying_ids]
+        leaving = [u for u in updates if u.business_id not in staying_ids]
         left: set[int] = set()
         for update in leaving:
             position = f.index.get(update.business_id)
@@ -241,8 +242,6 @@ class Book:
         self.far_valid[:size] &= ~far_stale
         rows.update(np.flatnonzero(far_stale).tolist())
         rows = {r for r in rows if f.active[r]}
-        for position in left:
-            self.lists.pop(position, None)
         return rows, left
 
     def _snapshot(self, position: int) -> dict:
@@ -439,7 +438,6 @@ class Book:
                     )
                     ranked = sorted(((j, round(s, 4)) for j, s in chosen), key=lambda item: (-item[1], f.ids[item[0]]))
                     result[i] = ranked
-                    self.lists[i] = ranked
         return result
 
     def active_rows(self) -> np.ndarray:

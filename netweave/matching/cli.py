@@ -30,7 +30,9 @@ def refresh_command(wait: bool) -> None:
     """Recompute every suggestion (a full refresh, run by the worker).
 
     Changes are refreshed on their own as they happen; this is for after editing the rules
-    or settings, or to start afresh.
+    file (the worker reads it again first), or to start afresh. The model and the matching
+    settings come from the environment: restart the worker to change them (its start
+    recomputes every list).
     """
     jobs = get_jobs()
     report_job(jobs, jobs.refresh_all(requested_by="cli"), wait)

@@ -103,8 +103,11 @@ class _Explainer:
             reasons.append((audience * w.reason_audience_strength, _sentence(f"Both serve {self._snippets(me)[2]}")))
 
         if shared := self.book.elig.shared_partners(me, other):
-            names = sorted(self._name(p) for p in shared)
-            reasons.append((w.reason_shared_partner_strength, f"Both already work with {', '.join(names[:2])}."))
+            # A partner is named only to the salesperson who manages it (and both sides).
+            owner = self.book.f.owner
+            names = sorted(self._name(p) for p in shared if owner[p] == owner[me] == owner[other])
+            common = ", ".join(names[:2]) if names else "a partner in common"
+            reasons.append((w.reason_shared_partner_strength, f"Both already work with {common}."))
 
         reasons.sort(key=_strength)
         ranked = [text for _, text in reasons[: w.reason_max_signals]]

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -93,17 +94,31 @@ class Matcher:
         rules: Rules,
         settings: MatchSettings | None = None,
         far_search: str = "auto",
+        rules_path: Path | None = None,
     ):
         if far_search not in FAR_SEARCHES:
             raise ValueError(f"far search {far_search!r}: expected one of {', '.join(FAR_SEARCHES)}")
         self.store = store
         self.embedder = embedder
         self.rules = rules
+        self.rules_path = rules_path  # where the rules were read from, to read again on request
         self.settings = settings or MatchSettings()
         self.far_search = far_search
         self._prototypes: np.ndarray | None = None
         self.book: Book | None = None  # what the last refresh loaded, kept for the next changes
         self.last_generation: int | None = None  # the generation this book's lists were published as
+
+    def reload_rules(self) -> bool:
+        """Read the rules file again (before a full refresh asked for after editing it); True
+        if the rules changed. An invalid file raises RulesError and the rules stay as they were."""
+        if self.rules_path is None:
+            return False
+        rules = Rules.load(self.rules_path)
+        if rules.digest == self.rules.digest:
+            return False
+        log.info("rules changed (%s -> %s): read again from %s", self.rules.digest, rules.digest, self.rules_path)
+        self.rules, self._prototypes, self.book = rules, None, None
+        return True
 
     @property
     def prototypes(self) -> np.ndarray:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from graph import GraphStore
 from netweave.matching.embedder import Embedder
 from netweave.matching.refresh import Matcher
-from netweave.matching.rules import Rules
+from netweave.matching.rules import DEFAULT_RULES_PATH, Rules
 from netweave.matching.settings import MatchSettings
 
 
@@ -27,4 +28,5 @@ def build_matcher(config: Mapping[str, Any], store: GraphStore) -> Matcher:
         Rules.load(config["RULES_PATH"]),
         match_settings(config),
         far_search=config["FAR_SEARCH"],
+        rules_path=Path(config["RULES_PATH"] or DEFAULT_RULES_PATH),
     )

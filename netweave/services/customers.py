@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from graph import GraphStore, OptOut, Role, StoredBusiness
+from graph.records import Job
 from netweave.importer import ImportReport, PreparedImport, missing_accounts, write_rows
 from netweave.jobs import JobQueue
 from netweave.services.access import NotAllowed, NotFound, Viewer, business_for
@@ -15,14 +16,15 @@ from netweave.services.access import NotAllowed, NotFound, Viewer, business_for
 log = logging.getLogger(__name__)
 
 
-def request_refresh(jobs: JobQueue, viewer: Viewer) -> None:
-    """After a committed change: ask the worker to take it in. If the queue cannot be
-    reached the change is not lost: it is pending in the store and the worker's sweep
-    (or its next start) takes it in."""
+def request_refresh(jobs: JobQueue, viewer: Viewer) -> Job | None:
+    """After a committed change: ask the worker to take it in; returns the refresh job. If the
+    queue cannot be reached (None) the change is not lost: it is pending in the store and the
+    worker's sweep (or its next start) takes it in."""
     try:
-        jobs.refresh_changes(requested_by=viewer.label)
+        return jobs.refresh_changes(requested_by=viewer.label)
     except Exception:
         log.warning("could not queue a refresh; the change is pending and will be taken in later", exc_info=True)
+        return None
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def import_customers(
         store, prepared, dry_run=dry_run, archive_missing=sync.ids if sync else (), on_progress=on_progress
     )
     if report.changed_ids or report.ties_created:
-        request_refresh(jobs, viewer)
+        report.refresh_job = request_refresh(jobs, viewer)
     return report
 
 

@@ -10,12 +10,17 @@ from netweave.services.access import NotAllowed, Viewer, business_for
 from netweave.services.customers import request_refresh
 
 
-def _pair(store: GraphStore, viewer: Viewer, a: str, b: str) -> None:
-    """Both exist and the viewer manages at least one of them."""
+def _pair(store: GraphStore, viewer: Viewer, a: str, b: str, *, both: bool = False) -> None:
+    """Both exist and the viewer manages at least one of them (`both`: each of them)."""
     if a == b:
         raise ValueError("a pair needs two different customers")
     system = Viewer.system()
     first, second = business_for(store, system, a, active=False), business_for(store, system, b, active=False)
+    if both and not (viewer.manages(first) and viewer.manages(second)):
+        unmanaged = a if not viewer.manages(first) else b
+        raise NotAllowed(
+            f"{viewer.label} does not manage {unmanaged!r}: a block is lifted by one who manages both, or a manager"
+        )
     if not (viewer.manages(first) or viewer.manages(second)):
         raise NotAllowed(f"{viewer.label} manages neither {a!r} nor {b!r}")
 
@@ -54,8 +59,9 @@ def block(
 
 
 def unblock(store: GraphStore, jobs: JobQueue, viewer: Viewer, a: str, b: str, now: datetime | None = None) -> bool:
-    """Allow a blocked pair again; True if it was blocked."""
-    _pair(store, viewer, a, b)
+    """Allow a blocked pair again; True if it was blocked. Either side's salesperson may block a
+    pair, but lifting it takes one who manages both (or a manager): a block may be the other side's."""
+    _pair(store, viewer, a, b, both=True)
     removed = store.write(lambda tx: tx.remove_do_not_introduce(a, b, now or datetime.now(UTC)))
     if removed:
         request_refresh(jobs, viewer)

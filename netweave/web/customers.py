@@ -26,8 +26,9 @@ def index() -> ResponseReturnValue:
     salesperson = request.args.get("salesperson") or None
     archived = request.args.get("archived") == "1"
     status = BusinessStatus.ARCHIVED if archived else BusinessStatus.ACTIVE
-    page = max(request.args.get("page", 1, type=int), 1)
     total = store.count_businesses(salesperson_id=salesperson, search=search, status=status)
+    pages = max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1)
+    page = min(max(request.args.get("page", 1, type=int), 1), pages)  # a page past the end shows the last
     businesses = store.list_businesses(
         salesperson_id=salesperson, search=search, status=status, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
@@ -37,7 +38,7 @@ def index() -> ResponseReturnValue:
         salespeople=store.list_salespeople(),
         total=total,
         page=page,
-        pages=max((total + PAGE_SIZE - 1) // PAGE_SIZE, 1),
+        pages=pages,
         search=search or "",
         salesperson=salesperson or "",
         archived=archived,

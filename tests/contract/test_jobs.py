@@ -204,8 +204,37 @@ def test_the_sweep_sends_a_job_whose_message_was_lost_to_the_queue_again(make_ap
     jobs.huey.flush()  # its message is gone
     assert jobs.refresh_changes().id == old.id, "new requests share the waiting job"
     runner.sweep()
+    assert jobs.queue_depth() == 0, "the worker just became free: its message may still come"
+    runner._idle_since = T0  # ...but it has been idle for long since it was queued
+    runner.sweep()
     assert jobs.queue_depth() == 1
     with app.app_context():
         jobs.huey.execute(jobs.huey.dequeue())
     assert store.get_job(old.id).status is JobStatus.DONE
     assert store.pending_changes() == []
+
+
+def test_a_full_refresh_reads_an_edited_rules_file_again(make_app, tmp_path):
+    from netweave.matching.rules import DEFAULT_RULES_PATH
+
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(DEFAULT_RULES_PATH.read_text(encoding="utf-8"), encoding="utf-8")
+    app = make_app(RULES_PATH=str(rules_file))
+    seed(app)
+    store, jobs, runner = app.extensions["netweave.store"], get_jobs(app), get_runner(app)
+    runner._matcher = Matcher(store, HashingEmbedder(), Rules.load(rules_file), rules_path=rules_file)
+    jobs.refresh_all(requested_by="cli")
+    runner.run_queued()
+    before = store.published_generation().rules_digest
+    rules_file.write_text(rules_file.read_text(encoding="utf-8").replace("weight: 0.9", "weight: 0.8", 1))
+    edited = Rules.load(rules_file).digest
+    assert edited != before
+    job = jobs.refresh_all(requested_by="cli")
+    runner.run_queued()
+    assert store.get_job(job.id).summary.startswith("full refresh")
+    assert store.published_generation().rules_digest == edited
+    rules_file.write_text("kinds: [", encoding="utf-8")
+    broken = jobs.refresh_all(requested_by="cli")
+    runner.run_queued()
+    assert store.get_job(broken.id).error.startswith(f"RulesError: {rules_file}: not valid YAML")
+    assert store.published_generation().rules_digest == edited, "the lists stay as they were"

@@ -213,6 +213,12 @@ def test_shared_partners_raise_a_pair_and_are_explained(store, matcher):
     by_other = {s.other_id: s for s in store.suggestions_for("F1")}
     assert by_other["V1"].score == pytest.approx(by_other["V2"].score + 0.05, abs=1e-3)
     assert "Both already work with Something Blue Planning." in by_other["V1"].reasons
+    load(store, replace(planner, salesperson_id="ken@example.com"))  # now another salesperson's customer
+    matcher.refresh_changes(now=T0)
+    by_other = {s.other_id: s for s in store.suggestions_for("F1")}
+    assert "Both already work with a partner in common." in by_other["V1"].reasons, "not named to Dana"
+    between_dana_s = [s for s in store.all_suggestions() if "W1" not in (s.business_id, s.other_id)]
+    assert not any("Something Blue" in reason for s in between_dana_s for reason in s.reasons + s.other_reasons)
 
 
 def test_dismissals_remove_the_pair_and_teach_both_sides(store, matcher):

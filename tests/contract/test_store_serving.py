@@ -191,10 +191,11 @@ def test_readers_see_the_previous_complete_set_until_a_generation_is_published(f
     second = four.write(
         lambda tx: tx.begin_generation(GenerationKind.FULL, model="m2", rules_digest="r2", settings_digest="s", now=T1)
     )
+    four.write(lambda tx: tx.write_lists(second.id, [SuggestionList("A", T1, (suggestion("A", "C", 1),))]))
     four.write(lambda tx: tx.write_lists(second.id, [SuggestionList("A", T1, (suggestion("A", "D", 1),))]))
     assert listed(four, "A") == ["B", "C"], "not published yet: the old list"
     four.write(lambda tx: tx.publish_generation(second.id, T1, []))
-    [shown] = four.suggestions_for("A")
+    [shown] = four.suggestions_for("A")  # the list written again replaced the first
     assert (shown.other_id, shown.generation, shown.model, shown.rules_digest) == ("D", second.id, "m2", "r2")
     assert second.id > first.id
     assert four.published_generation().id == second.id

@@ -114,7 +114,7 @@ def test_the_demo_is_served_by_web_and_worker(service, backend):
     base, _ = service
     status, body, _ = get(base + "/healthz")
     assert status == 200
-    assert json.loads(body) == {"status": "ok", "backend": backend, "businesses": 320}
+    assert json.loads(body) == {"status": "ok"}
     status, body, _ = get(base + "/readyz")
     assert (status, json.loads(body)) == (200, {"status": "ready", "checks": {"store": "ok", "queue": "ok"}})
 
