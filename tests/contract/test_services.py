@@ -227,9 +227,7 @@ def test_viewers_manage_their_own_businesses():
 def test_a_block_one_side_set_is_lifted_only_by_who_manages_both(book, store, jobs):
     dana, ken = Viewer(DANA), Viewer(KEN)
     assert network.block(store, jobs, ken, "F1", "V2", "Ken's client asked", T0) is True
-    with pytest.raises(
-        NotAllowed, match=r"does not manage 'V2': a block is lifted by one who manages both"
-    ):
+    with pytest.raises(NotAllowed, match=r"does not manage 'V2': a block is lifted by one who manages both"):
         network.unblock(store, jobs, dana, "F1", "V2", T0)
     assert store.is_do_not_introduce("F1", "V2")
     assert network.block(store, jobs, dana, "F1", "V1", "her own pair", T0)
