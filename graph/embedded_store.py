@@ -330,7 +330,7 @@ class EmbeddedStore(GraphStore):
         if row["city"] is not None:
             place = Place(
                 city=row["city"], region=row["region"], country=row["country"],
-                metro=row["metro"], lat=row["lat"], lon=row["lon"],
+                metro=row["metro"], lat=row["lat"], lon=row["lon"], postal_code=row["postal_code"],
             )  # fmt: skip
         record = BusinessRecord(
             id=row["id"],
@@ -778,23 +778,24 @@ class _SqliteWriter(GraphWriter):
             )
         conn.execute(
             "INSERT INTO businesses (id, name, description, customers, needs, website, email, contact_name,"
-            " employees, opted_out, salesperson_id, place_id, city, region, country, metro, lat, lon, content_hash,"
-            " source_digest, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
-            " ?, ?, ?, ?)"
+            " employees, opted_out, salesperson_id, place_id, city, region, country, metro, lat, lon, postal_code,"
+            " content_hash, source_digest, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description,"
             " customers = excluded.customers, needs = excluded.needs, website = excluded.website,"
             " email = excluded.email, contact_name = excluded.contact_name, employees = excluded.employees,"
             " opted_out = excluded.opted_out, salesperson_id = excluded.salesperson_id,"
             " place_id = excluded.place_id, city = excluded.city, region = excluded.region,"
             " country = excluded.country, metro = excluded.metro, lat = excluded.lat, lon = excluded.lon,"
+            " postal_code = excluded.postal_code,"
             " content_hash = excluded.content_hash, source_digest = excluded.source_digest,"
             " updated_at = excluded.updated_at",
             (
                 record.id, record.name, record.description, record.customers, record.needs,
                 record.website, record.email, record.contact_name, record.employees,
                 int(record.opted_out), record.salesperson_id, place.id if place else None,
-                *((place.city, place.region, place.country, place.metro, place.lat, place.lon) if place else
-                  (None,) * 6),
+                *((place.city, place.region, place.country, place.metro, place.lat, place.lon, place.postal_code)
+                  if place else (None,) * 6 + ("",)),
                 digest, source, stamp, stamp,
             ),
         )  # fmt: skip
@@ -975,11 +976,18 @@ class _SqliteWriter(GraphWriter):
         return _to_generation(self.conn.execute("SELECT * FROM generations WHERE id = ?", (number,)).fetchone())
 
     def write_lists(self, generation: int, lists: Sequence[SuggestionList]) -> None:
-        # A list written again in the same generation replaces the first (as on Neo4j).
+        # A list written again in the same generation replaces the first (as on Neo4j). Rare:
+        # only the lists already there are cleared (a full refresh writes 100k new ones).
         lists = list({item.business_id: item for item in lists}.values())
+        written = []
+        for chunk in _chunks([item.business_id for item in lists]):
+            written += self.conn.execute(
+                f"SELECT business_id FROM suggestion_lists WHERE generation = ? AND business_id IN ({_marks(chunk)})",
+                [generation, *chunk],
+            ).fetchall()
         self.conn.executemany(
             "DELETE FROM suggestions WHERE business_id = ? AND generation = ?",
-            [(item.business_id, generation) for item in lists],
+            [(row[0], generation) for row in written],
         )
         self.conn.executemany(
             "INSERT INTO suggestion_lists (business_id, generation, computed_at)"

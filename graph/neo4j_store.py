@@ -116,7 +116,8 @@ MERGE (c:PendingChange {business_id: id})
 # Named properties only: a Business node also carries its embedding vectors, which are big.
 _PROJECTION = ", ".join(
     f".{name}" for name in ("id", *_BUSINESS_PROPS, "city", "region", "country", "metro", "lat", "lon",
-                            "created_at", "updated_at", "archived_at", "opted_out_at", "opt_out_reason")
+                            "postal_code", "created_at", "updated_at", "archived_at", "opted_out_at",
+                            "opt_out_reason")
 )  # fmt: skip
 
 # `$ids IS NULL OR b.id IN $ids` would scan every business: a lookup by id gets its own MATCH.
@@ -155,7 +156,7 @@ ORDER BY a, rank
 """
 
 
-_PLACE_PROPS = ("city", "region", "country", "metro", "lat", "lon")
+_PLACE_PROPS = ("city", "region", "country", "metro", "lat", "lon", "postal_code")
 
 
 def _business_row(record: BusinessRecord, source: str | None) -> dict[str, Any]:
@@ -196,7 +197,7 @@ def _to_stored(row: Any) -> StoredBusiness:
         if props.get("city") is None
         else Place(
             city=props["city"], region=props["region"], country=props["country"], metro=props["metro"],
-            lat=props.get("lat"), lon=props.get("lon"),
+            lat=props.get("lat"), lon=props.get("lon"), postal_code=props.get("postal_code") or "",
         ),
         **{name: props.get(name) for name in _BUSINESS_PROPS},
     )  # fmt: skip

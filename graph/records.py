@@ -45,6 +45,12 @@ class Place:
     metro: str = ""
     lat: float | None = None
     lon: float | None = None
+    postal_code: str = ""
+
+    @property
+    def located(self) -> bool:
+        """Whether the place has coordinates (given, or found from its postal code or city)."""
+        return self.lat is not None and self.lon is not None
 
     @property
     def id(self) -> str:

@@ -208,6 +208,9 @@ def import_command(
             store, jobs, viewer, prepared, sync=plan, dry_run=dry_run, on_progress=bar.update
         )
 
+    if report.ignored_columns:
+        names = ", ".join(repr(name) for name in report.ignored_columns)
+        click.echo(f"note     ignored the CRM's own column(s) {names} (Netweave does not use them)", err=True)
     for item in report.rejected:
         click.echo(f"rejected {item}", err=True)
     for item in report.warnings:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from graph import BusinessRecord, GraphStore, GraphWriter, Salesperson, StoredBusiness, Tie, TieKind, UpsertOutcome
 from graph.records import Job
+from netweave.importer.places import gazetteer
 from netweave.importer.reader import FORMATS, ImportFileError, RawRow, Rejection, read_file
 from netweave.importer.rows import BusinessRow, describe_errors, parse_ids, parse_status, source_digest
 
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 BATCH_SIZE = 500
+UNASSIGNED = "unassigned"  # the book of CRM records that have no owner
 
 
 @dataclass
@@ -59,6 +61,7 @@ class ImportReport:
     changed_ids: list[str] = field(default_factory=list)
     dry_run: bool = False
     refresh_job: Job | None = None  # the refresh that takes the changes in (None: none queued)
+    ignored_columns: tuple[str, ...] = ()  # the CRM's own columns, of no use here
 
     def count(self, outcome: UpsertOutcome) -> None:
         setattr(self, outcome.value, getattr(self, outcome.value) + 1)
@@ -110,6 +113,8 @@ class PreparedImport:
     rejected: list[Rejection]
     total: int
     unchanged: list[_UnchangedRow] = field(default_factory=list)
+    warnings: list[Rejection] = field(default_factory=list)  # rows taken, with something to say
+    ignored_columns: tuple[str, ...] = ()  # the CRM's own columns, of no use here
 
     @property
     def ids(self) -> set[str]:
@@ -122,8 +127,10 @@ class PreparedImport:
         return {row.record.salesperson_id for row in self.rows} | {row.salesperson_id for row in self.unchanged}
 
 
-def _validate(raw_rows: Sequence[RawRow], default_salesperson: str | None) -> tuple[list[_ValidRow], list[Rejection]]:
-    valid, rejected = [], []
+def _validate(
+    raw_rows: Sequence[RawRow], default_salesperson: str | None
+) -> tuple[list[_ValidRow], list[Rejection], list[Rejection]]:
+    valid, rejected, warnings = [], [], []
     for raw in raw_rows:
         try:
             row = BusinessRow.model_validate(raw.fields)
@@ -131,20 +138,34 @@ def _validate(raw_rows: Sequence[RawRow], default_salesperson: str | None) -> tu
             raw_id = raw.fields.get("id")
             rejected.append(Rejection(raw.line, describe_errors(error), str(raw_id).strip() if raw_id else None))
             continue
+        owner = default_salesperson
         if not (row.salesperson or default_salesperson):
-            rejected.append(
-                Rejection(raw.line, "salesperson: missing (add a salesperson column or pass --salesperson)", row.id)
-            )
-            continue
+            if "salesperson" not in raw.fields:  # the file names no owners at all
+                rejected.append(
+                    Rejection(raw.line, "salesperson: missing (add a salesperson column or pass --salesperson)", row.id)
+                )
+                continue
+            owner = UNASSIGNED  # a CRM record without an owner: kept, in a book a manager sees
+            warnings.append(
+                Rejection(raw.line, f"salesperson: empty; filed under {UNASSIGNED!r} (pass --salesperson to choose)",
+                          row.id)
+            )  # fmt: skip
         ties = tuple(
             [Tie(row.id, other, TieKind.PARTNERS_WITH) for other in row.partners]
             + [Tie(row.id, other, TieKind.KNOWS) for other in row.knows]
         )
-        record, person = row.to_record(default_salesperson), row.to_salesperson(default_salesperson)
+        record, person = row.to_record(owner), row.to_salesperson(owner)
+        if owner == UNASSIGNED:
+            person = Salesperson(UNASSIGNED, "Unassigned", None)
+        if record.place is not None:
+            located = gazetteer().locate(record.place, record.place.postal_code)
+            record = replace(record, place=located.place)
+            if not located.found:
+                warnings.append(Rejection(raw.line, f"location: {located.problem}; shown as location unknown", row.id))
         valid.append(
             _ValidRow(raw.line, record, person, ties, row.status, source_digest(raw.fields, default_salesperson))
         )
-    return valid, rejected
+    return valid, rejected, warnings
 
 
 def _without_duplicate_ids(rows: list[_ValidRow]) -> tuple[list[_ValidRow], list[Rejection]]:
@@ -171,15 +192,20 @@ def prepare_rows(
     read_rejections: Sequence[Rejection] = (),
     default_salesperson: str | None = None,
     store: GraphStore | None = None,
+    ignored_columns: Sequence[str] = (),
 ) -> PreparedImport:
     """Validate every row and reject duplicate ids; writes nothing. With a store, rows equal to
     the ones their accounts were last imported from are recognised by digest and not validated
     again (a re-import of an unchanged export is then mostly a scan)."""
     unchanged, to_validate = _recognise_unchanged(raw_rows, default_salesperson, store)
-    valid, invalid = _validate(to_validate, default_salesperson)
+    valid, invalid, warnings = _validate(to_validate, default_salesperson)
     valid, duplicates = _without_duplicate_ids(valid)
     rejected = sorted([*read_rejections, *invalid, *duplicates], key=lambda r: r.line)
-    return PreparedImport(valid, rejected, len(raw_rows) + len(read_rejections), unchanged)
+    duplicate_lines = {r.line for r in duplicates}
+    warnings = [w for w in warnings if w.line not in duplicate_lines]
+    return PreparedImport(
+        valid, rejected, len(raw_rows) + len(read_rejections), unchanged, warnings, tuple(ignored_columns)
+    )
 
 
 def _recognise_unchanged(
@@ -243,7 +269,13 @@ def write_rows(
     then archive `archive_missing` (as `missing_accounts` listed them)."""
     now = now or datetime.now(UTC)
     valid = prepared.rows
-    report = ImportReport(rows=prepared.total, dry_run=dry_run, rejected=list(prepared.rejected))
+    report = ImportReport(
+        rows=prepared.total,
+        dry_run=dry_run,
+        rejected=list(prepared.rejected),
+        warnings=list(prepared.warnings),
+        ignored_columns=prepared.ignored_columns,
+    )
     on_progress(len(prepared.rejected))
     if dry_run:
         on_progress(len(valid) + len(prepared.unchanged))
@@ -365,10 +397,14 @@ def prepare_file(
     default_salesperson: str | None = None,
 ) -> PreparedImport:
     """Read and judge one file; raises ImportFileError if the file as a whole is unreadable."""
-    raw_rows, read_rejections = read_file(
-        path, file_format=file_format, encoding=encoding, ignore_unknown=ignore_unknown_columns
+    read = read_file(path, file_format=file_format, encoding=encoding, ignore_unknown=ignore_unknown_columns)
+    return prepare_rows(
+        read.rows,
+        read_rejections=read.rejections,
+        default_salesperson=default_salesperson,
+        store=store,
+        ignored_columns=read.ignored,
     )
-    return prepare_rows(raw_rows, read_rejections=read_rejections, default_salesperson=default_salesperson, store=store)
 
 
 def import_file(

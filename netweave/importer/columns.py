@@ -21,7 +21,17 @@ COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "salesperson": (
         "Email (or id) of the salesperson who manages the account; --salesperson gives a default.",
-        ("owner", "account owner", "owner email", "sales rep", "salesperson email", "rep email", "assigned to"),
+        (
+            "owner",
+            "account owner",
+            "company owner",
+            "record owner",
+            "owner email",
+            "sales rep",
+            "salesperson email",
+            "rep email",
+            "assigned to",
+        ),
     ),
     "salesperson_name": ("Display name of that salesperson.", ("owner name", "sales rep name", "rep name")),
     "description": (
@@ -38,11 +48,15 @@ COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "categories": (
         "Kinds of business, separated by ';' (e.g. 'Florist; Event Decor').",
-        ("category", "industry", "business type", "type", "kind of business", "vertical", "sector"),
+        ("category", "industry", "business type", "kind of business", "vertical", "sector"),
     ),
     "website": (
         "Web address; 'example.com' becomes 'https://example.com'.",
-        ("url", "web", "website url", "domain", "web site"),
+        ("url", "web", "website url", "web site"),
+    ),
+    "domain": (
+        "Web domain (e.g. 'example.com'); the website when the row gives none.",
+        ("company domain name", "domain name", "web domain"),
     ),
     "email": ("Contact email address.", ("e mail", "email address", "contact email", "primary email")),
     "contact_name": (
@@ -54,8 +68,28 @@ COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("number of employees", "employee count", "headcount", "staff", "no of employees", "size"),
     ),
     "city": ("City (required when any other location column is given).", ("town", "billing city", "locality")),
-    "region": ("State, province or region.", ("state", "province", "billing state", "state province", "county")),
-    "country": ("Country.", ("billing country", "country code", "nation")),
+    "region": (
+        "State, province or region ('Colorado' or 'CO').",
+        ("state", "province", "billing state", "state province", "state region", "billing state province", "county"),
+    ),
+    "postal_code": (
+        "Postal or ZIP code; a US ZIP code locates the business when no coordinates are given.",
+        (
+            "zip",
+            "zip code",
+            "zipcode",
+            "postal code",
+            "postcode",
+            "billing zip postal code",
+            "billing postal code",
+            "billing zip",
+            "zip postal code",
+        ),
+    ),
+    "country": (
+        "Country ('United States', 'USA' or 'US'; US when blank and the state or ZIP code is a US one).",
+        ("billing country", "country region", "country code", "nation"),
+    ),
     "metro": (
         "Metro area the city belongs to (e.g. 'Twin Cities'); cities in one metro are one market.",
         ("metro area", "metropolitan area", "market", "msa"),
@@ -76,6 +110,21 @@ COLUMNS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 REQUIRED = ("id", "name")
 
+# Columns CRMs add to every export that Netweave has no use for: ignored with a note, never
+# refused (HubSpot companies and Salesforce accounts exports, as they come).
+CRM_EXTRAS = frozenset(
+    {
+        "create date", "created date", "last activity date", "last modified date", "last contacted",
+        "phone", "phone number", "fax", "street address", "street address 2", "billing street", "address",
+        "shipping street", "shipping city", "shipping state province", "shipping zip postal code",
+        "shipping country", "type", "account type", "lifecycle stage", "lead status", "annual revenue",
+        "time zone", "parent account", "account source", "original source", "record source", "rating",
+        "ownership", "ticker symbol", "sic code", "naics code", "account site", "linkedin company page",
+        "facebook company page", "twitter handle", "year founded", "number of associated contacts",
+        "number of associated deals", "last modified by", "created by",
+    }
+)  # fmt: skip
+
 
 def fold(header: str) -> str:
     """'Account-ID ' -> 'account id'."""
@@ -91,6 +140,11 @@ for _canonical, (_help, _aliases) in COLUMNS.items():
 def canonical_column(header: str) -> str | None:
     """The import column a header names, or None if it names none."""
     return _LOOKUP.get(fold(header))
+
+
+def is_crm_extra(header: str) -> bool:
+    """A column CRMs add that Netweave ignores (with a note) rather than refuses."""
+    return fold(header) in CRM_EXTRAS
 
 
 def suggest_column(header: str) -> str | None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netweave.importer.columns import canonical_column, suggest_column
+from netweave.importer.columns import canonical_column, is_crm_extra, suggest_column
 
 FORMATS = ("csv", "jsonl")
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
@@ -37,6 +37,13 @@ class Rejection:
     def __str__(self) -> str:
         where = f"line {self.line}" + (f" (id {self.business_id!r})" if self.business_id else "")
         return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    rows: list[RawRow]
+    rejections: list[Rejection]
+    ignored: tuple[str, ...] = ()  # columns a CRM adds that Netweave has no use for
 
 
 class ImportFileError(ValueError):
@@ -82,8 +89,9 @@ def _unknown_message(names: list[str]) -> str:
 
 def read_file(
     path: Path, *, file_format: str | None = None, encoding: str = "utf-8", ignore_unknown: bool = False
-) -> tuple[list[RawRow], list[Rejection]]:
-    """Rows that could be read, and rejections for those that could not."""
+) -> ReadResult:
+    """Rows that could be read, rejections for those that could not, and the CRM's own
+    columns that were ignored."""
     path = Path(path)
     # surrogateescape keeps undecodable bytes so the row that holds them can be named.
     try:
@@ -100,7 +108,7 @@ def read_file(
     return _read_jsonl(text, encoding, ignore_unknown)
 
 
-def _read_csv(text: str, encoding: str, ignore_unknown: bool, delimiter: str) -> tuple[list[RawRow], list[Rejection]]:
+def _read_csv(text: str, encoding: str, ignore_unknown: bool, delimiter: str) -> ReadResult:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     try:
         header = next(reader)
@@ -113,10 +121,12 @@ def _read_csv(text: str, encoding: str, ignore_unknown: bool, delimiter: str) ->
 
     columns: list[str | None] = []
     seen: dict[str, str] = {}
-    unknown = []
+    unknown, ignored = [], []
     for name in header:
         canonical = canonical_column(name) if name.strip() else None
-        if canonical is None and name.strip():
+        if canonical is None and is_crm_extra(name):
+            ignored.append(name)
+        elif canonical is None and name.strip():
             unknown.append(name)
         elif canonical in seen:
             raise ImportFileError(
@@ -156,7 +166,7 @@ def _read_csv(text: str, encoding: str, ignore_unknown: bool, delimiter: str) ->
             rejections.append(Rejection(line, problem, _printable(fields.get("id"))))
             continue
         rows.append(RawRow(line, fields))
-    return rows, rejections
+    return ReadResult(rows, rejections, tuple(ignored))
 
 
 def _printable(value: Any) -> str | None:
@@ -165,8 +175,9 @@ def _printable(value: Any) -> str | None:
     return _UNDECODABLE.sub("?", value.strip())
 
 
-def _read_jsonl(text: str, encoding: str, ignore_unknown: bool) -> tuple[list[RawRow], list[Rejection]]:
+def _read_jsonl(text: str, encoding: str, ignore_unknown: bool) -> ReadResult:
     rows, rejections = [], []
+    ignored: dict[str, None] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
@@ -186,7 +197,9 @@ def _read_jsonl(text: str, encoding: str, ignore_unknown: bool) -> tuple[list[Ra
         clash = None
         for key, value in item.items():
             canonical = canonical_column(key)
-            if canonical is None:
+            if canonical is None and is_crm_extra(key):
+                ignored.setdefault(key)
+            elif canonical is None:
                 unknown.append(key)
             elif canonical in fields:
                 clash = f"fields {key!r} and another both mean {canonical!r}; keep one of them"
@@ -199,4 +212,4 @@ def _read_jsonl(text: str, encoding: str, ignore_unknown: bool) -> tuple[list[Ra
             rejections.append(Rejection(number, _unknown_message(unknown), business_id))
         else:
             rows.append(RawRow(number, fields))
-    return rows, rejections
+    return ReadResult(rows, rejections, tuple(ignored))

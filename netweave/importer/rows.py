@@ -69,11 +69,13 @@ class BusinessRow(BaseModel):
     needs: Text = None
     categories: TextList = Field(default_factory=list)
     website: Text = None
+    domain: Text = None
     email: Text = None
     contact_name: Text = None
     employees: Annotated[int | None, Field(ge=0, le=10_000_000)] = None
     city: Text = None
     region: Text = None
+    postal_code: Text = None
     country: Text = None
     metro: Text = None
     latitude: Annotated[float | None, BeforeValidator(_blank_to_none), Field(ge=-90, le=90)] = None
@@ -124,7 +126,7 @@ class BusinessRow(BaseModel):
             return value  # an id rather than an email
         return _normalised_email(value)
 
-    @field_validator("website")
+    @field_validator("website", "domain")
     @classmethod
     def _website(cls, value: str | None) -> str | None:
         if value is None:
@@ -140,6 +142,7 @@ class BusinessRow(BaseModel):
         located = any(v is not None for v in (self.region, self.metro, self.country, self.latitude, self.longitude))
         if located and self.city is None:
             raise ValueError("city: required when region, country, metro or coordinates are given")
+        # A postal code alone is no place to show; it locates a city given beside it.
         if (self.latitude is None) != (self.longitude is None):
             raise ValueError("latitude and longitude: give both or neither")
         return self
@@ -154,6 +157,7 @@ class BusinessRow(BaseModel):
                 metro=self.metro or "",
                 lat=self.latitude,
                 lon=self.longitude,
+                postal_code=self.postal_code or "",
             )
         return BusinessRecord(
             id=self.id,
@@ -162,7 +166,7 @@ class BusinessRow(BaseModel):
             description=self.description or "",
             customers=self.customers or "",
             needs=self.needs or "",
-            website=self.website,
+            website=self.website or self.domain,
             email=self.email,
             contact_name=self.contact_name,
             employees=self.employees,
@@ -199,7 +203,7 @@ def parse_ids(value: Any) -> list[str]:
 
 # Part of every source digest: bump it whenever validation or normalisation changes what a row
 # becomes, so rows imported before are validated again instead of being taken as unchanged.
-IMPORT_VERSION = "1"
+IMPORT_VERSION = "2"  # 2: places normalised and located, domains, postal codes
 
 
 def source_digest(fields: Mapping[str, Any], default_salesperson: str | None) -> str:

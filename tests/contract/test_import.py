@@ -184,3 +184,22 @@ def test_a_reimport_recognises_unchanged_rows_by_digest_and_still_applies_status
     third = import_file(store, path)
     assert (third.updated, third.unchanged) == (1, 1)
     assert store.get_business("A-2").record.name == "Beta"
+
+
+def test_places_are_located_from_the_address_and_what_is_not_is_warned_about(store, tmp_path):
+    text = (
+        "id,name,salesperson,city,state,zip,metro\n"
+        "P-1,Alpha,dana@example.com,Saint Paul,Minnesota,55102,Twin Cities\n"
+        "P-2,Beta,dana@example.com,Nowheresville,CO,,\n"
+    )
+    report = import_file(store, write(tmp_path, "places.csv", text))
+    assert report.created == 2
+    assert [str(w) for w in report.warnings] == [
+        "line 3 (id 'P-2'): location: 'Nowheresville, CO, US' was not found (no coordinates: add latitude and "
+        "longitude columns); shown as location unknown"
+    ]
+    alpha = store.get_business("P-1").record.place
+    assert (alpha.region, alpha.country, alpha.metro, alpha.postal_code) == ("MN", "US", "Twin Cities", "55102")
+    assert alpha.located and round(alpha.lat) == 45
+    beta = store.get_business("P-2").record.place
+    assert (beta.city, beta.region, beta.country) == ("Nowheresville", "CO", "US") and not beta.located

@@ -16,8 +16,15 @@ from netweave.importer.reader import ImportFileError, read_file
         ("Company Name", "name"),
         ("E-mail", "email"),
         ("Number of Employees", "employees"),
-        ("Billing State/Province", None),
+        ("Billing State/Province", "region"),
         ("State/Province", "region"),
+        ("State/Region", "region"),
+        ("Country/Region", "country"),
+        ("Billing Zip/Postal Code", "postal_code"),
+        ("Postal Code", "postal_code"),
+        ("Company Domain Name", "domain"),
+        ("Company owner", "salesperson"),
+        ("Type", None),  # Salesforce's account type ("Customer - Direct"), not a kind of business
         ("Lng", "longitude"),
         ("Account Owner", "salesperson"),
     ],
@@ -41,9 +48,9 @@ def test_typos_get_a_suggestion():
 def test_csv_line_numbers_count_physical_lines(tmp_path):
     path = tmp_path / "a.csv"
     path.write_text('\ufeffid,name,notes\nA-1,Alpha,"two\nlines"\n\nA-2,Beta,x\n', encoding="utf-8")
-    rows, rejected = read_file(path)
-    assert rejected == []
-    assert [(r.line, r.fields["id"], r.fields["description"]) for r in rows] == [
+    read = read_file(path)
+    assert read.rejections == []
+    assert [(r.line, r.fields["id"], r.fields["description"]) for r in read.rows] == [
         (2, "A-1", "two\nlines"),
         (5, "A-2", "x"),
     ]
@@ -52,8 +59,18 @@ def test_csv_line_numbers_count_physical_lines(tmp_path):
 def test_tab_separated_files(tmp_path):
     path = tmp_path / "a.tsv"
     path.write_text("id\tname\nA-1\tAlpha, Inc.\n")
-    rows, _ = read_file(path)
-    assert rows[0].fields == {"id": "A-1", "name": "Alpha, Inc."}
+    assert read_file(path).rows[0].fields == {"id": "A-1", "name": "Alpha, Inc."}
+
+
+def test_columns_a_crm_always_adds_are_ignored_with_a_note_not_refused(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("Record ID,Company name,Create Date,Phone Number,Colour\n1,Alpha,2025-01-01 09:00,555-0100,red\n")
+    with pytest.raises(ImportFileError, match=r"unknown column\(s\) 'Colour'"):
+        read_file(path)
+    path.write_text("Record ID,Company name,Create Date,Phone Number\n1,Alpha,2025-01-01 09:00,555-0100\n")
+    read = read_file(path)
+    assert read.ignored == ("Create Date", "Phone Number")
+    assert read.rows[0].fields == {"id": "1", "name": "Alpha"}
 
 
 def test_two_headers_for_one_column_are_refused(tmp_path):

@@ -11,6 +11,7 @@ ALTER TABLE businesses ADD COLUMN country TEXT;
 ALTER TABLE businesses ADD COLUMN metro TEXT;
 ALTER TABLE businesses ADD COLUMN lat REAL;
 ALTER TABLE businesses ADD COLUMN lon REAL;
+ALTER TABLE businesses ADD COLUMN postal_code TEXT NOT NULL DEFAULT '';
 UPDATE businesses SET
     city = (SELECT p.city FROM places p WHERE p.id = businesses.place_id),
     region = (SELECT p.region FROM places p WHERE p.id = businesses.place_id),
