@@ -182,7 +182,8 @@ def import_command(
             file_format=file_format,
             encoding=encoding,
             ignore_unknown_columns=ignore_unknown_columns,
-            default_salesperson=salesperson,
+            # A salesperson's own export: rows without an owner are theirs.
+            default_salesperson=salesperson or (None if viewer.sees_every_book else viewer.salesperson_id),
         )
     except ImportFileError as error:
         raise FileNotImported(f"{file.name}: {error} (nothing was imported)") from None

@@ -249,7 +249,9 @@ def missing_accounts(
         )
     named = prepared.ids
     missing = []
-    for salesperson in sorted(set(salespeople) if salespeople is not None else prepared.salespeople):
+    # The unassigned book gathers every file's unowned records: synced only when asked for by name.
+    people = set(salespeople) if salespeople is not None else prepared.salespeople - {UNASSIGNED}
+    for salesperson in sorted(people):
         for business in store.list_businesses(salesperson_id=salesperson, limit=None):
             if business.id not in named:
                 missing.append(business)

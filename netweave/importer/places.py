@@ -29,6 +29,14 @@ from graph import Place
 
 _US_ZIP = re.compile(r"^(\d{5})(?:[- ]?\d{4})?$")
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+# Everyday names ISO 3166 does not list (folded).
+_COMMON_COUNTRY_NAMES = {
+    "usa": "US", "u s a": "US", "u s": "US", "united states of america": "US", "america": "US",
+    "uk": "GB", "u k": "GB", "great britain": "GB", "britain": "GB", "england": "GB", "scotland": "GB",
+    "wales": "GB", "northern ireland": "GB", "russia": "RU", "south korea": "KR", "korea": "KR",
+    "vietnam": "VN", "iran": "IR", "syria": "SY", "laos": "LA", "bolivia": "BO", "venezuela": "VE",
+    "tanzania": "TZ", "moldova": "MD", "czech republic": "CZ", "turkey": "TR", "holland": "NL",
+}  # fmt: skip
 
 
 def _fold(text: str) -> str:
@@ -54,12 +62,16 @@ class Gazetteer:
     pay for the cities (a second or two), so a small import stays quick."""
 
     @functools.cached_property
-    def _zips(self) -> dict[str, tuple[float, float, str]]:
+    def _zips(self) -> dict[str, tuple[float, float, str, frozenset[str]]]:
+        """ZIP code -> (lat, lon, state, the folded names of the cities it serves)."""
         return {
-            item["zip_code"]: (float(item["lat"]), float(item["long"]), item["state"])
+            item["zip_code"]: (
+                float(item["lat"]), float(item["long"]), item["state"],
+                frozenset(_fold(name) for name in (item["city"], *item.get("acceptable_cities", ()))),
+            )
             for item in zipcodes.list_all()
             if item.get("lat") and item.get("long")
-        }
+        }  # fmt: skip
 
     @functools.cached_property
     def _cities(self) -> dict[tuple[str, str, str], tuple[int, float, float]]:
@@ -70,7 +82,7 @@ class Gazetteer:
             country = city["countrycode"]
             state = city["admin1code"] if country == "US" else ""
             entry = (int(city["population"]), float(city["latitude"]), float(city["longitude"]))
-            names = {_fold(city["name"])} | {_fold(n) for n in city["alternatenames"] if n.isascii()}
+            names = {_fold(city["name"])} | {_fold(n) for n in city["alternatenames"]}  # non-Latin ones fold to ""
             for name in names - {""}:
                 for key in {(name, country, state), (name, country, "")}:
                     if key not in cities or cities[key][0] < entry[0]:
@@ -80,12 +92,12 @@ class Gazetteer:
     @staticmethod
     @functools.cache
     def country_code(text: str) -> str | None:
-        """'United States', 'USA', 'us' -> 'US'; None if no country is named so."""
+        """'United States', 'USA', 'us', 'UK' -> 'US', 'GB'; None if no country is named so."""
         text = text.strip()
         if not text:
             return None
-        if _fold(text) in ("usa", "united states of america", "u s a", "u s"):
-            return "US"
+        if (common := _COMMON_COUNTRY_NAMES.get(_fold(text))) is not None:
+            return common
         try:
             return pycountry.countries.lookup(text).alpha_2
         except LookupError:
@@ -104,22 +116,31 @@ class Gazetteer:
 
     def locate(self, place: Place, postal_code: str = "") -> Located:
         """The place with its country and region normalised and coordinates filled in."""
-        zip5 = match.group(1) if (match := _US_ZIP.match(postal_code.strip())) else None
+        given = place.lat is not None and place.lon is not None
+        code = postal_code.strip()
+        zip5 = match.group(1) if (match := _US_ZIP.match(code.zfill(5) if code.isdigit() else code)) else None
         country = self.country_code(place.country) if place.country else None
         if place.country and country is None:
+            if given:  # located all the same; the country stays as written
+                return Located(place, "given")
             return Located(place, "", f"country {place.country!r} is not one we know")
-        if country is None:  # blank: a US state or ZIP code says US
-            us_state = place.region and self.region_code("US", place.region)
-            country = "US" if us_state or (zip5 and place.lat is None and zip5 in self._zips) else ""
+        us_state = self.region_code("US", place.region) if place.region and country in (None, "US") else None
+        if country is None:  # blank: a US state says US, and so does a US ZIP code of this very city
+            known_zip = (
+                zip5 is not None and not place.region and not given and zip5 in self._zips
+                and _fold(place.city) in self._zips[zip5][3]
+            )  # fmt: skip
+            country = "US" if us_state or known_zip else ""
         region = place.region
         if country and place.region:
             region = self.region_code(country, place.region) or place.region
         place = replace(place, country=country, region=region)
-        if place.lat is not None and place.lon is not None:
+        if given:
             return Located(place, "given")
         if country == "US" and zip5 and zip5 in self._zips:
-            lat, lon, _ = self._zips[zip5]
-            return Located(replace(place, lat=lat, lon=lon), "postal code")
+            lat, lon, zip_state, _ = self._zips[zip5]
+            if not place.region or zip_state == region:  # a ZIP code of another state is a typo: the city decides
+                return Located(replace(place, lat=lat, lon=lon), "postal code")
         state = region if country == "US" else ""
         found = self._cities.get((_fold(place.city), country, state)) if country else None
         if found is None and country and not (country == "US" and state):

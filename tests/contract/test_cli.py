@@ -126,3 +126,19 @@ def test_import_sync_asks_before_archiving_what_the_export_no_longer_holds(runne
     assert (
         refused_sync.exit_code == 2 and "--sync refused: 1 rejected row(s) have no id (line 2)" in refused_sync.stderr
     )
+
+
+def test_a_salesperson_importing_their_export_owns_its_unowned_rows(runner, tmp_path):
+    runner.invoke(args=["import", str(_owned(tmp_path))])  # makes Dana a salesperson
+    export = tmp_path / "dana.csv"
+    export.write_text("Record ID,Company name,Company owner,Create Date\nD-2,Beta,,2025-01-01 09:00\n")
+    result = runner.invoke(args=["import", str(export), "--as", "dana@example.com"])
+    assert result.exit_code == 0, result.output
+    assert "note     ignored the CRM's own column(s) 'Create Date'" in result.stderr
+    assert "unassigned" not in result.stderr, "hers, not the unassigned book"
+
+
+def _owned(tmp_path):
+    path = tmp_path / "owned.csv"
+    path.write_text("id,name,owner\nD-1,Alpha,dana@example.com\n")
+    return path

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from graph import Tie, TieKind
-from netweave.importer import ImportFileError, import_file
+from netweave.importer import UNASSIGNED, ImportFileError, import_file, missing_accounts, prepare_file
 
 HEADER = "Account ID,Company Name,Owner,Industry,About,Email,Employees,City,State,Metro,Partners\n"
 
@@ -203,3 +203,15 @@ def test_places_are_located_from_the_address_and_what_is_not_is_warned_about(sto
     assert alpha.located and round(alpha.lat) == 45
     beta = store.get_business("P-2").record.place
     assert (beta.city, beta.region, beta.country) == ("Nowheresville", "CO", "US") and not beta.located
+
+
+def test_unowned_records_go_to_the_unassigned_book_which_a_sync_leaves_alone(store, tmp_path):
+    text = "id,name,salesperson\nU-1,Alpha,dana@example.com\nU-2,Beta,\n"
+    report = import_file(store, write(tmp_path, "owners.csv", text))
+    assert [str(w) for w in report.warnings] == [
+        "line 3 (id 'U-2'): salesperson: empty; filed under 'unassigned' (pass --salesperson to choose)"
+    ]
+    assert store.get_business("U-2").record.salesperson_id == UNASSIGNED
+    export = prepare_file(write(tmp_path, "dana.csv", "id,name,salesperson\nU-1,Alpha,dana@example.com\n"), store=store)
+    assert missing_accounts(store, export) == [], "another file's unowned record is not this export's to archive"
+    assert [b.id for b in missing_accounts(store, export, salespeople=[UNASSIGNED])] == ["U-2"]

@@ -42,3 +42,19 @@ def test_what_cannot_be_located_says_why():
     )
     narnia = gazetteer().locate(Place("Cair Paravel", "", "Narnia"))
     assert narnia.problem == "country 'Narnia' is not one we know"
+
+
+def test_a_postal_code_never_overrules_the_country_or_state_given():
+    berlin = gazetteer().locate(Place("Berlin", "", ""), "10115")  # a New York ZIP code, another city
+    assert (berlin.place.country, berlin.found) == ("", False)
+    typo = gazetteer().locate(Place("Portland", "ME", "US"), "97201")  # an Oregon ZIP code
+    assert (typo.how, round(typo.place.lon)) == ("city", -70), "the city in the state given"
+    boston = gazetteer().locate(Place("Boston", "MA", ""), "2134")  # a spreadsheet dropped the leading 0
+    assert boston.how == "postal code" and round(boston.place.lat) == 42
+
+
+def test_given_coordinates_are_kept_whatever_the_country_is_called():
+    london = gazetteer().locate(Place("London", "", "Albion", lat=51.5, lon=-0.1))
+    assert london.how == "given" and not london.problem
+    assert gazetteer().locate(Place("London", "", "UK")).place.country == "GB"
+    assert gazetteer().locate(Place("København", "", "Denmark")).how == "city", "letters that do not decompose"
