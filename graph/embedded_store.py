@@ -976,23 +976,17 @@ class _SqliteWriter(GraphWriter):
         return _to_generation(self.conn.execute("SELECT * FROM generations WHERE id = ?", (number,)).fetchone())
 
     def write_lists(self, generation: int, lists: Sequence[SuggestionList]) -> None:
-        # A list written again in the same generation replaces the first (as on Neo4j). Rare:
-        # only the lists already there are cleared (a full refresh writes 100k new ones).
+        # A list written again in the same generation replaces the first (as on Neo4j): the
+        # old list row goes, and its suggestions with it (ON DELETE CASCADE).
         lists = list({item.business_id: item for item in lists}.values())
-        written = []
         for chunk in _chunks([item.business_id for item in lists]):
-            written += self.conn.execute(
-                f"SELECT business_id FROM suggestion_lists WHERE generation = ? AND business_id IN ({_marks(chunk)})",
+            self.conn.execute(
+                f"DELETE FROM suggestion_lists WHERE generation = ? AND business_id IN ({_marks(chunk)})",
                 [generation, *chunk],
-            ).fetchall()
-        self.conn.executemany(
-            "DELETE FROM suggestions WHERE business_id = ? AND generation = ?",
-            [(row[0], generation) for row in written],
-        )
+            )
         self.conn.executemany(
             "INSERT INTO suggestion_lists (business_id, generation, computed_at)"
-            " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM businesses WHERE id = ?)"
-            " ON CONFLICT (business_id, generation) DO UPDATE SET computed_at = excluded.computed_at",
+            " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM businesses WHERE id = ?)",
             [(item.business_id, generation, _iso(item.computed_at), item.business_id) for item in lists],
         )
         self.conn.executemany(

@@ -344,7 +344,7 @@ class Neo4jStore(GraphStore):
                 # latest committed one (read committed would otherwise let two processes both
                 # see it free and both take it: Cypher manual, "lost updates").
                 "MERGE (l:SchemaLock {id: 'migrations'})"
-                " SET l.claims = coalesce(l.claims, 0) + 1"
+                " SET l._lock = true REMOVE l._lock"
                 " WITH l, l.holder IS NULL OR l.until < datetime() AS free"
                 " SET l.holder = CASE WHEN free THEN $me ELSE l.holder END,"
                 "     l.until = CASE WHEN free THEN datetime() + duration({seconds: $lease}) ELSE l.until END"
@@ -662,8 +662,7 @@ class Neo4jStore(GraphStore):
                     math.inf,
                 )
             )
-        base = self.match_state().base
-        if below_base and base is not None:
+        if below_base and (base := self.match_state().base) is not None:
             statements.append(("MATCH (l:SuggestionList) WHERE l.generation < $base", {"base": base}, below_base))
         removed = 0
         for match, params, most in statements:

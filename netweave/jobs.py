@@ -222,13 +222,13 @@ class JobRunner:
             matcher = self.matcher()
             if job.kind == REFRESH_ALL:
                 matcher.reload_rules()  # `match refresh` after editing the rules file applies them
-            if job.kind == REFRESH_ALL and (covered := self._covered(job, matcher)) is not None:
-                summary = f"covered by generation {covered}, a full refresh since this was asked for"
-                self.store.write(
-                    lambda tx: tx.update_job(job.id, status=JobStatus.DONE, now=datetime.now(UTC), summary=summary)
-                )
-                log.info("job %s (%s): %s", job.id, job.kind, summary)
-                return
+                if (covered := self._covered(job, matcher)) is not None:
+                    summary = f"covered by generation {covered}, a full refresh since this was asked for"
+                    self.store.write(
+                        lambda tx: tx.update_job(job.id, status=JobStatus.DONE, now=datetime.now(UTC), summary=summary)
+                    )
+                    log.info("job %s (%s): %s", job.id, job.kind, summary)
+                    return
             refresh = matcher.refresh_all if job.kind == REFRESH_ALL else matcher.refresh_changes
             report = refresh(job_id=job.id, on_start=progress.start, on_progress=progress.advance)
         except Exception as error:

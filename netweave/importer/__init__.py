@@ -150,10 +150,7 @@ def _validate(
                 Rejection(raw.line, f"salesperson: empty; filed under {UNASSIGNED!r} (pass --salesperson to choose)",
                           row.id)
             )  # fmt: skip
-        ties = tuple(
-            [Tie(row.id, other, TieKind.PARTNERS_WITH) for other in row.partners]
-            + [Tie(row.id, other, TieKind.KNOWS) for other in row.knows]
-        )
+        ties = _ties(row.id, row.partners, row.knows)
         record, person = row.to_record(owner), row.to_salesperson(owner)
         if owner == UNASSIGNED:
             person = Salesperson(UNASSIGNED, "Unassigned", None)
@@ -166,6 +163,13 @@ def _validate(
             _ValidRow(raw.line, record, person, ties, row.status, source_digest(raw.fields, default_salesperson))
         )
     return valid, rejected, warnings
+
+
+def _ties(business_id: str, partners: Sequence[str], knows: Sequence[str]) -> tuple[Tie, ...]:
+    return tuple(
+        [Tie(business_id, other, TieKind.PARTNERS_WITH) for other in partners]
+        + [Tie(business_id, other, TieKind.KNOWS) for other in knows]
+    )
 
 
 def _without_duplicate_ids(rows: list[_ValidRow]) -> tuple[list[_ValidRow], list[Rejection]]:
@@ -225,10 +229,7 @@ def _recognise_unchanged(
             continue
         try:  # both parsed as when the row was first validated; a row that parsed then parses now
             status = parse_status(raw.fields.get("status"))
-            ties = tuple(
-                [Tie(business_id, other, TieKind.PARTNERS_WITH) for other in parse_ids(raw.fields.get("partners"))]
-                + [Tie(business_id, other, TieKind.KNOWS) for other in parse_ids(raw.fields.get("knows"))]
-            )
+            ties = _ties(business_id, parse_ids(raw.fields.get("partners")), parse_ids(raw.fields.get("knows")))
         except ValueError:
             rest.append(raw)
             continue
@@ -287,11 +288,11 @@ def write_rows(
     for start in range(0, len(prepared.unchanged), BATCH_SIZE):
         same = prepared.unchanged[start : start + BATCH_SIZE]
         _warn_archived(store, [(row.line, row.business_id) for row in same if row.status is None], report)
-        archived, restored = store.write(
-            lambda tx, same=same: _apply_status(tx, [(row.business_id, row.status) for row in same], now)
-        )
-        report.archived += archived
-        report.restored += restored
+        statuses = [(row.business_id, row.status) for row in same if row.status is not None]
+        if statuses:  # no write at all for a file without a status column
+            archived, restored = store.write(lambda tx, statuses=statuses: _apply_status(tx, statuses, now))
+            report.archived += archived
+            report.restored += restored
         on_progress(len(same))
 
     people = {row.salesperson.id: row.salesperson for row in valid}

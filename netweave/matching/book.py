@@ -38,7 +38,6 @@ from netweave.matching.search import (
     ExhaustiveFarSearch,
     FarResult,
     FarSearch,
-    FarState,
     IndexFarSearch,
     InMemoryVectorSearch,
     VectorSearch,
@@ -111,7 +110,7 @@ class Book:
             return fresh
 
         first = self._state_capacity == 0
-        self.far = FarState(
+        self.far = FarResult(
             grown(None if first else self.far.columns, (capacity, k), -1, np.int32),
             grown(None if first else self.far.floor, (capacity,), -np.inf, np.float32),
             grown(None if first else self.far.needs_floor, (capacity,), -np.inf, np.float32),
@@ -375,10 +374,7 @@ class Book:
 
     # Ranking
     def _keep_far(self, rows: np.ndarray, far: FarResult) -> None:
-        self.far.columns[rows] = far.columns
-        self.far.floor[rows] = far.floor
-        self.far.needs_floor[rows] = far.needs_floor
-        self.far.offers_floor[rows] = far.offers_floor
+        self.far.put(rows, far)
         self.far_valid[rows] = True
 
     def far_candidates(self, rows: np.ndarray, on_progress: Callable[[int], None] = lambda n: None) -> FarResult:
@@ -397,12 +393,10 @@ class Book:
         if far is not None:  # align the given far candidates with the sorted rows
             order = {int(r): n for n, r in enumerate(given.tolist())}
             at = np.array([order[int(r)] for r in rows.tolist()], dtype=np.int64)
-            self._keep_far(rows, FarResult(far.columns[at], far.floor[at], far.needs_floor[at], far.offers_floor[at]))
+            self._keep_far(rows, far.take(at))
         elif len(stale := rows[~self.far_valid[rows]]):  # only rows whose far candidates may have changed
             self._keep_far(stale, self.far_search.far(stale))
-        far = FarResult(
-            self.far.columns[rows], self.far.floor[rows], self.far.needs_floor[rows], self.far.offers_floor[rows]
-        )
+        far = self.far.take(rows)
         far_of = {int(r): n for n, r in enumerate(rows.tolist())}
         size = f.size
         active = f.active[:size]

@@ -37,13 +37,12 @@ from netweave.matching.book import Book, BusinessUpdate, Ranked
 from netweave.matching.embedder import EmbeddingStats, TextEncoder, refresh_embeddings
 from netweave.matching.reasons import pair_reasons
 from netweave.matching.rules import Rules
-from netweave.matching.search import FarResult, StoreVectorSearch
+from netweave.matching.search import StoreVectorSearch
 from netweave.matching.settings import MatchSettings
 
 log = logging.getLogger(__name__)
 
 SLICE = 2048  # rows ranked, explained and written at a time in a full refresh
-FAR_FIELDS = ("columns", "floor", "needs_floor", "offers_floor")
 FAR_SEARCHES = ("auto", "exhaustive", "index", "memory")
 
 OnStart = Callable[[str, int], None]
@@ -216,8 +215,7 @@ class Matcher:
             writing: Future[None] | None = None
             for start in range(0, len(rows), SLICE):
                 part = rows[start : start + SLICE]
-                part_far = FarResult(*(getattr(far, name)[start : start + SLICE] for name in FAR_FIELDS))
-                lists = self._explain(book, book.rank(part, part_far), now)
+                lists = self._explain(book, book.rank(part, far.take(slice(start, start + SLICE))), now)
                 if writing is not None:
                     writing.result()
                 writing = writer.submit(self._write_lists, generation.id, lists)

@@ -79,27 +79,28 @@ class InMemoryVectorSearch:
 
 @dataclass
 class FarResult:
+    """Far candidates of some rows and their floors (the book keeps one for every row)."""
+
     columns: np.ndarray  # rows x far_candidates, -1 padded
     floor: np.ndarray  # per row: the last candidate's estimate, or -inf when there was room
     needs_floor: np.ndarray  # per row (index search): similarity of its last needs->offers neighbour
     offers_floor: np.ndarray  # per row (index search): similarity of its last offers->needs neighbour
 
+    def take(self, at: np.ndarray | slice) -> FarResult:
+        return FarResult(self.columns[at], self.floor[at], self.needs_floor[at], self.offers_floor[at])
+
+    def put(self, at: np.ndarray, other: FarResult) -> None:
+        self.columns[at], self.floor[at] = other.columns, other.floor
+        self.needs_floor[at], self.offers_floor[at] = other.needs_floor, other.offers_floor
+
 
 class FarSearch(Protocol):
     def far(self, rows: np.ndarray, on_progress: Callable[[int], None] = ...) -> FarResult: ...
 
-    def reach(self, position: int, state: FarState, vectors: dict[str, np.ndarray]) -> np.ndarray:
+    def reach(self, position: int, state: FarResult, vectors: dict[str, np.ndarray]) -> np.ndarray:
         """Rows (boolean, over the book) whose far candidates a business could enter with
         `vectors` (its vectors before or after a change); `state` holds every row's floors."""
         ...
-
-
-@dataclass
-class FarState:
-    columns: np.ndarray
-    floor: np.ndarray
-    needs_floor: np.ndarray
-    offers_floor: np.ndarray
 
 
 class _Base:
@@ -140,7 +141,7 @@ class _Base:
             np.full(count, -np.inf, dtype=np.float32),
         )
 
-    def _may_enter(self, position: int, state: FarState, vectors: dict[str, np.ndarray]) -> np.ndarray:
+    def _may_enter(self, position: int, state: FarResult, vectors: dict[str, np.ndarray]) -> np.ndarray:
         """Rows whose estimate of the business (with `vectors`) reaches their floor."""
         f = self.f
         size = f.size
@@ -239,7 +240,7 @@ class ExhaustiveFarSearch(_Base):
             on_progress(len(at))
         return result
 
-    def reach(self, position: int, state: FarState, vectors: dict[str, np.ndarray]) -> np.ndarray:
+    def reach(self, position: int, state: FarResult, vectors: dict[str, np.ndarray]) -> np.ndarray:
         return self._may_enter(position, state, vectors)
 
 
@@ -285,7 +286,7 @@ class IndexFarSearch(_Base):
         on_progress(len(rows))
         return result
 
-    def reach(self, position: int, state: FarState, vectors: dict[str, np.ndarray]) -> np.ndarray:
+    def reach(self, position: int, state: FarResult, vectors: dict[str, np.ndarray]) -> np.ndarray:
         """Rows whose nearest neighbours the business could join (and so push another out).
         A row's far candidates come only from its neighbours, so no other row can take it in."""
         f, scale = self.f, self.scorer.scale
