@@ -327,6 +327,7 @@ class Book:
             for position, guess in zip(part, self._guess(part), strict=True):
                 f.guesses[position] = guess
                 f.kind[position] = self.kinds.number(guess)
+                f.guard_kind[position], f.guard_kind2[position] = self.kinds.suspected_numbers(guess)
                 f.confidence[position] = guess.confidence if guess.kind else 0.0
                 f.remote[position] = self.kinds.remote[f.kind[position]]
 
@@ -423,12 +424,14 @@ class Book:
                 self.pool_floor[part] = floor
                 for r, i in enumerate(part.tolist()):
                     entries = [(j, s) for j, s in zip(pool[r].tolist(), pool_scores[r].tolist(), strict=True) if j >= 0]
+                    near = self.geo.near[market, f.market[[j for j, _ in entries]]] if market >= 0 else None
                     chosen = choose_with_variety(
                         entries,
                         [int(f.kind[j]) for j, _ in entries],
+                        [near is None or not near[n] for n in range(len(entries))],
                         self.kinds.unknown,
                         settings.top_n,
-                        w.variety_decay,
+                        w.max_per_kind,
                     )
                     ranked = sorted(((j, round(s, 4)) for j, s in chosen), key=lambda item: (-item[1], f.ids[item[0]]))
                     result[i] = ranked

@@ -14,6 +14,7 @@ from netweave.cli import acting_as, as_option, report_job, service_errors, wait_
 from netweave.jobs import get_jobs
 from netweave.matching.export import export_suggestions
 from netweave.matching.rules import Rules, RulesError
+from netweave.matching.setup import match_settings
 from netweave.services import matches
 from netweave.store import get_store
 
@@ -125,7 +126,8 @@ def share_contact_command(business_id: str, with_business_id: str, as_salesperso
 )
 @with_appcontext
 def rules_command(path: Path | None) -> None:
-    """Check the complementarity rules file and summarise it."""
+    """Check the complementarity rules file, summarise it, and show which weights learning
+    from outcomes has moved (per business and kind of partner)."""
     try:
         rules = Rules.load(path or current_app.config["RULES_PATH"])
     except RulesError as error:
@@ -135,3 +137,13 @@ def rules_command(path: Path | None) -> None:
         f"{len(rules.kinds)} kinds ({remote} work remotely), {len(rules.file.spheres)} spheres, "
         f"{len(rules.file.pairs)} specific pairs"
     )
+    moved = matches.learned_weights(get_store(), rules, match_settings(current_app.config).weights)
+    if not moved:
+        click.echo("learned from outcomes: nothing yet (weights are the rules' own)")
+        return
+    click.echo(f"learned from outcomes: {len(moved)} weight(s) moved")
+    for item in moved:
+        click.echo(
+            f"  {item.business_name} [{item.business_id}] with a {item.kind}: x{item.factor:.2f}"
+            f" ({item.accepted:.1f} accepted, {item.rejected:.1f} declined or dismissed)"
+        )

@@ -41,7 +41,8 @@ class PairSignals:
 
     excluded_until: dict[str, float] = field(default_factory=dict)  # POSIX time the pair may be suggested again
     partners: set[str] = field(default_factory=set)
-    verdicts: dict[str, tuple[int, int]] = field(default_factory=dict)  # other id -> (accepted, rejected)
+    # other id -> (accepted, rejected), each verdict weighted by its age
+    verdicts: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def pair_signals(
@@ -66,9 +67,10 @@ def pair_signals(
     for a, b in blocked:
         if business_id in (a, b):
             exclude(b if a == business_id else a, FOREVER)
-    # Each salesperson's verdict on a pair counts once, however often it was repeated.
-    accepted: dict[str, set] = defaultdict(set)
-    rejected: dict[str, set] = defaultdict(set)
+    # Each salesperson's verdict on a pair counts once, however often it was repeated (its
+    # latest time counts).
+    accepted: dict[str, dict] = defaultdict(dict)
+    rejected: dict[str, dict] = defaultdict(dict)
     for item in feedback:
         if business_id not in (item.a, item.b):
             continue
@@ -80,13 +82,31 @@ def pair_signals(
                 exclude(other, FOREVER)
         elif item.kind in _INTRODUCED:
             exclude(other, FOREVER)  # introduced already: no need to suggest again
-        if item.kind in _POSITIVE:
-            accepted[other].add((item.salesperson_id, item.kind))
-        elif _is_negative(item):
-            rejected[other].add((item.salesperson_id, item.kind, item.reason))
+        verdicts = accepted if item.kind in _POSITIVE else rejected if _is_negative(item) else None
+        if verdicts is not None:
+            key = (item.salesperson_id, item.kind, item.reason)
+            verdicts[other][key] = max(verdicts[other].get(key, item.at), item.at)
+    # Older verdicts count less: half as much per `feedback_half_life_days` before the
+    # business's latest one (measured from its own feedback, not the clock, so a list does
+    # not drift while nothing happens).
+    times = [at for side in (accepted, rejected) for by_key in side.values() for at in by_key.values()]
+    newest = max(times, default=None)
+
+    def weight(by_key: dict) -> float:
+        days = [(newest - at).total_seconds() / 86400 for at in by_key.values()]
+        return math.fsum(0.5 ** (d / weights.feedback_half_life_days) for d in sorted(days))
+
     for other in set(accepted) | set(rejected):
-        signals.verdicts[other] = (len(accepted[other]), len(rejected[other]))
+        signals.verdicts[other] = (weight(accepted[other]), weight(rejected[other]))
     return signals
+
+
+def learned_factor(accepted: np.ndarray, rejected: np.ndarray, weights: Weights) -> np.ndarray:
+    """How much a business's verdicts move its weight for a kind: 1 with no verdicts, shrunk
+    toward 1 (the rules' weight) by `feedback_prior` pseudo-verdicts on each side."""
+    w = weights
+    factor = 2 * (accepted + w.feedback_prior) / (accepted + rejected + 2 * w.feedback_prior)
+    return np.clip(factor, w.affinity_min, w.affinity_max)
 
 
 class Eligibility:
@@ -134,9 +154,7 @@ class Eligibility:
                 if kind is not None:
                     accepted[kind] += yes
                     rejected[kind] += no
-            w = self.weights
-            factor = 2 * (accepted + w.feedback_prior) / (accepted + rejected + 2 * w.feedback_prior)
-            factor = np.clip(factor, w.affinity_min, w.affinity_max)
+            factor = learned_factor(accepted, rejected, self.weights)
             if (factor != 1.0).any():
                 self.affinity[position] = factor
 

@@ -64,10 +64,25 @@ class Embedder:
         return vectors.astype(np.float32, copy=False)
 
 
+def encode_memo(encoder: TextEncoder, texts: Sequence[str]) -> np.ndarray:
+    """`encoder.encode`, remembering each text's vector on the encoder: the kinds' texts are
+    encoded once per loaded model, however many books are built with it."""
+    memo: dict[str, np.ndarray] = encoder.__dict__.setdefault("_netweave_memo", {})
+    if missing := [text for text in dict.fromkeys(texts) if text not in memo]:
+        memo.update(zip(missing, encoder.encode(missing), strict=True))
+    if not texts:
+        return encoder.encode([])
+    return np.stack([memo[text] for text in texts])
+
+
 def field_texts(business: StoredBusiness) -> dict[str, str]:
     """The texts embedded per field; an empty text has no vector."""
     record = business.record
-    offers = record.description or (f"{record.name}. " + "; ".join(record.categories)).strip()
+    # The name and the CRM's categories say what a business does when its notes do not
+    # ("Porchlight Petals (Retail). Two delivery vans.").
+    offers = record.name + (f" ({', '.join(record.categories)})" if record.categories else "")
+    if record.description:
+        offers += f". {record.description}"
     return {"offers": offers, "customers": record.customers, "needs": record.needs}
 
 

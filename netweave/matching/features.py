@@ -64,6 +64,9 @@ class Features:
         self.opted_out = grown(get("opted_out"), (capacity,), bool, False)
         self.market = grown(get("market"), (capacity,), np.int64, -1)
         self.kind = grown(get("kind"), (capacity,), np.int64, 0)
+        # The kinds whose competitors a business is kept from: its kind or suspected kind, and a runner-up.
+        self.guard_kind = grown(get("guard_kind"), (capacity,), np.int64, 0)
+        self.guard_kind2 = grown(get("guard_kind2"), (capacity,), np.int64, 0)
         self.confidence = grown(get("confidence"), (capacity,), np.float32, 0.0)
         self.remote = grown(get("remote"), (capacity,), bool, False)
         old_vectors = self.vectors if old else {}

@@ -23,6 +23,10 @@ class KindGuess:
     kind: str | None
     confidence: float
     source: str  # "given", "inferred" or "none"
+    # The nearest kinds even when too unsure to use them: still enough to keep competitors
+    # apart. The runner-up counts when it is at least `guard_runner_up_from` likely.
+    suspected: str | None = None
+    runner_up: str | None = None
 
 
 NO_KIND = KindGuess(None, 0.0, "none")
@@ -49,9 +53,15 @@ class KindTable:
         # Kinds that may meet at all: the rules relate them one way or the other.
         self.related = (self.relation_weight > 0) | (self.relation_weight.T > 0)
         self.related[self.unknown, :] = self.related[:, self.unknown] = False
+        # 1 where the rules know both kinds and relate them in no way (an unknown kind is neither).
+        self.unrelated = (~self.related).astype(np.float32)
+        self.unrelated[self.unknown, :] = self.unrelated[:, self.unknown] = 0.0
 
     def number(self, guess: KindGuess) -> int:
         return self.index.get(guess.kind, self.unknown) if guess.kind else self.unknown
+
+    def suspected_numbers(self, guess: KindGuess) -> tuple[int, int]:
+        return tuple(self.index.get(k, self.unknown) if k else self.unknown for k in (guess.suspected, guess.runner_up))
 
 
 def guess_kinds(
@@ -63,26 +73,39 @@ def guess_kinds(
     weights: Weights,
 ) -> list[KindGuess]:
     """One guess per business: `categories` are the CRM's, `offers` the businesses' offer
-    vectors and `prototypes` the kinds', both quantized with `scale`."""
+    vectors and `prototypes` the vectors of `rules.prototypes`, both quantized with `scale`."""
     guesses: list[KindGuess] = []
     to_infer: list[int] = []
-    for row, names in enumerate(categories):
-        given = next((kind for name in names if (kind := rules.kind_for(name))), None)
-        guesses.append(KindGuess(given, 1.0, "given") if given else NO_KIND)
+    names = list(rules.kinds)
+    number = {name: n for n, name in enumerate(names)}
+    prior_rows: list[np.ndarray] = []
+    for row, given_names in enumerate(categories):
+        given = next((kind for name in given_names if (kind := rules.kind_for(name))), None)
+        guesses.append(KindGuess(given, 1.0, "given", given) if given else NO_KIND)
         if not given:
             to_infer.append(row)
+            # A coarse industry ("Retail") narrows the kinds a business is likely to be.
+            filed = set().union(*(rules.industry_kinds(name) for name in given_names))
+            prior = np.zeros(len(names))
+            if filed:
+                prior[:] = np.log(weights.infer_outside_industry)
+                prior[[number[kind] for kind in filed]] = 0.0
+            prior_rows.append(prior)
     if to_infer:
         similarity = cosine(offers[to_infer] @ prototypes.T, scale).astype(np.float64)
-        logits = similarity / weights.infer_temperature
+        similarity = np.maximum.reduceat(similarity, rules.prototype_starts, axis=1)  # each kind's best text
+        logits = similarity / weights.infer_temperature + np.array(prior_rows)
         logits -= logits.max(axis=1, keepdims=True)
         probabilities = np.exp(logits)
         probabilities /= probabilities.sum(axis=1, keepdims=True)
-        best = probabilities.argmax(axis=1)
-        names = list(rules.kinds)
+        ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :2]
         for n, row in enumerate(to_infer):
-            confidence = round(float(probabilities[n, best[n]]), 3)
+            best, second = ranked[n].tolist()
+            confidence = round(float(probabilities[n, best]), 3)
+            nearest = names[best]
+            runner_up = names[second] if probabilities[n, second] >= weights.guard_runner_up_from else None
             if confidence >= weights.infer_min_confidence:
-                guesses[row] = KindGuess(names[best[n]], confidence, "inferred")
+                guesses[row] = KindGuess(nearest, confidence, "inferred", nearest, runner_up)
             else:
-                guesses[row] = KindGuess(None, confidence, "none")
+                guesses[row] = KindGuess(None, confidence, "none", nearest, runner_up)
     return guesses

@@ -50,24 +50,36 @@ def top_k(
 
 
 def choose_with_variety(
-    pool: Sequence[tuple[int, float]], kind_of: Sequence[int], unknown_kind: int, top_n: int, decay: float
+    pool: Sequence[tuple[int, float]],
+    kind_of: Sequence[int],
+    far: Sequence[bool],
+    unknown_kind: int,
+    top_n: int,
+    max_per_kind: int,
 ) -> list[tuple[int, float]]:
-    """The top_n of a pool (best first, as `top_k` orders it) chosen one at a time by score x
-    decay ** (businesses of the same kind already chosen): a florist hears of a planner, a
-    venue and a photographer rather than three planners, unless the third planner is clearly
-    better. `kind_of[n]` is the kind of pool[n]; unknown kinds never count as the same kind."""
-    if len(set(kind_of)) == len(kind_of) or decay == 1.0:
-        return list(pool[:top_n])  # nothing to decay: the best in pool order
-    left = list(range(len(pool)))
+    """The top_n of a pool (best first, as `top_k` orders it): local first, varied, and far
+    only where it adds something.
+
+    In turn, best first within each pass: local entries while their kind has fewer than
+    `max_per_kind` in the list (a florist hears of a planner, a venue and a photographer
+    rather than three planners); far entries of a kind no local entry brought; then, only
+    if slots are left, whatever remains. `kind_of[n]` and `far[n]` describe pool[n];
+    unknown kinds never count as the same kind."""
     chosen: list[int] = []
     per_kind: Counter[int] = Counter()
-    while left and len(chosen) < top_n:
-        pick, best = left[0], -1.0
-        for n in left:  # the first of equals wins: pool order
-            value = pool[n][1] * decay ** per_kind[kind_of[n]]
-            if value > best:
-                pick, best = n, value
-        left.remove(pick)
-        per_kind[kind_of[pick]] += kind_of[pick] != unknown_kind
-        chosen.append(pick)
-    return [pool[n] for n in chosen]
+
+    def take(n: int) -> None:
+        chosen.append(n)
+        per_kind[kind_of[n]] += kind_of[n] != unknown_kind
+
+    for n in range(len(pool)):
+        if len(chosen) < top_n and not far[n] and per_kind[kind_of[n]] < max_per_kind:
+            take(n)
+    for n in range(len(pool)):
+        if len(chosen) < top_n and far[n] and per_kind[kind_of[n]] == 0:
+            take(n)
+    taken = set(chosen)
+    for n in range(len(pool)):
+        if len(chosen) < top_n and n not in taken:
+            take(n)
+    return [pool[n] for n in sorted(chosen)]

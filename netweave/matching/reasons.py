@@ -161,3 +161,28 @@ def pair_reasons(book: Book, pairs: list[tuple[int, int]]) -> list[tuple[tuple[s
         for n, (i, j) in enumerate(todo)
     }
     return [explained[(i, j)] if (i, j) in explained else explained[(j, i)][::-1] for i, j in pairs]
+
+
+def distinguish(book: Book, me: int, others: list[int], reasons: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """One business's list of reasons (why `me` gains from each of `others`) made to differ:
+    where one would read like an earlier one but for the other's name (two massage therapists
+    sent for the same reason), it also says what that business offers, then whom it serves."""
+    explain = _Explainer(book)
+    seen: set[frozenset[str]] = set()  # the sentences of each, in any order, the other's name blanked
+    distinct = []
+    for other, mine in zip(others, reasons, strict=True):
+        name = explain._name(other)
+        offers, _, customers = explain._snippets(other)
+        extras = [
+            _sentence(f"{name}: {offers}") if offers else None,
+            _sentence(f"{name} serves {customers}") if customers else None,
+        ]
+        for extra in [None, *filter(None, extras)]:
+            if extra is not None:
+                mine = (*mine[:-1], extra, mine[-1])
+            shape = frozenset(sentence.replace(name, "\0") for sentence in mine)
+            if shape not in seen:
+                break
+        seen.add(shape)
+        distinct.append(mine)
+    return distinct

@@ -34,8 +34,8 @@ from graph.records import (
     SuggestionList,
 )
 from netweave.matching.book import Book, BusinessUpdate, Ranked
-from netweave.matching.embedder import EmbeddingStats, TextEncoder, refresh_embeddings
-from netweave.matching.reasons import pair_reasons
+from netweave.matching.embedder import EmbeddingStats, TextEncoder, encode_memo, refresh_embeddings
+from netweave.matching.reasons import distinguish, pair_reasons
 from netweave.matching.rules import Rules
 from netweave.matching.search import StoreVectorSearch
 from netweave.matching.settings import MatchSettings
@@ -122,7 +122,7 @@ class Matcher:
     @property
     def prototypes(self) -> np.ndarray:
         if self._prototypes is None:
-            self._prototypes = self.embedder.encode(list(self.rules.prototypes.values()))
+            self._prototypes = encode_memo(self.embedder, [text for _, text in self.rules.prototypes])
         return self._prototypes
 
     def _uses_index(self) -> bool:
@@ -364,10 +364,15 @@ class Matcher:
         ids = book.f.ids
         lists = []
         for i in rows:
-            suggestions = []
-            for rank, (j, score) in enumerate(ranked[i], start=1):
-                mine, theirs = next(reasons)
-                suggestions.append(Suggestion(ids[i], ids[j], rank, score, mine, theirs, now))
+            others = [j for j, _ in ranked[i]]
+            explained = [next(reasons) for _ in others]
+            mine = distinguish(book, i, others, [m for m, _ in explained])
+            suggestions = [
+                Suggestion(ids[i], ids[j], rank, score, my_reasons, their_reasons, now)
+                for rank, ((j, score), my_reasons, (_, their_reasons)) in enumerate(
+                    zip(ranked[i], mine, explained, strict=True), start=1
+                )
+            ]
             lists.append(SuggestionList(ids[i], now, tuple(suggestions)))
         return lists
 

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.yaml")
+PROTOTYPE_ALIASES = 6  # aliases per kind embedded to infer kinds
 
 
 def fold(name: str) -> str:
@@ -29,7 +30,9 @@ class KindRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     about: str
+    naics: str | None = Field(default=None, pattern=r"^\d{2,6}$")  # NAICS 2022 code
     aliases: list[str] = []
+    industries: list[str] = []  # coarse CRM industries this kind is filed under ("Retail")
     remote: bool = False
     competes_with: list[str] = []
 
@@ -39,6 +42,7 @@ class SphereRule(BaseModel):
     name: str
     weight: float = Field(ge=0, le=1)
     kinds: list[str]
+    source: str | None = None  # where the grouping was published
 
 
 class PairRule(BaseModel):
@@ -46,6 +50,7 @@ class PairRule(BaseModel):
     pair: tuple[str, str]
     weight: float = Field(ge=0, le=1)
     gets: dict[str, str]
+    source: str | None = None
 
     @model_validator(mode="after")
     def _gets_both_sides(self) -> PairRule:
@@ -67,6 +72,20 @@ class RulesFile(BaseModel):
         names = [k.name for k in self.kinds]
         if len(set(map(fold, names))) != len(names):
             raise ValueError("kinds: a kind is listed twice")
+        filed: dict[str, set[str]] = {}  # industry -> kinds filed under it
+        for kind in self.kinds:
+            for industry in kind.industries:
+                filed.setdefault(fold(industry), set()).add(kind.name)
+        spellings: dict[str, str] = {}
+        for kind in self.kinds:
+            for spelling in dict.fromkeys(fold(s) for s in (kind.name, *kind.aliases)):
+                if spellings.setdefault(spelling, kind.name) != kind.name:
+                    raise ValueError(f"kind {kind.name!r}: {spelling!r} already names {spellings[spelling]!r}")
+                if filed.get(spelling, {kind.name}) != {kind.name}:
+                    raise ValueError(
+                        f"kind {kind.name!r}: {spelling!r} is an industry other kinds are filed under,"
+                        " so it names no one kind (list it under industries only)"
+                    )
         known = set(names)
         for kind in self.kinds:
             if unknown := set(kind.competes_with) - known:
@@ -74,9 +93,12 @@ class RulesFile(BaseModel):
         for sphere in self.spheres:
             if unknown := set(sphere.kinds) - known:
                 raise ValueError(f"sphere {sphere.name!r}: unknown kind(s) {sorted(unknown)}")
+        competing = {frozenset((k.name, other)) for k in self.kinds for other in k.competes_with}
         for pair in self.pairs:
             if unknown := set(pair.pair) - known:
                 raise ValueError(f"pair {list(pair.pair)}: unknown kind(s) {sorted(unknown)}")
+            if frozenset(pair.pair) in competing:
+                raise ValueError(f"pair {list(pair.pair)}: the two kinds compete (competes_with)")
         return self
 
 
@@ -110,6 +132,10 @@ class Rules:
             sphere = shared.sphere if shared else None
             self._relations[(a, b)] = Relation(pair.weight, sphere, pair.gets[a])
             self._relations[(b, a)] = Relation(pair.weight, sphere, pair.gets[b])
+        self._industries: dict[str, set[str]] = {}
+        for kind in parsed.kinds:
+            for industry in kind.industries:
+                self._industries.setdefault(fold(industry), set()).add(kind.name)
         self._competitors = {(k.name, other) for k in parsed.kinds for other in k.competes_with}
         self._competitors |= {(b, a) for a, b in self._competitors}
 
@@ -130,6 +156,10 @@ class Rules:
     def kind_for(self, category: str) -> str | None:
         """The kind a CRM category names (by name or alias), or None if it names none."""
         return self._by_alias.get(fold(category))
+
+    def industry_kinds(self, category: str) -> set[str]:
+        """The kinds filed under a coarse CRM industry ("Retail", "Healthcare"); empty if none."""
+        return self._industries.get(fold(category), set())
 
     def relation(self, a: str | None, b: str | None) -> Relation | None:
         if a is None or b is None:
@@ -152,6 +182,22 @@ class Rules:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     @cached_property
-    def prototypes(self) -> dict[str, str]:
-        """Text describing each kind, embedded to infer kinds from descriptions."""
-        return {k.name: f"{k.name}: {k.about}" for k in self.file.kinds}
+    def prototypes(self) -> list[tuple[str, str]]:
+        """Texts describing each kind, (kind, text), a kind's texts together in kind order:
+        "Name: about", the name, and its first aliases. A business's text is compared with
+        each, and a kind scores its best (a name like "…Realty" meets "Realtor")."""
+        return [
+            (k.name, text)
+            for k in self.file.kinds
+            for text in dict.fromkeys([f"{k.name}: {k.about}", k.name, *k.aliases[:PROTOTYPE_ALIASES]])
+        ]
+
+    @cached_property
+    def prototype_starts(self) -> list[int]:
+        """Where each kind's texts start in `prototypes` (kind order)."""
+        starts, seen = [], None
+        for n, (kind, _) in enumerate(self.prototypes):
+            if kind != seen:
+                starts.append(n)
+                seen = kind
+        return starts

@@ -103,7 +103,7 @@ class Scorer:
         w, f, kinds = self.w, self.f, self.kinds
         kind_r, kind_c = f.kind[rows], f.kind[columns]
         conf_r, conf_c = f.confidence[rows], f.confidence[columns]
-        conf = conf_r * conf_c
+        conf = np.sqrt(conf_r * conf_c)  # both sides' kind confidence (geometric mean)
 
         shared = w.audience * p["audience"]
         benefit_ab = w.rule * kinds.relation_weight[kind_r, kind_c] * conf
@@ -120,11 +120,20 @@ class Scorer:
         lookalike = p["lookalike"]
         span = w.lookalike_competitor - w.lookalike_from
         score -= w.lookalike_penalty * np.clip((lookalike - w.lookalike_from) / span, 0, 1)
+        # Two kinds the rules know but do not relate: the texts alone must carry the pair.
+        unrelated = kinds.unrelated[kind_r, kind_c]
+        unrelated *= -w.unrelated_penalty * conf
+        unrelated += 1
+        score *= unrelated
         score *= self._geography(rows, columns)
         self._apply_affinity(rows, columns, score)
 
-        sure = w.competitor_min_confidence
-        never = kinds.competing[kind_r, kind_c] & (conf_r >= sure) & (conf_c >= sure)
+        # Competing kinds are never introduced, however unsure an inferred kind is: a missed
+        # introduction costs less than introducing a customer to its competitor.
+        guard_r, guard_c = f.guard_kind[rows], f.guard_kind[columns]
+        never = kinds.competing[guard_r, guard_c]
+        never |= kinds.competing[f.guard_kind2[rows], guard_c]
+        never |= kinds.competing[guard_r, f.guard_kind2[columns]]
         never |= lookalike >= w.lookalike_competitor
         never |= f.opted_out[rows] | f.opted_out[columns] | ~f.active[rows] | ~f.active[columns]
         never |= rows == columns

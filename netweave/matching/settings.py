@@ -3,7 +3,7 @@
 A pair's score, for businesses a and b: each direction gets a benefit (what a gains
 from meeting b), each within 0..1 because the four benefit weights add up to 1:
 
-    benefit(a<-b) = rule * relation(kind a, kind b) * confidence(a) * confidence(b)
+    benefit(a<-b) = rule * relation(kind a, kind b) * sqrt(confidence(a) * confidence(b))
                   + need * fit(needs a . offers b)       a gets what it needs
                   + client * fit(needs b . offers a)     a gains b as a client
                   + audience * fit(customers a . customers b)
@@ -37,23 +37,27 @@ class Weights:
     lookalike_from: float = 0.62
     lookalike_competitor: float = 0.80
     lookalike_penalty: float = 0.35
-    # Kinds that compete rule a pair out only when both kinds are at least this sure.
-    competitor_min_confidence: float = 0.4
+    # Kinds the rules know but relate in no sphere or pair score this much less (times both
+    # sides' kind confidence).
+    unrelated_penalty: float = 0.4
     shared_partner_bonus: float = 0.05  # per shared partner
     max_shared_partners: int = 2
     nearby_factor: float = 0.9  # different market but within max_km
     remote_factor: float = 0.85  # far apart, one side works remotely
-    min_score: float = 0.15
+    min_score: float = 0.10
     # Kind inference from a business's offer text (softmax over the kinds' prototypes).
     infer_min_confidence: float = 0.25
     infer_temperature: float = 0.04
+    infer_outside_industry: float = 0.1  # prior odds of a kind not filed under the CRM's industry
+    guard_runner_up_from: float = 0.1  # an inferred runner-up kind this likely is kept from its competitors too
     # Learned affinity of a business for a kind: (accepted + prior) / (accepted + rejected + 2 prior)
     # * 2, kept within [affinity_min, affinity_max].
     feedback_prior: float = 2.0
+    feedback_half_life_days: float = 365.0  # a verdict this much older than the latest counts half
     affinity_min: float = 0.5
     affinity_max: float = 1.5
     bad_timing_days: int = 90  # a 'bad timing' dismissal hides the pair this long
-    variety_decay: float = 0.85  # each suggestion of a kind already in the list counts this much less
+    max_per_kind: int = 2  # businesses of one kind in a list, unless nothing else qualifies
     # Far candidates are ranked by an estimate: rule weight plus need fit both ways (raw cosine).
     # Reasons: which signals are worth a sentence, and how strongly each sentence ranks.
     reason_need_from: float = 0.3

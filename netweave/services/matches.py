@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
+
 from graph import GraphStore, GraphWriter, Salesperson, StoredBusiness, Tie, TieKind
 from graph.records import (
     ContactConsent,
@@ -21,6 +23,9 @@ from graph.records import (
     SuggestionEventKind,
 )
 from netweave.jobs import JobQueue
+from netweave.matching.eligibility import learned_factor, pair_signals
+from netweave.matching.rules import Rules
+from netweave.matching.settings import Weights
 from netweave.services.access import NotAllowed, NotFound, Viewer, business_for
 from netweave.services.customers import request_refresh
 
@@ -212,3 +217,50 @@ def mark_shown(
         SuggestionEvent(v.suggestion, SuggestionEventKind.SHOWN, channel, at, viewer.salesperson_id) for v in views
     ]
     store.write(lambda tx: tx.record_suggestion_events(events))
+
+
+@dataclass(frozen=True)
+class LearnedWeight:
+    """How far outcomes have moved one business's weight for one kind of partner."""
+
+    business_id: str
+    business_name: str
+    kind: str
+    factor: float  # 1 = the rules' weight as it is
+    accepted: float  # verdicts, weighted by age
+    rejected: float
+
+
+def learned_weights(store: GraphStore, rules: Rules, weights: Weights) -> list[LearnedWeight]:
+    """Every weight that introductions' outcomes and dismissals have moved, furthest first."""
+    businesses = {b.id: b for b in store.all_businesses()}
+    inferred = {i: c[0].category for i, c in store.inferred_categories().items() if c}
+
+    def kind_of(business_id: str) -> str | None:
+        business = businesses.get(business_id)
+        if business is None:
+            return None
+        given = next((k for name in business.record.categories if (k := rules.kind_for(name))), None)
+        return given or inferred.get(business_id)
+
+    feedback_of: dict[str, list[Feedback]] = {}
+    for item in store.list_feedback():
+        for business_id in {item.a, item.b}:
+            feedback_of.setdefault(business_id, []).append(item)
+    moved: list[LearnedWeight] = []
+    for business_id, feedback in feedback_of.items():
+        if business_id not in businesses:
+            continue
+        verdicts = pair_signals(business_id, [], set(), feedback, weights).verdicts
+        by_kind: dict[str, list[float]] = {}
+        for other, (yes, no) in verdicts.items():
+            if (kind := kind_of(other)) is not None:
+                totals = by_kind.setdefault(kind, [0.0, 0.0])
+                totals[0] += yes
+                totals[1] += no
+        for kind, (yes, no) in by_kind.items():
+            factor = float(learned_factor(np.array([yes]), np.array([no]), weights)[0])
+            if factor != 1.0:
+                name = businesses[business_id].record.name
+                moved.append(LearnedWeight(business_id, name, kind, factor, yes, no))
+    return sorted(moved, key=lambda m: (-abs(m.factor - 1), m.business_id, m.kind))

@@ -142,3 +142,18 @@ def _owned(tmp_path):
     path = tmp_path / "owned.csv"
     path.write_text("id,name,owner\nD-1,Alpha,dana@example.com\n")
     return path
+
+
+def test_match_rules_shows_the_weights_outcomes_moved(runner, tmp_path):
+    assert runner.invoke(args=["import", str(write_book(tmp_path, "book.csv", BOOK))]).exit_code == 0
+    quiet = runner.invoke(args=["match", "rules"])
+    assert quiet.exit_code == 0 and "learned from outcomes: nothing yet" in quiet.stdout
+    for _ in range(2):  # one person's repeated verdict counts once
+        outcome = runner.invoke(args=["match", "outcome", "A-1", "A-2", "accepted", "--as", "dana@example.com"])
+        assert outcome.exit_code == 0, outcome.output
+    assert runner.invoke(args=["match", "dismiss", "A-1", "K-1", "--reason", "not_relevant"]).exit_code == 0
+    learned = runner.invoke(args=["match", "rules"]).stdout
+    # (1 + 2 prior) / (1 + 0 + 4 prior) * 2: shrunk toward the rules' weight by the prior
+    assert "Petal & Stem [A-1] with a Wedding Venue: x1.20 (1.0 accepted, 0.0 declined or dismissed)" in learned
+    assert "Lakeside Venue [A-2] with a Florist: x1.20" in learned
+    assert "Petal & Stem [A-1] with a Real Estate Agent: x0.80 (0.0 accepted, 1.0 declined or dismissed)" in learned

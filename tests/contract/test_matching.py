@@ -144,6 +144,58 @@ def test_far_pairs_only_when_one_side_works_remotely(store, matcher):
     assert "works with clients anywhere" in remote.reasons[-1]
 
 
+def test_local_partners_come_first_and_far_ones_only_bring_what_local_ones_do_not(store, embedder, rules):
+    local_accountant = replace(FAR_ACCOUNTANT, id="A2", name="Northside Books CPA", place=MPLS)
+    far_marketer = biz(
+        "K1", "Signal Fire Marketing", "Marketing Agency", "Websites, SEO and ads for small businesses",
+        customers="small business owners", needs="lawyers and accountants who refer founders", place=AUSTIN,
+    )  # fmt: skip
+    load(store, LAWYER, FAR_ACCOUNTANT, local_accountant, far_marketer)
+    Matcher(store, embedder, rules, MatchSettings(top_n=2)).refresh_all(now=T0)
+    assert ids(store, "L1") == ["A2", "K1"] or ids(store, "L1") == ["K1", "A2"], (
+        "the far accountant waits: a local one is there; the far marketer adds a kind"
+    )
+    far = next(s for s in store.suggestions_for("L1") if s.other_id == "K1")
+    assert far.reasons[-1] == "Signal Fire Marketing works with clients anywhere, so distance is no obstacle."
+    Matcher(store, embedder, rules, MatchSettings(top_n=3)).refresh_all(now=T0)
+    assert sorted(ids(store, "L1")) == ["A1", "A2", "K1"], "with a slot left, the far accountant fills it"
+
+
+def test_competitors_are_kept_apart_even_when_a_kind_is_only_suspected(store, embedder, rules):
+    unsure = replace(FLORIST_2, id="F3", categories=(), place=MPLS)  # reads like a florist, says no kind
+    venue_like = biz("V3", "Harbor Hall", "", "Event space for weddings and receptions", place=MPLS)
+    load(store, FLORIST, unsure, venue_like)
+    # Too unsure to use any inferred kind, and no look-alike guard: only the suspected kind is left.
+    careful = Weights(infer_min_confidence=1.01, lookalike_competitor=1.01, lookalike_penalty=0.0, min_score=0.0)
+    Matcher(store, embedder, rules, MatchSettings(weights=careful)).refresh_all(now=T0)
+    assert "F3" not in ids(store, "F1") and "F1" not in ids(store, "F3"), "a suspected florist meets no florist"
+    assert "V3" in ids(store, "F1"), "a suspected venue still meets the florist"
+
+
+def test_no_two_suggestions_for_a_business_read_alike(store, matcher):
+    barns = [
+        biz(f"V{n}", name, "Wedding Venue", text, customers="engaged couples")
+        for n, (name, text) in enumerate(
+            [
+                ("Summit Barn", "Event space for weddings and receptions"),
+                ("Harbor Hall", "Event space for weddings and receptions"),
+            ],
+            start=2,
+        )
+    ]
+    load(store, FLORIST, VENUE, *barns)
+    matcher.refresh_all(now=T0)
+    suggestions = store.suggestions_for("F1")
+    assert len(suggestions) == 3
+    shapes = [
+        frozenset(r.replace(store.get_business(s.other_id).record.name, "*") for r in s.reasons) for s in suggestions
+    ]
+    assert len(set(shapes)) == 3, shapes
+    assert (
+        sum(any(r.endswith(": event space for weddings and receptions.") for r in s.reasons) for s in suggestions) == 1
+    ), "a suggestion that would read like another says what that business offers"
+
+
 def test_far_candidates_come_from_the_vector_index_where_there_is_one(store, matcher, monkeypatch):
     asked = []
     search = store.nearest
@@ -206,7 +258,7 @@ def test_two_sided_pairs_rank_above_one_sided_ones(store, matcher):
 
 def test_shared_partners_raise_a_pair_and_are_explained(store, matcher):
     planner = biz("W1", "Something Blue Planning", "Wedding Planner", "Wedding planning and coordination")
-    twin = replace(VENUE, id="V2", name="Summit Barn")
+    twin = replace(VENUE, id="V2")  # the same texts (the name is one of them): the same score but for partners
     load(store, FLORIST, VENUE, twin, planner)
     store.add_ties([Tie("F1", "W1", TieKind.PARTNERS_WITH), Tie("V1", "W1", TieKind.PARTNERS_WITH)], T0)
     matcher.refresh_all(now=T0)
@@ -280,17 +332,17 @@ def test_lists_favour_variety_of_kinds_while_other_kinds_are_left(store, embedde
     )  # fmt: skip
     load(store, FLORIST, *venues, photographer, planner, caterer)
 
-    def venues_suggested(variety_decay: float) -> int:
-        settings = MatchSettings(weights=Weights(variety_decay=variety_decay))
+    def venues_suggested(max_per_kind: int) -> int:
+        settings = MatchSettings(weights=Weights(max_per_kind=max_per_kind))
         Matcher(store, embedder, rules, settings).refresh_all(now=T0)
         suggested = ids(store, "F1")
         assert len(suggested) == 5
         return sum(other.startswith("V") for other in suggested)
 
-    assert venues_suggested(1.0) == 3, "without variety the three venues outscore the caterer"
-    assert venues_suggested(0.5) == 2, "with strong variety the caterer takes the third venue's place"
+    assert venues_suggested(5) == 3, "without variety the three venues outscore the caterer"
+    assert venues_suggested(2) == 2, "at most two of a kind: the caterer takes the third venue's place"
     load(store, replace(caterer, opted_out=True))  # no other kind left: the third venue fills the slot
-    assert venues_suggested(0.5) == 3
+    assert venues_suggested(2) == 3
 
 
 def test_feedback_refreshes_both_sides_and_already_know_records_the_tie(store, matcher, jobs):
@@ -312,7 +364,7 @@ def test_feedback_refreshes_both_sides_and_already_know_records_the_tie(store, m
 
 
 def test_a_text_shared_by_many_businesses_is_embedded_once(store, embedder):
-    load(store, VENUE, replace(VENUE, id="V2", name="Lakeside Venue North"))  # the same three texts
+    load(store, VENUE, replace(VENUE, id="V2"))  # the same three texts (the name is part of the offer)
     businesses = store.list_businesses()
     stats = refresh_embeddings(store, embedder, businesses, chunk=1)  # even across encoding chunks
     assert (stats.texts, stats.encoded) == (6, 3)

@@ -74,4 +74,5 @@ def test_match_commands(runner, embedder, tmp_path):
     assert runner.invoke(args=["match", "outcome", first["id"], "nope", "accepted"]).exit_code == 2
     assert "no customer with id 'nope'" in runner.invoke(args=["match", "outcome", first["id"], "nope", "made"]).stderr
     summary = runner.invoke(args=["match", "rules"]).stdout
-    assert re.match(r"\d+ kinds \(\d+ work remotely\), \d+ spheres, \d+ specific pairs$", summary.strip())
+    assert re.match(r"\d+ kinds \(\d+ work remotely\), \d+ spheres, \d+ specific pairs$", summary.splitlines()[0])
+    assert "learned from outcomes: 2 weight(s) moved" in summary, "the dismissal moved both sides' weights"

@@ -25,3 +25,13 @@ def test_every_cli_command_is_documented(app):
         subcommands = getattr(command, "commands", {})
         for full in [f"{name} {sub}" for sub in subcommands] or [name]:
             assert f"flask --app app {full}" in README, f"README lacks `flask --app app {full}`"
+
+
+def test_every_matching_weight_is_explained_in_docs_matching():
+    from dataclasses import fields
+
+    from netweave.matching.settings import MatchSettings, Weights
+
+    matching = (Path(__file__).resolve().parents[2] / "docs" / "matching.md").read_text()
+    for name in [f.name for f in fields(Weights)] + [f.name for f in fields(MatchSettings) if f.name != "weights"]:
+        assert f"`{name}`" in matching, f"docs/matching.md lacks {name}"

@@ -53,12 +53,24 @@ def test_top_k_breaks_ties_by_key_whatever_the_order_of_candidates(scores, k, se
     assert floor[0] == (scores[expected[-1]] if len(finite) >= k else -np.inf)
 
 
-def test_variety_takes_another_kind_unless_the_same_kind_is_clearly_better():
-    pool = [(1, 0.60), (2, 0.58), (3, 0.50), (4, 0.30)]
-    kinds = [7, 7, 8, 7]
-    assert choose_with_variety(pool, kinds, 99, 3, 0.85) == [(1, 0.60), (3, 0.50), (2, 0.58)]
-    assert choose_with_variety(pool, kinds, 99, 3, 1.0) == [(1, 0.60), (2, 0.58), (3, 0.50)]
-    assert choose_with_variety(pool, [99, 99, 8, 99], 99, 2, 0.5) == [(1, 0.60), (2, 0.58)], "unknown kinds never decay"
+def test_lists_hold_at_most_two_of_a_kind_unless_nothing_else_qualifies():
+    pool = [(1, 0.60), (2, 0.58), (3, 0.55), (4, 0.30), (5, 0.20)]
+    kinds = [7, 7, 7, 8, 7]
+    local = [False] * 5
+    assert choose_with_variety(pool, kinds, local, 99, 3, 2) == [(1, 0.60), (2, 0.58), (4, 0.30)]
+    assert choose_with_variety(pool, kinds, local, 99, 5, 2) == pool, "nothing else left: the rest fill in"
+    assert choose_with_variety(pool, kinds, local, 99, 3, 3) == pool[:3]
+    unknown = [99, 99, 99, 8, 99]
+    assert choose_with_variety(pool, unknown, local, 99, 3, 2) == pool[:3], "unknown kinds are not one kind"
+
+
+def test_far_entries_come_only_for_what_local_ones_do_not_bring():
+    pool = [(1, 0.70), (2, 0.60), (3, 0.55), (4, 0.50), (5, 0.20)]
+    kinds = [7, 8, 7, 9, 10]
+    far = [True, False, False, True, False]
+    # The far 7 (best by score) waits: a local 7 is in the list; the far 9 adds a kind.
+    assert choose_with_variety(pool, kinds, far, 99, 4, 2) == [(2, 0.60), (3, 0.55), (4, 0.50), (5, 0.20)]
+    assert choose_with_variety(pool, kinds, far, 99, 5, 2) == pool, "slots left: the far 7 fills one"
 
 
 def test_near_markets_and_a_moving_centre():
