@@ -422,13 +422,15 @@ class Book:
                 pool, pool_scores, floor = top_k(scores, columns, f.key, settings.pool_size)
                 self.pool[part] = pool
                 self.pool_floor[part] = floor
+                # Entries come first in a pool row, -1 padding after them.
+                pool_far = ~self.geo.near[market, f.market[pool]] if market >= 0 else np.ones(pool.shape, dtype=bool)
+                pool_kinds = f.kind[pool]
                 for r, i in enumerate(part.tolist()):
                     entries = [(j, s) for j, s in zip(pool[r].tolist(), pool_scores[r].tolist(), strict=True) if j >= 0]
-                    near = self.geo.near[market, f.market[[j for j, _ in entries]]] if market >= 0 else None
                     chosen = choose_with_variety(
                         entries,
-                        [int(f.kind[j]) for j, _ in entries],
-                        [near is None or not near[n] for n in range(len(entries))],
+                        pool_kinds[r, : len(entries)].tolist(),
+                        pool_far[r, : len(entries)].tolist(),
                         self.kinds.unknown,
                         settings.top_n,
                         w.max_per_kind,

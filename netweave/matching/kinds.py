@@ -92,8 +92,8 @@ def guess_kinds(
                 prior[[number[kind] for kind in filed]] = 0.0
             prior_rows.append(prior)
     if to_infer:
-        similarity = cosine(offers[to_infer] @ prototypes.T, scale).astype(np.float64)
-        similarity = np.maximum.reduceat(similarity, rules.prototype_starts, axis=1)  # each kind's best text
+        similarity = cosine(offers[to_infer] @ prototypes.T, scale)
+        similarity = np.maximum.reduceat(similarity, rules.prototype_starts, axis=1).astype(np.float64)  # a kind's best
         logits = similarity / weights.infer_temperature + np.array(prior_rows)
         logits -= logits.max(axis=1, keepdims=True)
         probabilities = np.exp(logits)
