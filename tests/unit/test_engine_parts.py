@@ -89,3 +89,27 @@ def test_near_markets_and_a_moving_centre():
     assert geo.update() == {mpls, stillwater}
     km = geo.distance_km((44.98, -93.27), (45.06, -92.81))
     assert 36 < km < 38 and km == geo.distance_km((45.06, -92.81), (44.98, -93.27))
+
+
+def test_verdicts_count_once_per_person_and_older_ones_count_less():
+    from datetime import UTC, datetime, timedelta
+
+    from graph.records import DismissReason, Feedback, FeedbackKind
+    from netweave.matching.eligibility import learned_factor, pair_signals
+    from netweave.matching.settings import Weights
+
+    weights = Weights(feedback_half_life_days=365)
+    now = datetime(2026, 6, 1, tzinfo=UTC)
+    year_ago = now - timedelta(days=365)
+    feedback = [
+        Feedback("F1", "V1", FeedbackKind.INTRO_ACCEPTED, now, salesperson_id="dana"),
+        Feedback("F1", "V1", FeedbackKind.INTRO_ACCEPTED, now, salesperson_id="dana"),  # repeated: once
+        Feedback("V2", "F1", FeedbackKind.INTRO_ACCEPTED, year_ago, salesperson_id="ken"),  # a year older: half
+        Feedback("F1", "R1", FeedbackKind.DISMISSED, now, DismissReason.NOT_RELEVANT, "dana"),
+        Feedback("F1", "R2", FeedbackKind.DISMISSED, now, DismissReason.BAD_TIMING, "dana"),  # no verdict on the kind
+    ]
+    verdicts = pair_signals("F1", [], set(), feedback, weights).verdicts
+    assert verdicts == {"V1": (1.0, 0.0), "V2": (0.5, 0.0), "R1": (0.0, 1.0)}
+    # Shrunk toward 1 (the rules' weight) by two pseudo-verdicts a side, kept within 0.5..1.5.
+    factor = learned_factor(np.array([1.5, 0.0, 50.0]), np.array([0.0, 1.0, 0.0]), weights)
+    assert np.allclose(factor, [2 * 3.5 / 5.5, 2 * 2 / 5, 1.5])
