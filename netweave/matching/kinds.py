@@ -8,6 +8,7 @@ only, so that changing one business never changes another's kind.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -62,6 +63,13 @@ class KindTable:
 
     def suspected_numbers(self, guess: KindGuess) -> tuple[int, int]:
         return tuple(self.index.get(k, self.unknown) if k else self.unknown for k in (guess.suspected, guess.runner_up))
+
+
+def fragments(description: str, longest: int = 40) -> list[str]:
+    """The short pieces of a description that may name a kind outright, as account notes
+    often do ("Brewery. Taproom. Net 30." or "DJ - owner prefers text")."""
+    pieces = (piece.strip(" ,:()") for piece in re.split(r"[.;!?\n]|\s[-–—]\s", description))
+    return [piece for piece in pieces if piece and len(piece) <= longest]
 
 
 def guess_kinds(

@@ -113,3 +113,20 @@ def test_verdicts_count_once_per_person_and_older_ones_count_less():
     # Shrunk toward 1 (the rules' weight) by two pseudo-verdicts a side, kept within 0.5..1.5.
     factor = learned_factor(np.array([1.5, 0.0, 50.0]), np.array([0.0, 1.0, 0.0]), weights)
     assert np.allclose(factor, [2 * 3.5 / 5.5, 2 * 2 / 5, 1.5])
+
+
+def test_a_description_that_names_a_kind_gives_it():
+    from netweave.matching.kinds import fragments, guess_kinds
+    from netweave.matching.rules import Rules
+    from netweave.matching.settings import Weights
+
+    assert fragments("Brewery. Taproom - Net 30; owner: Sam (prefers text)") == [
+        "Brewery",
+        "Taproom",
+        "Net 30",
+        "owner: Sam (prefers text",
+    ]
+    rules = Rules.load()
+    named = [("Wine and Spirits", *fragments("Brewery. Met at chamber mixer."))]
+    [guess] = guess_kinds(named, np.zeros((1, 4), np.float32), np.zeros((0, 4), np.float32), 1.0, rules, Weights())
+    assert (guess.kind, guess.confidence, guess.source) == ("Brewery", 1.0, "given")
