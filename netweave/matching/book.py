@@ -30,7 +30,7 @@ from graph.records import EMBEDDING_FIELDS, Feedback, StoredBusiness, Tie
 from netweave.matching.eligibility import Eligibility, PairSignals, pair_signals
 from netweave.matching.features import Features, coords_of, has_text
 from netweave.matching.geography import Geography, market_of
-from netweave.matching.kinds import KindGuess, KindTable, fragments, guess_kinds
+from netweave.matching.kinds import KindGuess, KindTable, guess_kinds, named_kinds
 from netweave.matching.ranking import choose_with_variety, top_k
 from netweave.matching.rules import Rules
 from netweave.matching.scoring import Scorer
@@ -334,7 +334,7 @@ class Book:
     def _guess(self, positions: list[int]) -> list[KindGuess]:
         f = self.f
         return guess_kinds(
-            [(*f.businesses[p].record.categories, *fragments(f.businesses[p].record.description)) for p in positions],
+            [named_kinds(f.businesses[p].record) for p in positions],
             f.vectors["offers"][positions],
             self.prototypes,
             self.scale,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graph.records import BusinessRecord
 from netweave.matching.rules import Rules
 from netweave.matching.settings import Weights
 from netweave.matching.vectors import cosine
@@ -72,6 +73,12 @@ def fragments(description: str, longest: int = 40) -> list[str]:
     return [piece for piece in pieces if piece and len(piece) <= longest]
 
 
+def named_kinds(record: BusinessRecord) -> tuple[str, ...]:
+    """What a business's record says it is: its CRM categories, then the short pieces of its
+    description (a kind among them is taken as given; an industry narrows inference)."""
+    return (*record.categories, *fragments(record.description))
+
+
 def guess_kinds(
     categories: Sequence[Sequence[str]],
     offers: np.ndarray,
@@ -88,7 +95,7 @@ def guess_kinds(
     number = {name: n for n, name in enumerate(names)}
     prior_rows: list[np.ndarray] = []
     for row, given_names in enumerate(categories):
-        given = next((kind for name in given_names if (kind := rules.kind_for(name))), None)
+        given = rules.first_kind(given_names)
         guesses.append(KindGuess(given, 1.0, "given", given) if given else NO_KIND)
         if not given:
             to_infer.append(row)

@@ -10,6 +10,7 @@ import hashlib
 import itertools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -61,6 +62,15 @@ class PairRule(BaseModel):
         return self
 
 
+def industries_of(kinds: list[KindRule]) -> dict[str, set[str]]:
+    """Folded industry -> the kinds filed under it."""
+    filed: dict[str, set[str]] = {}
+    for kind in kinds:
+        for industry in kind.industries:
+            filed.setdefault(fold(industry), set()).add(kind.name)
+    return filed
+
+
 class RulesFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kinds: list[KindRule]
@@ -72,10 +82,7 @@ class RulesFile(BaseModel):
         names = [k.name for k in self.kinds]
         if len(set(map(fold, names))) != len(names):
             raise ValueError("kinds: a kind is listed twice")
-        filed: dict[str, set[str]] = {}  # industry -> kinds filed under it
-        for kind in self.kinds:
-            for industry in kind.industries:
-                filed.setdefault(fold(industry), set()).add(kind.name)
+        filed = industries_of(self.kinds)
         spellings: dict[str, str] = {}
         for kind in self.kinds:
             for spelling in dict.fromkeys(fold(s) for s in (kind.name, *kind.aliases)):
@@ -132,10 +139,7 @@ class Rules:
             sphere = shared.sphere if shared else None
             self._relations[(a, b)] = Relation(pair.weight, sphere, pair.gets[a])
             self._relations[(b, a)] = Relation(pair.weight, sphere, pair.gets[b])
-        self._industries: dict[str, set[str]] = {}
-        for kind in parsed.kinds:
-            for industry in kind.industries:
-                self._industries.setdefault(fold(industry), set()).add(kind.name)
+        self._industries = industries_of(parsed.kinds)
         self._competitors = {(k.name, other) for k in parsed.kinds for other in k.competes_with}
         self._competitors |= {(b, a) for a, b in self._competitors}
 
@@ -156,6 +160,10 @@ class Rules:
     def kind_for(self, category: str) -> str | None:
         """The kind a CRM category names (by name or alias), or None if it names none."""
         return self._by_alias.get(fold(category))
+
+    def first_kind(self, names: Sequence[str]) -> str | None:
+        """The kind the first of `names` that names one gives (categories, then note fragments)."""
+        return next((kind for name in names if (kind := self.kind_for(name))), None)
 
     def industry_kinds(self, category: str) -> set[str]:
         """The kinds filed under a coarse CRM industry ("Retail", "Healthcare"); empty if none."""

@@ -24,6 +24,7 @@ from graph.records import (
 )
 from netweave.jobs import JobQueue
 from netweave.matching.eligibility import learned_factor, pair_signals
+from netweave.matching.kinds import named_kinds
 from netweave.matching.rules import Rules
 from netweave.matching.settings import Weights
 from netweave.services.access import NotAllowed, NotFound, Viewer, business_for
@@ -240,8 +241,7 @@ def learned_weights(store: GraphStore, rules: Rules, weights: Weights) -> list[L
         business = businesses.get(business_id)
         if business is None:
             return None
-        given = next((k for name in business.record.categories if (k := rules.kind_for(name))), None)
-        return given or inferred.get(business_id)
+        return rules.first_kind(named_kinds(business.record)) or inferred.get(business_id)
 
     feedback_of: dict[str, list[Feedback]] = {}
     for item in store.list_feedback():
