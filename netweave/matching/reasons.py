@@ -13,6 +13,7 @@ import numpy as np
 
 from graph.records import BusinessRecord
 from netweave.matching.book import Book
+from netweave.matching.notes import about_business
 from netweave.matching.vectors import cosine
 
 
@@ -66,7 +67,8 @@ class _Explainer:
         """(offers, needs, customers) snippets of business i."""
         if (cut := self.snippets.get(i)) is None:
             record = self._record(i)
-            cut = tuple(snippet(text, record.name) for text in (record.description, record.needs, record.customers))
+            texts = (about_business(record.description), record.needs, record.customers)
+            cut = tuple(snippet(text, record.name) for text in texts)
             self.snippets[i] = cut
         return cut
 

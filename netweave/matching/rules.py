@@ -122,6 +122,20 @@ class Relation:
     gets: str | None  # what a gains, when a specific pair rule says so
 
 
+def _families(kinds: list[KindRule]) -> dict[str, frozenset[str]]:
+    """Aliases that are, word for word, part of another kind's name or alias -> every kind they
+    may mean ("dental" -> Dental Practice, Pediatric Dentist, Oral Surgeon, Periodontist)."""
+    names = [(fold(name), k.name) for k in kinds for name in (k.name, *k.aliases)]
+    families: dict[str, frozenset[str]] = {}
+    for k in kinds:
+        for alias in map(fold, k.aliases):
+            inside = re.compile(rf"(?:^|\s){re.escape(alias)}(?:\s|$)")
+            others = {kind for name, kind in names if kind != k.name and name != alias and inside.search(name)}
+            if others:
+                families[alias] = frozenset({k.name, *others})
+    return families
+
+
 class Rules:
     def __init__(self, parsed: RulesFile):
         self.file = parsed
@@ -140,6 +154,7 @@ class Rules:
             self._relations[(a, b)] = Relation(pair.weight, sphere, pair.gets[a])
             self._relations[(b, a)] = Relation(pair.weight, sphere, pair.gets[b])
         self._industries = industries_of(parsed.kinds)
+        self._families = _families(parsed.kinds)
         self._competitors = {(k.name, other) for k in parsed.kinds for other in k.competes_with}
         self._competitors |= {(b, a) for a, b in self._competitors}
 
@@ -162,8 +177,16 @@ class Rules:
         return self._by_alias.get(fold(category))
 
     def first_kind(self, names: Sequence[str]) -> str | None:
-        """The kind the first of `names` that names one gives (categories, then note fragments)."""
-        return next((kind for name in names if (kind := self.kind_for(name))), None)
+        """The kind the first of `names` that names one outright gives (categories, then note
+        fragments). A name several kinds share ("Attorney", "Photographer") gives none: see `family`."""
+        return next(
+            (kind for name in names if (kind := self.kind_for(name)) and fold(name) not in self._families), None
+        )
+
+    def family(self, names: Sequence[str]) -> set[str]:
+        """The kinds the shared names among `names` may mean: "Law firm" is a Business Law
+        Firm's alias and part of an Elder Law Firm's, so it may mean either."""
+        return set().union(*(self._families.get(fold(name), ()) for name in names))
 
     def industry_kinds(self, category: str) -> set[str]:
         """The kinds filed under a coarse CRM industry ("Retail", "Healthcare"); empty if none."""

@@ -106,9 +106,9 @@ class Scorer:
         conf = np.sqrt(conf_r * conf_c)  # both sides' kind confidence (geometric mean)
 
         shared = w.audience * p["audience"]
-        benefit_ab = w.rule * kinds.relation_weight[kind_r, kind_c] * conf
+        benefit_ab = self._rule(rows, columns)
         benefit_ab += w.need * p["need_ab"] + w.client * p["need_ba"] + shared
-        benefit_ba = w.rule * kinds.relation_weight[kind_c, kind_r] * conf
+        benefit_ba = self._rule(columns, rows)
         benefit_ba += w.need * p["need_ba"] + w.client * p["need_ab"] + shared
         high = np.maximum(benefit_ab, benefit_ba)
         low = np.minimum(benefit_ab, benefit_ba)
@@ -141,6 +141,19 @@ class Scorer:
             never |= f.owner[rows] != f.owner[columns]
         score[np.broadcast_to(never, score.shape)] = -np.inf
         return score
+
+    def _rule(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+        """w.rule x how the rules relate a's kind to b's, each kind weighed by how likely it is
+        (geometric mean): the likeliest reading of each side, or a runner-up kind's if that
+        relates better (an inferred "Cabinet Maker" that may be a kitchen remodeler)."""
+        f, table = self.f, self.kinds.relation_weight
+        kr, kc = f.guard_kind[rows], f.guard_kind[columns]
+        pr, pc = f.guard_confidence[rows], f.guard_confidence[columns]
+        best = table[kr, kc] * np.sqrt(pr * pc)
+        np.maximum(best, table[f.guard_kind2[rows], kc] * np.sqrt(f.guard_confidence2[rows] * pc), out=best)
+        np.maximum(best, table[kr, f.guard_kind2[columns]] * np.sqrt(pr * f.guard_confidence2[columns]), out=best)
+        best *= self.w.rule
+        return best
 
     def _geography(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """1 in the same market, nearby_factor in a near one, remote_factor if one side works

@@ -172,6 +172,33 @@ def test_competitors_are_kept_apart_even_when_a_kind_is_only_suspected(store, em
     assert "V3" in ids(store, "F1"), "a suspected venue still meets the florist"
 
 
+def test_account_bookkeeping_and_shared_names_do_not_decide_a_kind(store, matcher):
+    elder_law = biz("E1", "Marlowe Elder Law", "Legal Services", "Law firm. Customer since 2016. Net 30.")
+    care = biz("G1", "Harborview Care Management", "Geriatric Care Manager", "Care plans for aging parents")
+    detailer = biz("D1", "Gloss Theory Detailing", "", "Detailer. Met at chamber mixer. Customer since 2019.")
+    body_shop = biz("B1", "Crossroads Collision", "Auto Body Shop", "Collision repair and paint after accidents")
+    load(store, elder_law, care, detailer, body_shop)
+    matcher.refresh_all(now=T0)
+    inferred = {i: c[0].category for i, c in store.inferred_categories().items()}
+    assert inferred["E1"] == "Elder Law Attorney", "'Law firm' is shared by every legal kind: the name decides"
+    assert inferred["D1"] == "Auto Detailing", "how the account was met says nothing of what the business does"
+    assert ids(store, "G1") == ["E1"] and ids(store, "B1") == ["D1"]
+    said = [r for i in ("G1", "B1") for s in store.suggestions_for(i) for r in (*s.reasons, *s.other_reasons)]
+    assert not [r for r in said if "since" in r or "chamber" in r or "Net 30" in r], said
+
+
+def test_a_kind_too_unsure_to_show_still_counts_for_the_rules_by_its_probability(store, embedder, rules):
+    load(store, replace(FLORIST, categories=(), needs=""), replace(VENUE, needs=""))
+    scores = {}
+    for rule in (0.0, 0.4):
+        unsure = Weights(infer_min_confidence=1.01, rule=rule, min_score=0.0)
+        Matcher(store, embedder, rules, MatchSettings(weights=unsure)).refresh_all(now=T0)
+        [suggestion] = store.suggestions_for("F1")
+        scores[rule] = suggestion.score
+    assert "F1" not in store.inferred_categories(), "below infer_min_confidence no kind is shown"
+    assert scores[0.4] > scores[0.0] + 0.1, scores
+
+
 def test_no_two_suggestions_for_a_business_read_alike(store, matcher):
     barns = [
         biz(f"V{n}", name, "Wedding Venue", text, customers="engaged couples")

@@ -116,17 +116,52 @@ def test_verdicts_count_once_per_person_and_older_ones_count_less():
 
 
 def test_a_description_that_names_a_kind_gives_it():
-    from netweave.matching.kinds import fragments, guess_kinds
+    from netweave.matching.kinds import guess_kinds
+    from netweave.matching.notes import fragments
     from netweave.matching.rules import Rules
     from netweave.matching.settings import Weights
 
-    assert fragments("Brewery. Taproom - Net 30; owner: Sam (prefers text)") == [
-        "Brewery",
-        "Taproom",
-        "Net 30",
-        "owner: Sam (prefers text",
-    ]
+    # The account's bookkeeping (billing terms, contacts) names no kind and is left out.
+    assert fragments("Brewery. Taproom - Net 30; owner: Sam (prefers text)") == ["Brewery", "Taproom"]
     rules = Rules.load()
     named = [("Wine and Spirits", *fragments("Brewery. Met at chamber mixer."))]
     [guess] = guess_kinds(named, np.zeros((1, 4), np.float32), np.zeros((0, 4), np.float32), 1.0, rules, Weights())
     assert (guess.kind, guess.confidence, guess.source) == ("Brewery", 1.0, "given")
+
+
+def test_account_bookkeeping_is_not_what_a_business_offers():
+    from netweave.matching.notes import about_business
+
+    assert about_business("Florist, event design. Customer since 2022. Net 30. Auto-renews annually.") == (
+        "Florist, event design."
+    )
+    assert about_business("Met at chamber mixer. Prefers email. Follow up.") == ""
+    assert about_business("Mortgage lender: FHA, jumbo. Contact: Derek (ops).") == "Mortgage lender: FHA, jumbo."
+    kept = "Plumbing, drain cleaning; 24/7 line!"
+    assert about_business(kept) == kept, "with nothing to leave out, kept as written"
+
+
+def test_a_name_several_kinds_share_narrows_the_kind_without_giving_it():
+    from netweave.matching.kinds import guess_kinds
+    from netweave.matching.rules import Rules
+    from netweave.matching.settings import Weights
+
+    rules = Rules.load()
+    assert rules.first_kind(["Law firm"]) is None, "an alias of one kind, and part of other kinds' names"
+    assert rules.first_kind(["Law firm", "Elder Law Attorney"]) == "Elder Law Attorney"
+    assert {"Business Law Firm", "Elder Law Attorney", "Real Estate Attorney"} <= rules.family(["Law firm"])
+    assert rules.first_kind(["Florist"]) == "Florist" and rules.family(["Florist"]) == set()
+
+    # A text a little nearer a florist than an elder law firm: "Law firm" narrows it to the law.
+    lean = {"Florist": 1.0, "Elder Law Attorney": 0.9}
+    prototypes = np.array(
+        [[lean.get(kind, 0.0), np.sqrt(1 - lean.get(kind, 0.0) ** 2), 0, 0] for kind, _ in rules.prototypes],
+        dtype=np.float32,
+    )
+    scale = scale_for(4)
+    offers = quantize(np.array([[1, 0, 0, 0]], dtype=np.float32), scale)
+    prototypes = quantize(prototypes, scale)
+    [free] = guess_kinds([()], offers, prototypes, scale, rules, Weights())
+    [narrowed] = guess_kinds([("Law firm",)], offers, prototypes, scale, rules, Weights())
+    assert (free.kind, narrowed.kind, narrowed.source) == ("Florist", "Elder Law Attorney", "inferred")
+    assert narrowed.runner_up == "Florist" and 0.1 <= narrowed.runner_up_confidence < 0.2, "kept, with its odds"
