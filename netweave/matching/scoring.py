@@ -84,21 +84,28 @@ class Scorer:
         """Scores rows x columns; -inf where a pair must never be suggested."""
         rows = np.asarray(rows, dtype=np.int64)
         columns = np.asarray(columns, dtype=np.int64)
-        scores = self._combine(rows[:, None], columns[None, :], self.products(rows, columns))
+        scores, floor = self._combine(rows[:, None], columns[None, :], self.products(rows, columns))
         self._graph_signals(rows, np.broadcast_to(columns, (len(rows), len(columns))), scores, now)
+        scores[scores < floor] = -np.inf
         return scores
 
     def score_candidates(self, rows: np.ndarray, columns: np.ndarray, now: float) -> np.ndarray:
         """Scores for a different set of columns per row (rows x k, -1 for none)."""
         valid = columns >= 0
         safe = np.where(valid, columns, rows[:, None])  # a row against itself is never suggested
-        scores = self._combine(rows[:, None], safe, self.pair_products(rows, safe))
+        scores, floor = self._combine(rows[:, None], safe, self.pair_products(rows, safe))
         scores[~valid] = -np.inf
         self._graph_signals(rows, safe, scores, now)
+        scores[scores < floor] = -np.inf
         return scores
 
-    def _combine(self, rows: np.ndarray, columns: np.ndarray, p: dict[str, np.ndarray]) -> np.ndarray:
-        """`rows` is a column vector and `columns` a row vector or a matrix: every look-up below
+    def _combine(
+        self, rows: np.ndarray, columns: np.ndarray, p: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Scores, and the score each pair must reach to be suggested (`min_score`, or
+        `min_related_score` when the rules relate the two kinds under some reading).
+
+        `rows` is a column vector and `columns` a row vector or a matrix: every look-up below
         broadcasts to the shape of the embedding parts in `p`."""
         w, f, kinds = self.w, self.f, self.kinds
         kind_r, kind_c = f.kind[rows], f.kind[columns]
@@ -107,8 +114,11 @@ class Scorer:
 
         shared = w.audience * p["audience"]
         benefit_ab = self._rule(rows, columns)
-        benefit_ab += w.need * p["need_ab"] + w.client * p["need_ba"] + shared
         benefit_ba = self._rule(columns, rows)
+        # A pair the rules relate may fill a sparse account's list from a lower score; one the
+        # texts alone carry must clear min_score.
+        floor = np.where((benefit_ab > 0) | (benefit_ba > 0), w.min_related_score, w.min_score).astype(np.float32)
+        benefit_ab += w.need * p["need_ab"] + w.client * p["need_ba"] + shared
         benefit_ba += w.need * p["need_ba"] + w.client * p["need_ab"] + shared
         high = np.maximum(benefit_ab, benefit_ba)
         low = np.minimum(benefit_ab, benefit_ba)
@@ -140,7 +150,7 @@ class Scorer:
         if not self.settings.across_books:
             never |= f.owner[rows] != f.owner[columns]
         score[np.broadcast_to(never, score.shape)] = -np.inf
-        return score
+        return score, floor
 
     def _rule(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """w.rule x how the rules relate a's kind to b's, each kind weighed by how likely it is

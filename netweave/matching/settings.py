@@ -12,7 +12,7 @@ The pair scores the mean of both directions scaled by 0.5 + 0.5 * (smaller / lar
 one-sided pair counts less; minus a look-alike penalty; times geography (1, nearby, remote)
 and each side's learned affinity for the other's kind (0.5..1.5 each, their geometric mean);
 plus a bonus per shared partner. Scores are therefore at most about 1.6, and pairs below
-`min_score` are not suggested.
+`min_score` are not suggested (below `min_related_score` when the rules relate their kinds).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class Weights:
     nearby_factor: float = 0.9  # different market but within max_km
     remote_factor: float = 0.85  # far apart, one side works remotely
     min_score: float = 0.10
+    min_related_score: float = 0.05  # ... for a pair the rules relate (under some reading of the kinds)
     # Kind inference from a business's offer text (softmax over the kinds' prototypes).
     infer_min_confidence: float = 0.25
     infer_temperature: float = 0.04

@@ -199,6 +199,30 @@ def test_a_kind_too_unsure_to_show_still_counts_for_the_rules_by_its_probability
     assert scores[0.4] > scores[0.0] + 0.1, scores
 
 
+def test_the_offer_text_is_what_the_business_is_not_how_the_account_is_kept(store, rules):
+    from netweave.matching.embedder import field_texts
+
+    load(
+        store,
+        biz("F7", "Porchlight Petals", "Florist", "Two delivery vans. Customer since 2019. Net 30."),
+        biz("F8", "Porchlight Petals", "Retail", "Two delivery vans. Met at chamber mixer."),
+    )
+    texts = {i: field_texts(store.get_business(i), rules)["offers"] for i in ("F7", "F8")}
+    assert texts["F7"] == "Porchlight Petals (Florist). Two delivery vans."
+    assert texts["F8"] == "Porchlight Petals. Two delivery vans.", "a coarse industry narrows the kind instead"
+    assert store.get_business("F8").record.description.endswith("Met at chamber mixer."), "stored as given"
+
+
+def test_a_sparse_account_meets_its_kinds_partners_below_min_score_but_nothing_else(store, embedder, rules):
+    sparse = biz("F9", "Porchlight Petals", "Florist", "")
+    lender = biz("X1", "Quickbridge Cash Advance", "Payday Lender", "Cash advances for weddings and events")
+    load(store, sparse, replace(VENUE, needs=""), lender)
+    for related_from, expected in ((0.05, ["V1"]), (0.99, [])):
+        only_related = Weights(min_score=0.99, min_related_score=related_from)
+        Matcher(store, embedder, rules, MatchSettings(weights=only_related)).refresh_all(now=T0)
+        assert ids(store, "F9") == expected, "the rules relate florists and venues, not payday lenders"
+
+
 def test_no_two_suggestions_for_a_business_read_alike(store, matcher):
     barns = [
         biz(f"V{n}", name, "Wedding Venue", text, customers="engaged couples")
@@ -390,10 +414,10 @@ def test_feedback_refreshes_both_sides_and_already_know_records_the_tie(store, m
         matches.record_feedback(store, jobs, system, "R1", "ghost", FeedbackKind.DISMISSED, "not_relevant")
 
 
-def test_a_text_shared_by_many_businesses_is_embedded_once(store, embedder):
+def test_a_text_shared_by_many_businesses_is_embedded_once(store, embedder, rules):
     load(store, VENUE, replace(VENUE, id="V2"))  # the same three texts (the name is part of the offer)
     businesses = store.list_businesses()
-    stats = refresh_embeddings(store, embedder, businesses, chunk=1)  # even across encoding chunks
+    stats = refresh_embeddings(store, embedder, businesses, rules, chunk=1)  # even across encoding chunks
     assert (stats.texts, stats.encoded) == (6, 3)
     ids, vectors = store.load_embeddings("offers")
     assert ids == ["V1", "V2"] and np.array_equal(vectors[0], vectors[1])
