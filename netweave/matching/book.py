@@ -328,8 +328,8 @@ class Book:
                 f.kind[position] = self.kinds.number(guess)
                 f.guard_kind[position], f.guard_kind2[position] = self.kinds.suspected_numbers(guess)
                 f.confidence[position] = guess.confidence if guess.kind else 0.0
-                f.guard_confidence[position] = guess.confidence if guess.suspected else 0.0
-                f.guard_confidence2[position] = guess.runner_up_confidence
+                f.guard_root[position] = np.sqrt(guess.confidence if guess.suspected else 0.0)
+                f.guard_root2[position] = np.sqrt(guess.runner_up_confidence)
                 f.remote[position] = self.kinds.remote[f.kind[position]]
 
     def _guess(self, positions: list[int]) -> list[KindGuess]:

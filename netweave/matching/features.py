@@ -67,9 +67,10 @@ class Features:
         # The kinds whose competitors a business is kept from: its kind or suspected kind, and a runner-up.
         self.guard_kind = grown(get("guard_kind"), (capacity,), np.int64, 0)
         self.guard_kind2 = grown(get("guard_kind2"), (capacity,), np.int64, 0)
-        # How likely each of those two is (1 for a given kind); the rules' term weighs them so.
-        self.guard_confidence = grown(get("guard_confidence"), (capacity,), np.float32, 0.0)
-        self.guard_confidence2 = grown(get("guard_confidence2"), (capacity,), np.float32, 0.0)
+        # The square roots of how likely each of those two is (1 for a given kind): the rules'
+        # term weighs a pair's readings by the geometric mean of both sides' probabilities.
+        self.guard_root = grown(get("guard_root"), (capacity,), np.float32, 0.0)
+        self.guard_root2 = grown(get("guard_root2"), (capacity,), np.float32, 0.0)
         self.confidence = grown(get("confidence"), (capacity,), np.float32, 0.0)
         self.remote = grown(get("remote"), (capacity,), bool, False)
         old_vectors = self.vectors if old else {}

@@ -12,20 +12,26 @@ from __future__ import annotations
 import re
 
 # Notes about the account, not the business, as CRMs hold them: tenure, billing and
-# contract terms, how and where they were met, contact preferences, marketing status,
-# who the contact is, and follow-up chores. Matched against the start of a piece.
+# contract terms, how and where they were met, contact preferences, marketing status, who
+# the contact is, and follow-up chores. Matched against the start of a piece, and narrow
+# enough that a business's own facts ("Bills insurance directly", "Imported from Italy",
+# "Credit card processing for restaurants") are never taken for bookkeeping.
 _BOOKKEEPING = re.compile(
     r"""^(?:
         (?:customer|client|member|account)\s+since\b
-      | net\s*\d+\b | (?:pays|paid|billed|bills)\b | auto[-\s]?renew | renew(?:s|al|ed)?\b
-      | (?:invoice|invoiced|po\b|w-?9|credit\s+card|ach\b|cash\s*/\s*check|cash\s+only|check\s+only)
-      | (?:deposit-heavy|pays\s+on\s+time|late\s+payer)
-      | upsold\b | downgraded\b | upgraded\b | churn | (?:premium|basic|pro)\s+tier\b
-      | met\s+(?:at|through|via|during)\b | referred\s+by\b | imported\s+from\b | inbound\b | lead\s+from\b
-      | (?:owner\s+)?prefers\s+(?:email|text|texts|calls?|phone)\b | (?:best\s+)?reached\s+by\b
-      | unsubscribed\b | opted\s+out\b | do\s+not\s+(?:call|email|contact)\b | bounced\b
+      | net\s*\d+\b | auto[-\s]?renew | renew(?:s|al|ed)?\s+(?:in|on|due|date|annually|monthly|yearly|every|\d)
+      | pays\s+(?:by|on|in|via|late|net|upfront|annually|monthly)\b | paid\s+(?:by|in|via|up|annually|monthly)\b
+      | deposit-heavy | late\s+payer | (?:ach|check|cash)(?:\s*/\s*(?:ach|check|cash))*\s+only\b
+      | po\s+(?:required|needed|number)\b | w-?9\s+on\s+file | credit\s+card\s+on\s+file
+      | invoice[sd]?\s+(?:monthly|quarterly|annually|net|via|by|sent|paid|overdue)\b
+      | (?:upsold|downgraded|upgraded)\s+to\b | churn(?:ed|\s+risk)\b | (?:premium|basic|pro)\s+tier\b
+      | met\s+(?:at|through|via|during)\b | referred\s+by\b | lead\s+from\b
+      | inbound\s+(?:web\s+)?(?:lead|call|inquiry)\b | imported\s+from\b.*\b(?:list|csv|spreadsheet|file|crm|import)\b
+      | (?:owner\s+)?prefers\s+(?:email|e-mail|text|texts|texting|calls?|phone)\b | (?:best\s+)?reached\s+by\b
+      | unsubscribed\b | opted\s+out\b | do\s+not\s+(?:call|email|contact)\b | bounced\s+email
       | (?:contact|owner|main\s+contact|poc|decision\s+maker)\s*:
-      | follow(?:ed)?[\s-]?up\b | left\s+(?:a\s+)?(?:voicemail|vm|message)\b | called\b | emailed\b
+      | follow(?:ed)?[\s-]?up\b | left\s+(?:a\s+)?(?:voicemail|vm|message)\b
+      | (?:called|emailed|texted)\b(?!\s+(?:the|a|an)\b)
       | (?:insurance\s+)?cert(?:ificate)?\s+(?:of\s+insurance\s+)?on\s+file\b | coi\s+on\s+file\b
     )""",
     re.IGNORECASE | re.VERBOSE,

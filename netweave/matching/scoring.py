@@ -37,6 +37,10 @@ class Scorer:
         self.settings = settings
         self.w = settings.weights
         self.scale = scale
+        # relation_weight[a, b] is how kind a relates to kind b; the transpose, kept contiguous,
+        # reads the other way with the same look-ups.
+        table = kinds.relation_weight
+        self._relation_tables = (table, np.ascontiguousarray(table.T))
 
     # Embedding parts
     def _fit(self, dots: np.ndarray) -> np.ndarray:
@@ -84,26 +88,33 @@ class Scorer:
         """Scores rows x columns; -inf where a pair must never be suggested."""
         rows = np.asarray(rows, dtype=np.int64)
         columns = np.asarray(columns, dtype=np.int64)
-        scores, floor = self._combine(rows[:, None], columns[None, :], self.products(rows, columns))
+        scores, related = self._combine(rows[:, None], columns[None, :], self.products(rows, columns))
         self._graph_signals(rows, np.broadcast_to(columns, (len(rows), len(columns))), scores, now)
-        scores[scores < floor] = -np.inf
-        return scores
+        return self._qualify(scores, related)
 
     def score_candidates(self, rows: np.ndarray, columns: np.ndarray, now: float) -> np.ndarray:
         """Scores for a different set of columns per row (rows x k, -1 for none)."""
         valid = columns >= 0
         safe = np.where(valid, columns, rows[:, None])  # a row against itself is never suggested
-        scores, floor = self._combine(rows[:, None], safe, self.pair_products(rows, safe))
+        scores, related = self._combine(rows[:, None], safe, self.pair_products(rows, safe))
         scores[~valid] = -np.inf
         self._graph_signals(rows, safe, scores, now)
-        scores[scores < floor] = -np.inf
+        return self._qualify(scores, related)
+
+    def _qualify(self, scores: np.ndarray, related: np.ndarray) -> np.ndarray:
+        """-inf below `min_score`, or below `min_related_score` for a pair the rules relate: a
+        sparse account still meets its likely kind's partners; a pair the texts alone carry must
+        be clear."""
+        low = scores < self.w.min_score
+        low &= ~related
+        low |= scores < self.w.min_related_score
+        scores[low] = -np.inf
         return scores
 
     def _combine(
         self, rows: np.ndarray, columns: np.ndarray, p: dict[str, np.ndarray]
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Scores, and the score each pair must reach to be suggested (`min_score`, or
-        `min_related_score` when the rules relate the two kinds under some reading).
+        """Scores, and whether the rules relate the two kinds under some reading.
 
         `rows` is a column vector and `columns` a row vector or a matrix: every look-up below
         broadcasts to the shape of the embedding parts in `p`."""
@@ -113,11 +124,9 @@ class Scorer:
         conf = np.sqrt(conf_r * conf_c)  # both sides' kind confidence (geometric mean)
 
         shared = w.audience * p["audience"]
-        benefit_ab = self._rule(rows, columns)
-        benefit_ba = self._rule(columns, rows)
-        # A pair the rules relate may fill a sparse account's list from a lower score; one the
-        # texts alone carry must clear min_score.
-        floor = np.where((benefit_ab > 0) | (benefit_ba > 0), w.min_related_score, w.min_score).astype(np.float32)
+        benefit_ab, benefit_ba = self._rule(rows, columns)
+        related = benefit_ab > 0
+        related |= benefit_ba > 0
         benefit_ab += w.need * p["need_ab"] + w.client * p["need_ba"] + shared
         benefit_ba += w.need * p["need_ba"] + w.client * p["need_ab"] + shared
         high = np.maximum(benefit_ab, benefit_ba)
@@ -150,20 +159,48 @@ class Scorer:
         if not self.settings.across_books:
             never |= f.owner[rows] != f.owner[columns]
         score[np.broadcast_to(never, score.shape)] = -np.inf
-        return score, floor
+        return score, related
 
-    def _rule(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        """w.rule x how the rules relate a's kind to b's, each kind weighed by how likely it is
-        (geometric mean): the likeliest reading of each side, or a runner-up kind's if that
-        relates better (an inferred "Cabinet Maker" that may be a kitchen remodeler)."""
-        f, table = self.f, self.kinds.relation_weight
-        kr, kc = f.guard_kind[rows], f.guard_kind[columns]
-        pr, pc = f.guard_confidence[rows], f.guard_confidence[columns]
-        best = table[kr, kc] * np.sqrt(pr * pc)
-        np.maximum(best, table[f.guard_kind2[rows], kc] * np.sqrt(f.guard_confidence2[rows] * pc), out=best)
-        np.maximum(best, table[kr, f.guard_kind2[columns]] * np.sqrt(pr * f.guard_confidence2[columns]), out=best)
-        best *= self.w.rule
-        return best
+    def _rule(self, rows: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """w.rule x how the rules relate the row's kind to the column's, and the column's to the
+        row's, each kind weighed by how likely it is (geometric mean): the likeliest reading of
+        each side, or a runner-up kind's if that relates better (an inferred "Cabinet Maker"
+        that may be a kitchen remodeler).
+
+        `rows` is a column vector, `columns` a row vector or a matrix. Runner-ups are few (a given
+        kind has none), so they are looked up only where they are; every element is computed by
+        the same operations in the same order on every path."""
+        f = self.f
+        kind_r, kind_c = f.guard_kind[rows], f.guard_kind[columns]
+        root_r, root_c = f.guard_root[rows], f.guard_root[columns]
+        second_r, second_c = f.guard_root2[rows], f.guard_root2[columns]
+        row_at = np.flatnonzero(second_r[:, 0]).tolist()
+        one_row_of_columns = columns.shape[0] == 1
+        column_at = np.flatnonzero(second_c[0]).tolist() if one_row_of_columns else None
+        results = []
+        for table in self._relation_tables:  # row -> column, then column -> row
+            best = table[kind_r, kind_c]
+            best *= root_r
+            best *= root_c
+            if row_at:
+                theirs = columns if one_row_of_columns else columns[row_at]
+                other = table[f.guard_kind2[rows[row_at]], f.guard_kind[theirs]]
+                other *= second_r[row_at]
+                other *= f.guard_root[theirs]
+                best[row_at] = np.maximum(best[row_at], other)
+            if column_at:
+                other = table[kind_r, f.guard_kind2[columns[:, column_at]]]
+                other *= root_r
+                other *= second_c[:, column_at]
+                best[:, column_at] = np.maximum(best[:, column_at], other)
+            elif column_at is None and second_c.any():  # a few candidates per row
+                other = table[kind_r, f.guard_kind2[columns]]
+                other *= root_r
+                other *= second_c
+                np.maximum(best, other, out=best)
+            best *= self.w.rule
+            results.append(best)
+        return results[0], results[1]
 
     def _geography(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
         """1 in the same market, nearby_factor in a near one, remote_factor if one side works

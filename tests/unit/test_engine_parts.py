@@ -139,6 +139,15 @@ def test_account_bookkeeping_is_not_what_a_business_offers():
     assert about_business("Mortgage lender: FHA, jumbo. Contact: Derek (ops).") == "Mortgage lender: FHA, jumbo."
     kept = "Plumbing, drain cleaning; 24/7 line!"
     assert about_business(kept) == kept, "with nothing to leave out, kept as written"
+    for fact in (
+        "Bills insurance directly",
+        "Imported from Italy",
+        "Credit card processing for restaurants",
+        "Invoice factoring for truckers",
+        "Called the best BBQ in town",
+        "Renewal by Andersen windows",
+    ):
+        assert about_business(fact) == fact, "a business's own fact, worded like bookkeeping"
 
 
 def test_a_name_several_kinds_share_narrows_the_kind_without_giving_it():
