@@ -14,6 +14,7 @@ import numpy as np
 from graph.records import BusinessRecord
 from netweave.matching.book import Book
 from netweave.matching.notes import about_business
+from netweave.matching.rules import Relation
 from netweave.matching.vectors import cosine
 
 
@@ -72,21 +73,43 @@ class _Explainer:
             self.snippets[i] = cut
         return cut
 
-    def _kind_phrase(self, i: int) -> str | None:
-        guess = self.f.guesses[i]
+    def _kind_phrase(self, i: int, kind: str, likely: float) -> str | None:
+        """How sure the kind a reason rests on is, unless the CRM gave it."""
+        guess, name = self.f.guesses[i], self._name(i)
+        if kind != guess.kind:  # a runner-up, or a kind too unsure to show
+            return f"{name} may be {_a(kind)} ({likely:.0%} likely)."
         if guess.source == "inferred":
-            name = self._record(i).name
-            return f"{name} reads like a {guess.kind} from its description ({guess.confidence:.0%} sure)."
+            return f"{name} reads like {_a(kind)} from its description ({likely:.0%} sure)."
         return None
+
+    def _readings(self, i: int) -> list[tuple[str, float]]:
+        """The kinds the rules' term reads a business as, with their probabilities."""
+        guess = self.f.guesses[i]
+        if not guess.suspected:
+            return []
+        top = (guess.suspected, 1.0 if guess.source == "given" else guess.confidence)
+        return [top, (guess.runner_up, guess.runner_up_confidence)] if guess.runner_up else [top]
+
+    def _relation(self, me: int, other: int) -> tuple[Relation | None, tuple[str, float], tuple[str, float]]:
+        """The reading of both sides the score rests on (as `Scorer._rule` takes it: both
+        likeliest kinds, or one side's runner-up, whichever the rules relate best once weighed
+        by both probabilities), and how the rules relate `me` to `other` under it."""
+        rules, mine, theirs = self.book.rules, self._readings(me), self._readings(other)
+        if not mine or not theirs:
+            return None, ("", 0.0), ("", 0.0)
+        best: tuple[float, Relation | None, tuple[str, float], tuple[str, float]] = (0.0, None, mine[0], theirs[0])
+        for a, b in [(mine[0], theirs[0]), *((m, theirs[0]) for m in mine[1:]), *((mine[0], t) for t in theirs[1:])]:
+            relation = rules.relation(a[0], b[0])
+            if relation and (weight := relation.weight * (a[1] * b[1]) ** 0.5) > best[0]:
+                best = (weight, relation, a, b)
+        return best[1], best[2], best[3]
 
     def side(self, me: int, other: int, need: float, client: float, audience: float) -> tuple[str, ...]:
         """Why `me` gains from meeting `other`, given the pair's embedding fits."""
         f, w = self.f, self.w
         mine, theirs = self._name(me), self._name(other)
-        kind_other = f.guesses[other].kind
+        relation, (kind_me, likely_me), (kind_other, likely_other) = self._relation(me, other)
         reasons: list[tuple[float, str]] = []
-
-        relation = self.book.rules.relation(f.guesses[me].kind, kind_other)
         if relation and relation.gets:
             reasons.append((relation.weight, f"{theirs} can send {mine} {relation.gets}."))
         elif relation:
@@ -113,8 +136,12 @@ class _Explainer:
 
         reasons.sort(key=_strength)
         ranked = [text for _, text in reasons[: w.reason_max_signals]]
-        if relation and (phrase := self._kind_phrase(other)):
-            ranked.append(phrase)
+        if relation:
+            # The other's kind when it was inferred; one's own only when the reason rests on a
+            # kind other than the one shown for it.
+            for i, kind, likely in ((other, kind_other, likely_other), (me, kind_me, likely_me)):
+                if (i == other or kind != f.guesses[me].kind) and (phrase := self._kind_phrase(i, kind, likely)):
+                    ranked.append(phrase)
         ranked.append(self._where(me, other))
         return tuple(ranked)
 
@@ -130,6 +157,10 @@ class _Explainer:
         if remote is None:
             return "Different areas."
         return f"{self._name(remote)} works with clients anywhere, so distance is no obstacle."
+
+
+def _a(kind: str) -> str:
+    return f"{'an' if kind[:1].upper() in 'AEIOU' else 'a'} {kind}"
 
 
 def _strength(reason: tuple[float, str]) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -197,6 +198,10 @@ def test_a_kind_too_unsure_to_show_still_counts_for_the_rules_by_its_probability
         scores[rule] = suggestion.score
     assert "F1" not in store.inferred_categories(), "below infer_min_confidence no kind is shown"
     assert scores[0.4] > scores[0.0] + 0.1, scores
+    [to_florist] = store.suggestions_for("V1")
+    said = " ".join(to_florist.reasons)
+    assert "Petal & Stem can send Lakeside Venue couples planning their flowers" in said, "what the kind would bring"
+    assert re.search(r"Petal & Stem may be a Florist \(\d+% likely\)\.", said), "and how unsure that kind is"
 
 
 def test_the_offer_text_is_what_the_business_is_not_how_the_account_is_kept(store, rules):
