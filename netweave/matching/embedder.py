@@ -116,12 +116,13 @@ def refresh_embeddings(
     stats = EmbeddingStats()
     # A few businesses: ask for their hashes only; many: one scan is cheaper.
     ids = [b.id for b in businesses] if len(businesses) <= 1000 else None
+    texts_of = [field_texts(business, rules) for business in businesses]  # once, not once per field
     for field in EMBEDDING_FIELDS:
         stored = store.embedding_hashes(field, ids)
         pending: dict[str, list[tuple[str, str]]] = defaultdict(list)  # text -> [(business id, hash)]
         emptied = []
-        for business in businesses:
-            text = field_texts(business, rules)[field]
+        for business, texts in zip(businesses, texts_of, strict=True):
+            text = texts[field]
             if not text:
                 if business.id in stored:
                     emptied.append(business.id)

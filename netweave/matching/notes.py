@@ -52,8 +52,9 @@ def about_business(description: str) -> str:
     """The description without the account's bookkeeping, or "" if nothing else is left.
 
     Kept as written (punctuation and all) when nothing in it is bookkeeping."""
-    kept = [piece for piece in pieces(description) if not is_bookkeeping(piece)]
-    if len(kept) == len(pieces(description)):
+    every = pieces(description)
+    kept = [piece for piece in every if not is_bookkeeping(piece)]
+    if len(kept) == len(every):
         return description.strip()
     return ". ".join(kept) + ("." if kept else "")
 

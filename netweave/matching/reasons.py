@@ -139,9 +139,10 @@ class _Explainer:
         if relation:
             # The other's kind when it was inferred; one's own only when the reason rests on a
             # kind other than the one shown for it.
-            for i, kind, likely in ((other, kind_other, likely_other), (me, kind_me, likely_me)):
-                if (i == other or kind != f.guesses[me].kind) and (phrase := self._kind_phrase(i, kind, likely)):
-                    ranked.append(phrase)
+            phrases = [self._kind_phrase(other, kind_other, likely_other)]
+            if kind_me != f.guesses[me].kind:
+                phrases.append(self._kind_phrase(me, kind_me, likely_me))
+            ranked.extend(phrase for phrase in phrases if phrase)
         ranked.append(self._where(me, other))
         return tuple(ranked)
 

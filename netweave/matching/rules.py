@@ -125,13 +125,19 @@ class Relation:
 def _families(kinds: list[KindRule]) -> dict[str, frozenset[str]]:
     """Aliases that are, word for word, part of another kind's name or alias -> every kind they
     may mean ("dental" -> Dental Practice, Pediatric Dentist, Oral Surgeon, Periodontist)."""
-    names = [(fold(name), k.name) for k in kinds for name in (k.name, *k.aliases)]
+    # Every run of whole words in every name and alias -> the kinds it appears in (a spelling
+    # names one kind only, so a run that is another kind's whole spelling is never an alias here).
+    within: dict[str, set[str]] = {}
+    for k in kinds:
+        for name in (k.name, *k.aliases):
+            words = fold(name).split()
+            for start in range(len(words)):
+                for end in range(start + 1, len(words) + 1):
+                    within.setdefault(" ".join(words[start:end]), set()).add(k.name)
     families: dict[str, frozenset[str]] = {}
     for k in kinds:
         for alias in map(fold, k.aliases):
-            inside = re.compile(rf"(?:^|\s){re.escape(alias)}(?:\s|$)")
-            others = {kind for name, kind in names if kind != k.name and name != alias and inside.search(name)}
-            if others:
+            if others := within[alias] - {k.name}:
                 families[alias] = frozenset({k.name, *others})
     return families
 
