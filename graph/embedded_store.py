@@ -26,6 +26,7 @@ import numpy as np
 from graph.migrations import load_migrations
 from graph.records import (
     EMBEDDING_FIELDS,
+    ApiToken,
     BusinessRecord,
     BusinessStatus,
     Category,
@@ -53,6 +54,7 @@ from graph.records import (
     SuggestionList,
     Tie,
     TieKind,
+    TokenScope,
     UpsertOutcome,
 )
 from graph.store import (
@@ -132,6 +134,18 @@ def _to_suggestion(r: sqlite3.Row) -> Suggestion:
         r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), tuple(json.loads(r[5])),
         datetime.fromisoformat(r[6]), r[7], r[8], r[9],
     )  # fmt: skip
+
+
+def _to_api_token(r: sqlite3.Row) -> ApiToken:
+    return ApiToken(
+        id=r["id"],
+        name=r["name"],
+        scopes=tuple(TokenScope(s) for s in json.loads(r["scopes"])),
+        created_at=datetime.fromisoformat(r["created_at"]),
+        salesperson_id=r["salesperson_id"],
+        created_by=r["created_by"],
+        revoked_at=_when(r["revoked_at"]),
+    )
 
 
 def _to_job(r: sqlite3.Row) -> Job:
@@ -390,7 +404,14 @@ class EmbeddedStore(GraphStore):
         return found
 
     @staticmethod
-    def _filters(salesperson_id: str | None, search: str | None, status: BusinessStatus | None) -> tuple[str, list]:
+    def _filters(
+        salesperson_id: str | None,
+        search: str | None,
+        status: BusinessStatus | None,
+        category: str | None = None,
+        city: str | None = None,
+        updated_since: datetime | None = None,
+    ) -> tuple[str, list]:
         clauses, params = [], []
         if salesperson_id is not None:
             clauses.append("b.salesperson_id = ?")
@@ -402,6 +423,17 @@ class EmbeddedStore(GraphStore):
             clauses.append("b.archived_at IS NULL")
         elif status is BusinessStatus.ARCHIVED:
             clauses.append("b.archived_at IS NOT NULL")
+        if category:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM business_categories bc WHERE bc.business_id = b.id AND bc.category_slug = ?)"
+            )
+            params.append(Category(category).slug)
+        if city:
+            clauses.append("lower(b.city) = lower(?)")
+            params.append(city)
+        if updated_since is not None:
+            clauses.append("b.updated_at >= ?")
+            params.append(_iso(updated_since))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
     def list_businesses(
@@ -410,10 +442,19 @@ class EmbeddedStore(GraphStore):
         salesperson_id: str | None = None,
         search: str | None = None,
         status: BusinessStatus | None = BusinessStatus.ACTIVE,
+        category: str | None = None,
+        city: str | None = None,
+        updated_since: datetime | None = None,
+        after: tuple[str, str] | None = None,
         limit: int | None = 50,
         offset: int = 0,
     ) -> list[StoredBusiness]:
-        where, params = self._filters(salesperson_id, search, status)
+        where, params = self._filters(salesperson_id, search, status, category, city, updated_since)
+        if after is not None:
+            where += (" AND " if where else " WHERE ") + (
+                "(lower(b.name) > lower(?) OR (lower(b.name) = lower(?) AND b.id > ?))"
+            )
+            params += [after[0], after[0], after[1]]
         rows = self._rows(  # LIMIT -1: no limit
             self._SELECT_BUSINESS + where + " ORDER BY lower(b.name), b.id LIMIT ? OFFSET ?",
             [*params, -1 if limit is None else limit, offset],
@@ -426,8 +467,11 @@ class EmbeddedStore(GraphStore):
         salesperson_id: str | None = None,
         search: str | None = None,
         status: BusinessStatus | None = BusinessStatus.ACTIVE,
+        category: str | None = None,
+        city: str | None = None,
+        updated_since: datetime | None = None,
     ) -> int:
-        where, params = self._filters(salesperson_id, search, status)
+        where, params = self._filters(salesperson_id, search, status, category, city, updated_since)
         return self._one("SELECT count(*) FROM businesses b" + where, params)[0]
 
     # Ties and blocks
@@ -684,6 +728,13 @@ class EmbeddedStore(GraphStore):
         return [ContactConsent(r[0], r[1], r[2], datetime.fromisoformat(r[3])) for r in rows]
 
     # Jobs
+    def api_token_by_hash(self, secret_hash: str) -> ApiToken | None:
+        row = self._one("SELECT * FROM api_tokens WHERE secret_hash = ?", (secret_hash,))
+        return _to_api_token(row) if row else None
+
+    def list_api_tokens(self) -> list[ApiToken]:
+        return [_to_api_token(r) for r in self._rows("SELECT * FROM api_tokens ORDER BY created_at, id")]
+
     def get_job(self, job_id: str) -> Job | None:
         row = self._one("SELECT * FROM jobs WHERE id = ?", (job_id,))
         return _to_job(row) if row else None
@@ -1076,6 +1127,25 @@ class _SqliteWriter(GraphWriter):
         cursor = self.conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*sets.values(), job_id])
         if cursor.rowcount == 0:
             raise UnknownJobError(job_id)
+
+    def create_api_token(self, token: ApiToken, secret_hash: str) -> None:
+        if (
+            token.salesperson_id is not None
+            and not self.conn.execute("SELECT 1 FROM salespeople WHERE id = ?", (token.salesperson_id,)).fetchone()
+        ):
+            raise UnknownSalespersonError(token.salesperson_id)
+        self.conn.execute(
+            "INSERT INTO api_tokens (id, secret_hash, name, scopes, salesperson_id, created_by, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (token.id, secret_hash, token.name, json.dumps([s.value for s in token.scopes]), token.salesperson_id,
+             token.created_by, _iso(token.created_at)),
+        )  # fmt: skip
+
+    def revoke_api_token(self, token_id: str, now: datetime) -> bool:
+        cursor = self.conn.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (_iso(now), token_id)
+        )
+        return cursor.rowcount > 0
 
     def requeue_running_jobs(self, max_attempts: int, now: datetime) -> list[Job]:
         rows = self.conn.execute(

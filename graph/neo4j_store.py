@@ -25,6 +25,7 @@ from neo4j.exceptions import ClientError
 from graph.migrations import load_migrations
 from graph.records import (
     EMBEDDING_FIELDS,
+    ApiToken,
     BusinessRecord,
     BusinessStatus,
     Category,
@@ -52,6 +53,7 @@ from graph.records import (
     SuggestionList,
     Tie,
     TieKind,
+    TokenScope,
     UpsertOutcome,
 )
 from graph.store import (
@@ -124,10 +126,19 @@ _PROJECTION = ", ".join(
 _ALL_BUSINESSES = "MATCH (b:Business)"
 _BUSINESSES_BY_ID = "UNWIND $ids AS wanted MATCH (b:Business {id: wanted})"
 
-_READ_BUSINESSES = """
+_BUSINESS_FILTERS = """
 WHERE ($salesperson_id IS NULL OR EXISTS { (:Salesperson {id: $salesperson_id})-[:MANAGES]->(b) })
   AND ($search IS NULL OR toLower(b.name) CONTAINS $search)
   AND ($status IS NULL OR ($status = 'active') = (b.archived_at IS NULL))
+  AND ($category IS NULL OR EXISTS { (b)-[:IN_CATEGORY]->(:Category {slug: $category}) })
+  AND ($city IS NULL OR toLower(b.city) = toLower($city))
+  AND ($updated_since IS NULL OR b.updated_at >= $updated_since)
+"""
+_READ_BUSINESSES = (
+    _BUSINESS_FILTERS
+    + """
+  AND ($after_name IS NULL OR toLower(b.name) > toLower($after_name)
+       OR (toLower(b.name) = toLower($after_name) AND b.id > $after_id))
 WITH b ORDER BY toLower(b.name), b.id SKIP $offset LIMIT $limit
 OPTIONAL MATCH (s:Salesperson)-[:MANAGES]->(b)
 RETURN b {PROJECTION} AS business, s.id AS salesperson_id,
@@ -136,6 +147,7 @@ RETURN b {PROJECTION} AS business, s.id AS salesperson_id,
          RETURN c.name ORDER BY r.position
        } AS categories
 """.replace("PROJECTION", _PROJECTION)
+)
 _READ_ALL_BUSINESSES = _READ_BUSINESSES.replace(" LIMIT $limit", "")
 
 # Lists of published generations only (a crashed refresh's may linger until pruned).
@@ -157,6 +169,25 @@ ORDER BY a, rank
 
 
 _PLACE_PROPS = ("city", "region", "country", "metro", "lat", "lon", "postal_code")
+
+
+def _business_filters(
+    salesperson_id: str | None,
+    search: str | None,
+    status: BusinessStatus | None,
+    category: str | None,
+    city: str | None,
+    updated_since: datetime | None,
+) -> dict[str, Any]:
+    """The parameters of _BUSINESS_FILTERS."""
+    return {
+        "salesperson_id": salesperson_id,
+        "search": search.lower() if search else None,
+        "status": None if status is None else status.value,
+        "category": Category(category).slug if category else None,
+        "city": city or None,
+        "updated_since": updated_since,
+    }
 
 
 def _business_row(record: BusinessRecord, source: str | None) -> dict[str, Any]:
@@ -218,6 +249,18 @@ def _to_suggestion(r: Any) -> Suggestion:
         r["a"], r["b"], r["rank"], r["score"], tuple(r["reasons"]), tuple(r["other_reasons"]),
         r["at"].to_native(), r["generation"], r["model"], r["rules_digest"],
     )  # fmt: skip
+
+
+def _to_api_token(props: Any) -> ApiToken:
+    return ApiToken(
+        id=props["id"],
+        name=props["name"],
+        scopes=tuple(TokenScope(s) for s in props["scopes"]),
+        created_at=props["created_at"].to_native(),
+        salesperson_id=props.get("salesperson_id"),
+        created_by=props.get("created_by"),
+        revoked_at=_native(props.get("revoked_at")),
+    )
 
 
 def _to_job(props: Any) -> Job:
@@ -395,7 +438,10 @@ class Neo4jStore(GraphStore):
 
     # Businesses
     def _read_businesses(self, **params: Any) -> list[StoredBusiness]:
-        defaults = {"salesperson_id": None, "search": None, "ids": None, "offset": 0, "limit": 50, "status": None}
+        defaults = {
+            "salesperson_id": None, "search": None, "ids": None, "offset": 0, "limit": 50, "status": None,
+            "category": None, "city": None, "updated_since": None, "after_name": None, "after_id": None,
+        }  # fmt: skip
         match = _ALL_BUSINESSES if params.get("ids") is None else _BUSINESSES_BY_ID
         read = _READ_BUSINESSES if params.get("limit", 50) is not None else _READ_ALL_BUSINESSES
         return [_to_stored(row) for row in self._query(match + read, **{**defaults, **params})]
@@ -429,13 +475,17 @@ class Neo4jStore(GraphStore):
         salesperson_id: str | None = None,
         search: str | None = None,
         status: BusinessStatus | None = BusinessStatus.ACTIVE,
+        category: str | None = None,
+        city: str | None = None,
+        updated_since: datetime | None = None,
+        after: tuple[str, str] | None = None,
         limit: int | None = 50,
         offset: int = 0,
     ) -> list[StoredBusiness]:
         return self._read_businesses(
-            salesperson_id=salesperson_id,
-            search=search.lower() if search else None,
-            status=None if status is None else status.value,
+            **_business_filters(salesperson_id, search, status, category, city, updated_since),
+            after_name=after[0] if after else None,
+            after_id=after[1] if after else None,
             limit=limit,
             offset=offset,
         )
@@ -446,16 +496,13 @@ class Neo4jStore(GraphStore):
         salesperson_id: str | None = None,
         search: str | None = None,
         status: BusinessStatus | None = BusinessStatus.ACTIVE,
+        category: str | None = None,
+        city: str | None = None,
+        updated_since: datetime | None = None,
     ) -> int:
         rows = self._query(
-            "MATCH (b:Business)"
-            " WHERE ($salesperson_id IS NULL OR EXISTS { (:Salesperson {id: $salesperson_id})-[:MANAGES]->(b) })"
-            " AND ($search IS NULL OR toLower(b.name) CONTAINS $search)"
-            " AND ($status IS NULL OR ($status = 'active') = (b.archived_at IS NULL))"
-            " RETURN count(b) AS n",
-            salesperson_id=salesperson_id,
-            search=search.lower() if search else None,
-            status=None if status is None else status.value,
+            _ALL_BUSINESSES + _BUSINESS_FILTERS + " RETURN count(b) AS n",
+            **_business_filters(salesperson_id, search, status, category, city, updated_since),
         )
         return rows[0]["n"]
 
@@ -740,6 +787,14 @@ class Neo4jStore(GraphStore):
         return [ContactConsent(r["b"], r["o"], r["by"], r["at"].to_native()) for r in rows]
 
     # Jobs
+    def api_token_by_hash(self, secret_hash: str) -> ApiToken | None:
+        rows = self._query("MATCH (t:ApiToken {secret_hash: $hash}) RETURN t {.*} AS t", hash=secret_hash)
+        return _to_api_token(rows[0]["t"]) if rows else None
+
+    def list_api_tokens(self) -> list[ApiToken]:
+        rows = self._query("MATCH (t:ApiToken) RETURN t {.*} AS t ORDER BY t.created_at, t.id")
+        return [_to_api_token(r["t"]) for r in rows]
+
     def get_job(self, job_id: str) -> Job | None:
         rows = self._query("MATCH (j:Job {id: $id}) RETURN j {.*} AS j", id=job_id)
         return _to_job(rows[0]["j"]) if rows else None
@@ -1124,6 +1179,26 @@ class _Neo4jWriter(GraphWriter):
         ).single()
         existing = _to_job(row["j"])
         return existing, existing.id == job.id
+
+    def create_api_token(self, token: ApiToken, secret_hash: str) -> None:
+        if (
+            token.salesperson_id is not None
+            and not self._run("MATCH (s:Salesperson {id: $id}) RETURN s.id", id=token.salesperson_id).single()
+        ):
+            raise UnknownSalespersonError(token.salesperson_id)
+        props = {
+            "id": token.id, "secret_hash": secret_hash, "name": token.name, "scopes": [s.value for s in token.scopes],
+            "salesperson_id": token.salesperson_id, "created_by": token.created_by, "created_at": token.created_at,
+        }  # fmt: skip
+        self._run("CREATE (t:ApiToken) SET t = $props", props=props).consume()
+
+    def revoke_api_token(self, token_id: str, now: datetime) -> bool:
+        row = self._run(
+            "MATCH (t:ApiToken {id: $id}) WHERE t.revoked_at IS NULL SET t.revoked_at = $now RETURN t.id",
+            id=token_id,
+            now=now,
+        ).single()
+        return row is not None
 
     def claim_job(self, job_id: str, now: datetime) -> Job | None:
         # Lock the node before reading its status, so two claims cannot both see 'queued'.

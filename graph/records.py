@@ -362,3 +362,27 @@ class Feedback:
     at: datetime
     reason: str = ""
     salesperson_id: str | None = None
+
+
+# The JSON API: tokens for the CRM and its integrators.
+
+
+class TokenScope(StrEnum):
+    READ = "read"  # read businesses, matches, jobs
+    WRITE = "write"  # change them: upserts, archive, feedback, refresh requests
+    ADMIN = "admin"  # what changes the whole service: full refreshes
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """An API token as stored (its secret only as a hash). Owned by a salesperson (who may be a
+    manager), acting with their reach, or, with `salesperson_id` None, by an integration
+    (a CRM sync) acting on every book."""
+
+    id: str
+    name: str
+    scopes: tuple[TokenScope, ...]
+    created_at: datetime
+    salesperson_id: str | None = None
+    created_by: str | None = None
+    revoked_at: datetime | None = None

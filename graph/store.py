@@ -21,6 +21,7 @@ from typing import TypeVar
 import numpy as np
 
 from graph.records import (
+    ApiToken,
     BusinessRecord,
     BusinessStatus,
     ContactConsent,
@@ -222,6 +223,16 @@ class GraphWriter(ABC):
     ) -> None:
         """Record progress or an outcome (done/failed set finished_at to `now`)."""
 
+    # API tokens
+    @abstractmethod
+    def create_api_token(self, token: ApiToken, secret_hash: str) -> None:
+        """Store a new token (its secret only as a hash). An unknown salesperson raises
+        UnknownSalespersonError, writing nothing."""
+
+    @abstractmethod
+    def revoke_api_token(self, token_id: str, now: datetime) -> bool:
+        """Revoke a token; True if it was live."""
+
     @abstractmethod
     def requeue_running_jobs(self, max_attempts: int, now: datetime) -> list[Job]:
         """Jobs left running by a worker that is gone: back to queued, or failed if they have
@@ -303,11 +314,17 @@ class GraphStore(ABC):
         salesperson_id: str | None = None,
         search: str | None = None,
         status: BusinessStatus | None = BusinessStatus.ACTIVE,
+        category: str | None = None,
+        city: str | None = None,
+        updated_since: datetime | None = None,
+        after: tuple[str, str] | None = None,
         limit: int | None = 50,
         offset: int = 0,
     ) -> list[StoredBusiness]:
-        """Businesses ordered by name, then id; `search` is a case-insensitive part of the
-        name; `status` None means archived and active alike; `limit` None means all (in one
+        """Businesses ordered by name (case-insensitive), then id; `search` is a case-insensitive
+        part of the name; `status` None means archived and active alike; `category` is a kind,
+        given or inferred; `city` matches ignoring case; `after` (a name and an id) starts past
+        that business, for pages that hold while others write; `limit` None means all (in one
         read, so none is missed or counted twice while others write)."""
 
     @abstractmethod
@@ -317,6 +334,9 @@ class GraphStore(ABC):
         salesperson_id: str | None = None,
         search: str | None = None,
         status: BusinessStatus | None = BusinessStatus.ACTIVE,
+        category: str | None = None,
+        city: str | None = None,
+        updated_since: datetime | None = None,
     ) -> int: ...
 
     @abstractmethod
@@ -440,6 +460,15 @@ class GraphStore(ABC):
     @abstractmethod
     def contact_consents(self, business_id: str) -> list[ContactConsent]:
         """Consents the owner of `business_id` gave, by other id."""
+
+    # API tokens
+    @abstractmethod
+    def api_token_by_hash(self, secret_hash: str) -> ApiToken | None:
+        """The token whose secret hashes to `secret_hash` (revoked or not), if any."""
+
+    @abstractmethod
+    def list_api_tokens(self) -> list[ApiToken]:
+        """Every token, revoked ones too, oldest first."""
 
     # Jobs
     @abstractmethod

@@ -16,8 +16,10 @@ from graph import (
     Tie,
     TieKind,
     UnknownBusinessError,
+    UnknownSalespersonError,
     UpsertOutcome,
 )
+from graph.records import ApiToken, InferredCategory, TokenScope
 
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 T1 = T0 + timedelta(days=1)
@@ -48,7 +50,7 @@ def business(business_id: str, name: str, **changes) -> BusinessRecord:
 
 
 def test_migrations_are_recorded_and_idempotent(store):
-    assert store.applied_migrations() == ["001_customer_graph", "002_matching", "003_serving"]
+    assert store.applied_migrations() == ["001_customer_graph", "002_matching", "003_serving", "004_api"]
     assert store.migrate() == []
 
 
@@ -166,6 +168,44 @@ def test_listing_orders_by_name_and_filters_and_pages(store):
     assert store.count_businesses(search="grand") == 2
     assert store.count_businesses(salesperson_id="dana@example.com", search="coffee") == 1
     assert store.list_businesses(search="100%") == []
+
+
+def test_listing_filters_by_kind_city_and_change_time_and_pages_by_a_key(store):
+    store.upsert_businesses(
+        [
+            business("1", "Éclair Bakery", categories=("Bakery",), place=MINNEAPOLIS),
+            business("2", "acme Plumbing", categories=("Plumber",), place=AUSTIN),
+            business("3", "Acme Plumbing", categories=("Plumber", "Bakery"), place=MINNEAPOLIS),
+        ],
+        T0,
+    )
+    store.upsert_businesses([business("4", "Bloom", place=AUSTIN)], T1)
+    store.save_inferred_categories(["4"], [InferredCategory("4", "Florist", 0.7)])
+    assert [b.id for b in store.list_businesses(category="bakery")] == ["3", "1"]
+    assert [b.id for b in store.list_businesses(category="Florist")] == ["4"]  # inferred kinds count too
+    assert [b.id for b in store.list_businesses(city="AUSTIN")] == ["2", "4"]
+    assert store.count_businesses(category="Plumber", city="minneapolis") == 1
+    assert [b.id for b in store.list_businesses(updated_since=T1)] == ["4"]
+    assert store.count_businesses(updated_since=T0 + timedelta(seconds=1)) == 1
+    everything = [b.id for b in store.list_businesses()]
+    paged, after = [], None
+    while page := store.list_businesses(after=after, limit=1):
+        paged.append(page[0].id)
+        after = (page[0].record.name, page[0].id)
+    assert paged == everything and len(paged) == 4  # equal names ("acme", "Acme") ordered by id
+
+
+def test_api_tokens_are_kept_by_the_hash_of_their_secret_and_revoked_once(store):
+    store.upsert_salespeople([Salesperson("dana@example.com", "Dana")])
+    token = ApiToken("a1b2c3d4e5f6", "CRM sync", (TokenScope.READ, TokenScope.WRITE), T0, "dana@example.com", "system")
+    store.write(lambda tx: tx.create_api_token(token, "hash-1"))
+    assert store.api_token_by_hash("hash-1") == token
+    assert store.api_token_by_hash("hash-2") is None
+    with pytest.raises(UnknownSalespersonError):
+        store.write(lambda tx: tx.create_api_token(replace(token, id="x", salesperson_id="nobody"), "hash-3"))
+    assert store.write(lambda tx: tx.revoke_api_token(token.id, T1)) is True
+    assert store.write(lambda tx: tx.revoke_api_token(token.id, T1)) is False
+    assert store.list_api_tokens() == [replace(token, revoked_at=T1)]
 
 
 def test_salespeople_are_upserted_and_listed_with_their_counts(store):
