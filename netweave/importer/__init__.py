@@ -26,7 +26,7 @@ from graph import BusinessRecord, GraphStore, GraphWriter, Salesperson, StoredBu
 from graph.records import Job
 from netweave.importer.places import gazetteer
 from netweave.importer.reader import FORMATS, ImportFileError, RawRow, Rejection, read_file
-from netweave.importer.rows import BusinessRow, describe_errors, parse_ids, parse_status, source_digest
+from netweave.importer.rows import BusinessRow, error_items, parse_ids, parse_status, source_digest
 
 __all__ = [
     "FORMATS",
@@ -62,6 +62,7 @@ class ImportReport:
     dry_run: bool = False
     refresh_job: Job | None = None  # the refresh that takes the changes in (None: none queued)
     ignored_columns: tuple[str, ...] = ()  # the CRM's own columns, of no use here
+    outcomes: dict[str, UpsertOutcome] = field(default_factory=dict)  # business id -> what its row did
 
     def count(self, outcome: UpsertOutcome) -> None:
         setattr(self, outcome.value, getattr(self, outcome.value) + 1)
@@ -87,6 +88,7 @@ class _ValidRow:
     ties: tuple[Tie, ...]
     status: str | None  # "active", "archived", or None when the file does not say
     source: str  # digest of the raw row
+    names_salesperson: bool = False  # the row gives the salesperson's name (else it is guessed from the email)
 
 
 @dataclass(frozen=True)
@@ -136,14 +138,15 @@ def _validate(
             row = BusinessRow.model_validate(raw.fields)
         except ValidationError as error:
             raw_id = raw.fields.get("id")
-            rejected.append(Rejection(raw.line, describe_errors(error), str(raw_id).strip() if raw_id else None))
+            problems = tuple(error_items(error))
+            reason = "; ".join(f"{field}: {message}" if field else message for field, message in problems)
+            rejected.append(Rejection(raw.line, reason, str(raw_id).strip() if raw_id else None, problems))
             continue
         owner = default_salesperson
         if not (row.salesperson or default_salesperson):
             if "salesperson" not in raw.fields:  # the file names no owners at all
-                rejected.append(
-                    Rejection(raw.line, "salesperson: missing (add a salesperson column or pass --salesperson)", row.id)
-                )
+                missing = "missing (add a salesperson column or pass --salesperson)"
+                rejected.append(Rejection(raw.line, f"salesperson: {missing}", row.id, (("salesperson", missing),)))
                 continue
             owner = UNASSIGNED  # a CRM record without an owner: kept, in a book a manager sees
             warnings.append(
@@ -159,9 +162,8 @@ def _validate(
             record = replace(record, place=located.place)
             if not located.found:
                 warnings.append(Rejection(raw.line, f"location: {located.problem}; shown as location unknown", row.id))
-        valid.append(
-            _ValidRow(raw.line, record, person, ties, row.status, source_digest(raw.fields, default_salesperson))
-        )
+        source = source_digest(raw.fields, default_salesperson)
+        valid.append(_ValidRow(raw.line, record, person, ties, row.status, source, row.salesperson_name is not None))
     return valid, rejected, warnings
 
 
@@ -172,7 +174,7 @@ def _ties(business_id: str, partners: Sequence[str], knows: Sequence[str]) -> tu
     )
 
 
-def _without_duplicate_ids(rows: list[_ValidRow]) -> tuple[list[_ValidRow], list[Rejection]]:
+def _without_duplicate_ids(rows: list[_ValidRow], noun: str) -> tuple[list[_ValidRow], list[Rejection]]:
     """Rows whose id appears more than once are all rejected: which one is right is the CRM's call."""
     lines_by_id: dict[str, list[int]] = defaultdict(list)
     for row in rows:
@@ -184,9 +186,11 @@ def _without_duplicate_ids(rows: list[_ValidRow]) -> tuple[list[_ValidRow], list
             kept.append(row)
         else:
             others = ", ".join(str(n) for n in lines if n != row.line)
-            rejected.append(
-                Rejection(row.line, f"duplicate id (also on line {others}); keep one row per id", row.record.id)
-            )
+            if noun == "line":
+                reason = f"duplicate id (also on line {others}); keep one row per id"
+            else:
+                reason = f"duplicate id (also {noun} {others}); keep one per id"
+            rejected.append(Rejection(row.line, reason, row.record.id, (("id", reason),)))
     return kept, rejected
 
 
@@ -197,13 +201,15 @@ def prepare_rows(
     default_salesperson: str | None = None,
     store: GraphStore | None = None,
     ignored_columns: Sequence[str] = (),
+    row_noun: str = "line",
 ) -> PreparedImport:
     """Validate every row and reject duplicate ids; writes nothing. With a store, rows equal to
     the ones their accounts were last imported from are recognised by digest and not validated
-    again (a re-import of an unchanged export is then mostly a scan)."""
+    again (a re-import of an unchanged export is then mostly a scan). `row_noun` is what a
+    row's number is called in messages ("line" in a file, "item" in an API request)."""
     unchanged, to_validate = _recognise_unchanged(raw_rows, default_salesperson, store)
     valid, invalid, warnings = _validate(to_validate, default_salesperson)
-    valid, duplicates = _without_duplicate_ids(valid)
+    valid, duplicates = _without_duplicate_ids(valid, row_noun)
     rejected = sorted([*read_rejections, *invalid, *duplicates], key=lambda r: r.line)
     duplicate_lines = {r.line for r in duplicates}
     warnings = [w for w in warnings if w.line not in duplicate_lines]
@@ -285,6 +291,7 @@ def write_rows(
         return report
 
     report.unchanged += len(prepared.unchanged)
+    report.outcomes.update((row.business_id, UpsertOutcome.UNCHANGED) for row in prepared.unchanged)
     for start in range(0, len(prepared.unchanged), BATCH_SIZE):
         same = prepared.unchanged[start : start + BATCH_SIZE]
         _warn_archived(store, [(row.line, row.business_id) for row in same if row.status is None], report)
@@ -295,7 +302,11 @@ def write_rows(
             report.restored += restored
         on_progress(len(same))
 
-    people = {row.salesperson.id: row.salesperson for row in valid}
+    # A name the row gives is written; a name guessed from an email only names a new salesperson
+    # (a row without a name column must not rename "Dana Reyes" to "Dana").
+    people = {row.salesperson.id: row.salesperson for row in valid if row.names_salesperson}
+    guessed = {row.salesperson.id: row.salesperson for row in valid if row.salesperson.id not in people}
+    people |= {i: person for i, person in guessed.items() if store.get_salesperson(i) is None}
     if people:
         store.upsert_salespeople(list(people.values()))
     for start in range(0, len(valid), BATCH_SIZE):
@@ -304,6 +315,7 @@ def write_rows(
         outcomes, archived, restored = store.write(lambda tx, batch=batch: _write_batch(tx, batch, now))
         for row, outcome in zip(batch, outcomes, strict=True):
             report.count(outcome)
+            report.outcomes[row.record.id] = outcome
             if outcome is not UpsertOutcome.UNCHANGED:
                 report.changed_ids.append(row.record.id)
         report.archived += archived

@@ -33,6 +33,7 @@ class Rejection:
     line: int
     reason: str
     business_id: str | None = None
+    problems: tuple[tuple[str, str], ...] = ()  # (field, what is wrong with it), when a field is to blame
 
     def __str__(self) -> str:
         where = f"line {self.line}" + (f" (id {self.business_id!r})" if self.business_id else "")

@@ -78,8 +78,9 @@ class BusinessRow(BaseModel):
     postal_code: Text = None
     country: Text = None
     metro: Text = None
-    latitude: Annotated[float | None, BeforeValidator(_blank_to_none), Field(ge=-90, le=90)] = None
-    longitude: Annotated[float | None, BeforeValidator(_blank_to_none), Field(ge=-180, le=180)] = None
+    # The bounds apply to a number only (a constraint on `float | None` would meet None and raise).
+    latitude: Annotated[Annotated[float, Field(ge=-90, le=90)] | None, BeforeValidator(_blank_to_none)] = None
+    longitude: Annotated[Annotated[float, Field(ge=-180, le=180)] | None, BeforeValidator(_blank_to_none)] = None
     opted_out: bool = False
     status: Literal["active", "archived"] | None = None  # None: the file does not say
     partners: TextList = Field(default_factory=list)  # a factory, not a default deep-copied per row
@@ -182,6 +183,24 @@ class BusinessRow(BaseModel):
         return Salesperson(salesperson_id(reference), name, email)
 
 
+def row_of(record: BusinessRecord, salesperson_name: str | None = None) -> dict[str, Any]:
+    """A stored record back as the import columns it would come from (for an edit of some fields)."""
+    place = record.place
+    fields: dict[str, Any] = {
+        "id": record.id, "name": record.name, "salesperson": record.salesperson_id,
+        "salesperson_name": salesperson_name, "description": record.description, "customers": record.customers,
+        "needs": record.needs, "categories": list(record.categories), "website": record.website,
+        "email": record.email, "contact_name": record.contact_name, "employees": record.employees,
+        "opted_out": record.opted_out,
+    }  # fmt: skip
+    if place is not None:
+        fields |= {
+            "city": place.city, "region": place.region, "country": place.country, "metro": place.metro,
+            "postal_code": place.postal_code, "latitude": place.lat, "longitude": place.lon,
+        }  # fmt: skip
+    return fields
+
+
 def parse_status(value: Any) -> str | None:
     """'active', 'archived', or None for a blank cell."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -227,9 +246,9 @@ def salesperson_id(reference: str) -> str:
     return reference.strip().lower()
 
 
-def describe_errors(error: ValidationError) -> str:
-    """'email: 'bob@' is not a valid email address; employees: ...' in the row's own terms."""
-    parts = []
+def error_items(error: ValidationError) -> list[tuple[str, str]]:
+    """(field, message) for each problem, in the row's own terms ('' for the row as a whole)."""
+    items = []
     for item in error.errors():
         field = ".".join(str(part) for part in item["loc"])
         message = item["msg"].removeprefix("Value error, ")
@@ -237,5 +256,15 @@ def describe_errors(error: ValidationError) -> str:
             message = "missing (required)"
         elif item["type"] in ("int_parsing", "float_parsing", "bool_parsing"):
             message = f"{item['input']!r} is not a number" if item["type"] != "bool_parsing" else message
-        parts.append(f"{field}: {message}" if field else message)
-    return "; ".join(parts)
+        elif item["type"] == "extra_forbidden":
+            message = "not a field of a business (see the import columns)"
+        # A whole-row check names its fields in its message ("city: required when ...").
+        if not field and (named := re.match(r"^([a-z_]+(?: and [a-z_]+)?): (.*)$", message)):
+            field, message = named.group(1), named.group(2)
+        items.append((field, message))
+    return items
+
+
+def describe_errors(error: ValidationError) -> str:
+    """'email: 'bob@' is not a valid email address; employees: ...' in the row's own terms."""
+    return "; ".join(f"{field}: {message}" if field else message for field, message in error_items(error))

@@ -215,3 +215,16 @@ def test_unowned_records_go_to_the_unassigned_book_which_a_sync_leaves_alone(sto
     export = prepare_file(write(tmp_path, "dana.csv", "id,name,salesperson\nU-1,Alpha,dana@example.com\n"), store=store)
     assert missing_accounts(store, export) == [], "another file's unowned record is not this export's to archive"
     assert [b.id for b in missing_accounts(store, export, salespeople=[UNASSIGNED])] == ["U-2"]
+
+
+def test_a_file_without_names_does_not_rename_a_salesperson_it_names_by_email(store, tmp_path):
+    named = write(
+        tmp_path, "named.csv", "id,name,salesperson,salesperson_name\nA-1,Alpha,dana@example.com,Dana Reyes\n"
+    )
+    import_file(store, named)
+    bare = write(
+        tmp_path, "bare.csv", "id,name,salesperson\nA-2,Beta,dana@example.com\nA-3,Gamma,new.rep@example.com\n"
+    )
+    import_file(store, bare)
+    assert store.get_salesperson("dana@example.com").name == "Dana Reyes"
+    assert store.get_salesperson("new.rep@example.com").name == "New Rep"  # a new one is named from the email

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from graph import Place, Salesperson
-from netweave.importer.rows import BusinessRow, describe_errors
+from netweave.importer.rows import BusinessRow, describe_errors, error_items
 
 
 def row(**fields) -> BusinessRow:
@@ -96,3 +96,14 @@ def test_salesperson_from_email_or_id():
     )
     assert row(salesperson_name="Ken O").to_salesperson("ken-7") == Salesperson("ken-7", "Ken O", None)
     assert row().to_record("Ken-7").salesperson_id == "ken-7"
+
+
+def test_null_coordinates_are_absent_and_out_of_range_ones_are_explained():
+    assert row(city="Denver", latitude=None, longitude=None).latitude is None  # JSON null, not a crash
+    assert error_of(city="Denver", latitude=91, longitude=0) == "latitude: Input should be less than or equal to 90"
+
+
+def test_each_problem_names_its_field_also_from_a_whole_row_check():
+    with pytest.raises(ValidationError) as caught:
+        row(region="MN")
+    assert error_items(caught.value) == [("city", "required when region, country, metro or coordinates are given")]
