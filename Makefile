@@ -15,14 +15,23 @@ TEST_NEO4J_PORT ?= 7688
 TEST_NEO4J_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/netweave/neo4j-test
 TEST_NEO4J_PASSWORD ?= netweave-test
 
-.PHONY: run test lint redis-server bench-import bench-quality bench-matching clean
+.PHONY: run test lint redis-server jq bench-import bench-quality bench-matching clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-run: $(BIN)/.installed
+# Front-end packages, from the npm registry as package-lock.json pins them, copied into the
+# static folder the app serves (nothing third-party is committed, nothing loads from a CDN).
+VENDOR := netweave/web/static/vendor
+$(VENDOR)/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/swagger-ui
+	cp node_modules/swagger-ui-dist/{swagger-ui-bundle.js,swagger-ui.css,LICENSE,NOTICE} $(VENDOR)/swagger-ui/
+	touch $@
+
+run: $(BIN)/.installed $(VENDOR)/.installed
 	@$(BIN)/flask --app app demo load
 	@echo "Netweave on http://$${HOST:-127.0.0.1}:$${PORT:-8000}; the worker computes suggestions (Ctrl-C stops both)"
 	# Run exactly what the Procfile says (web and worker), so local runs and deployments agree.
@@ -51,7 +60,14 @@ redis-server:
 	  $$sudo apt-get install -y -qq redis-server >/dev/null 2>&1 || \
 	  { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq redis-server >/dev/null; }; }
 
-test: $(BIN)/.installed lint redis-server
+# docs/api.md's walkthrough, which the suite runs as written, reads JSON with jq.
+jq:
+	@command -v jq >/dev/null || { echo "installing Debian's jq"; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get install -y -qq jq >/dev/null 2>&1 || \
+	  { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq jq >/dev/null; }; }
+
+test: $(BIN)/.installed $(VENDOR)/.installed lint redis-server jq
 	@$(call with_test_neo4j,$(BIN)/pytest $(PYTEST_ARGS))
 
 bench-import: $(BIN)/.installed
@@ -64,4 +80,4 @@ bench-matching: $(BIN)/.installed
 	@$(call with_test_neo4j,$(BIN)/python -m bench.matching)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules $(VENDOR)

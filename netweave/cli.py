@@ -20,12 +20,12 @@ from flask import Flask
 from flask.cli import with_appcontext
 
 from graph import Role, TieKind
-from graph.records import Job, JobStatus
+from graph.records import Job, JobStatus, TokenScope
 from graph.store import UnknownBusinessError, UnknownJobError, UnknownSalespersonError
 from netweave.importer import FORMATS, ImportFileError, ImportReport, SyncRefused, prepare_file
 from netweave.importer.columns import COLUMNS
 from netweave.jobs import JobQueue, get_jobs, get_runner, run_worker
-from netweave.services import customers, network
+from netweave.services import customers, network, tokens
 from netweave.services.access import NotAllowed, NotFound, Viewer, viewer_for
 from netweave.store import get_store
 
@@ -464,6 +464,57 @@ def jobs_run_command() -> None:
     click.echo(f"ran {ran} job(s)")
 
 
+@click.group("tokens")
+def tokens_group() -> None:
+    """API tokens for the CRM and integrators (see docs/api.md)."""
+
+
+@tokens_group.command("create")
+@click.argument("name")
+@click.option(
+    "--scope", "scopes", multiple=True, required=True, type=click.Choice([s.value for s in TokenScope]),
+    help="read, write or admin (each includes the ones before it); repeat for several.",
+)  # fmt: skip
+@click.option(
+    "--salesperson", metavar="EMAIL",
+    help="The token acts as this salesperson (a manager's sees every book). Without it: an integration, every book.",
+)  # fmt: skip
+@with_appcontext
+@service_errors
+def tokens_create_command(name: str, scopes: tuple[str, ...], salesperson: str | None) -> None:
+    """Create a token; its secret is printed once (only a hash is kept)."""
+    issued = tokens.create_token(
+        get_store(), Viewer.system(), name, [TokenScope(s) for s in scopes], salesperson_id=salesperson
+    )
+    owner = issued.token.salesperson_id or "integration (every book)"
+    click.echo(f"token {issued.token.id} for {owner}, scopes {', '.join(issued.token.scopes)}", err=True)
+    click.echo("keep this secret now; it is not shown again:", err=True)
+    click.echo(issued.secret)
+
+
+@tokens_group.command("list")
+@with_appcontext
+def tokens_list_command() -> None:
+    """Every token: id, owner, scopes, created, revoked (never the secret)."""
+    for token in tokens.list_tokens(get_store(), Viewer.system()):
+        owner = token.salesperson_id or "integration"
+        revoked = f"revoked {token.revoked_at:%Y-%m-%d %H:%M}" if token.revoked_at else "live"
+        click.echo(
+            f"{token.id}  {owner:<32} {','.join(token.scopes):<17} {token.created_at:%Y-%m-%d %H:%M}  "
+            f"{revoked:<24} {token.name}"
+        )
+
+
+@tokens_group.command("revoke")
+@click.argument("token_id")
+@with_appcontext
+@service_errors
+def tokens_revoke_command(token_id: str) -> None:
+    """Revoke a token at once (requests with it get 401)."""
+    live = tokens.revoke_token(get_store(), Viewer.system(), token_id)
+    click.echo(f"{token_id}: " + ("revoked" if live else "was already revoked"))
+
+
 @click.command("worker")
 @with_appcontext
 def worker_command() -> None:
@@ -479,6 +530,6 @@ def init_app(app: Flask) -> None:
 
     for command in (
         match_group, import_command, graph_group, demo_group, customers_group, ties_group, blocks_group,
-        salespeople_group, jobs_group, worker_command,
+        salespeople_group, jobs_group, tokens_group, worker_command,
     ):  # fmt: skip
         app.cli.add_command(command)

@@ -29,6 +29,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "LOG_FORMAT": ("NETWEAVE_LOG_FORMAT", "text"),
     "LOG_LEVEL": ("NETWEAVE_LOG_LEVEL", "INFO"),
     "METRICS_DIR": ("NETWEAVE_METRICS_DIR", str(INSTANCE / "metrics")),
+    "API_MAX_BODY_BYTES": ("NETWEAVE_API_MAX_BODY_BYTES", str(8 * 1024 * 1024)),
 }
 
 

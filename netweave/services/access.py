@@ -21,10 +21,27 @@ class NotFound(LookupError):
     """No such business, salesperson or job (or not one the viewer may know of)."""
 
 
+class Conflict(ValueError):
+    """It exists already (create), or changed since the caller read it."""
+
+
+class Invalid(ValueError):
+    """Input that does not validate: each problem names its field ('' for the whole) and why."""
+
+    def __init__(self, problems: tuple[tuple[str, str], ...]):
+        self.problems = problems
+        super().__init__("; ".join(f"{field}: {message}" if field else message for field, message in problems))
+
+
 @dataclass(frozen=True)
 class Viewer:
-    salesperson_id: str | None  # None: the system itself
+    salesperson_id: str | None  # None: the system itself (or an integration), every book
     role: Role = Role.SALESPERSON
+    acting_as: str | None = None  # who, when not a salesperson ("integration:HubSpot sync")
+
+    def __post_init__(self) -> None:
+        if self.salesperson_id is None:
+            object.__setattr__(self, "role", Role.MANAGER)
 
     @classmethod
     def system(cls) -> Viewer:
@@ -32,7 +49,7 @@ class Viewer:
 
     @property
     def label(self) -> str:
-        return self.salesperson_id or "system"
+        return self.salesperson_id or self.acting_as or "system"
 
     @property
     def sees_every_book(self) -> bool:

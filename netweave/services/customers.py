@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from graph import GraphStore, OptOut, Role, StoredBusiness
 from graph.records import Job
-from netweave.importer import ImportReport, PreparedImport, missing_accounts, write_rows
+from netweave.importer import ImportReport, PreparedImport, Rejection, missing_accounts, prepare_rows, write_rows
+from netweave.importer.reader import RawRow
+from netweave.importer.rows import row_of
 from netweave.jobs import JobQueue
-from netweave.services.access import NotAllowed, NotFound, Viewer, business_for
+from netweave.services.access import Conflict, Invalid, NotAllowed, NotFound, Viewer, business_for
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,88 @@ def import_customers(
     if report.changed_ids or report.ties_created:
         report.refresh_job = request_refresh(jobs, viewer)
     return report
+
+
+_PLACE_COLUMNS = ("city", "region", "country", "postal_code", "metro")
+
+
+def upsert_businesses(
+    store: GraphStore, jobs: JobQueue, viewer: Viewer, items: Sequence[Mapping[str, Any]]
+) -> ImportReport:
+    """Create or update businesses by the CRM's id, each judged on its own as a file import
+    judges a row (its `line` is its index). A salesperson writes their own book only: an item
+    naming another salesperson, or an account another manages, is rejected, not the batch."""
+    raw_rows = [RawRow(index, dict(item)) for index, item in enumerate(items)]
+    judged = prepare_rows(raw_rows, default_salesperson=viewer.salesperson_id, store=store, row_noun="item")
+    prepared = _own_rows_only(store, viewer, judged)
+    report = write_rows(store, prepared)
+    if report.changed_ids or report.ties_created:
+        report.refresh_job = request_refresh(jobs, viewer)
+    return report
+
+
+def _own_rows_only(store: GraphStore, viewer: Viewer, prepared: PreparedImport) -> PreparedImport:
+    if viewer.sees_every_book:
+        return prepared
+    named = [(row.line, row.record.id, row.record.salesperson_id) for row in prepared.rows]
+    named += [(row.line, row.business_id, row.salesperson_id) for row in prepared.unchanged]
+    stored = store.get_businesses([business_id for _, business_id, _ in named])
+    refused: dict[int, Rejection] = {}
+    for line, business_id, salesperson in named:
+        owner = stored[business_id].record.salesperson_id if business_id in stored else salesperson
+        if salesperson != viewer.salesperson_id:
+            problem = ("salesperson", f"you may write accounts of your own book only ({viewer.salesperson_id})")
+        elif owner != viewer.salesperson_id:
+            problem = ("id", "not an account of your book")
+        else:
+            continue
+        refused[line] = Rejection(line, f"{problem[0]}: {problem[1]}", business_id, (problem,))
+    if not refused:
+        return prepared
+    return replace(
+        prepared,
+        rows=[row for row in prepared.rows if row.line not in refused],
+        unchanged=[row for row in prepared.unchanged if row.line not in refused],
+        rejected=sorted([*prepared.rejected, *refused.values()], key=lambda r: r.line),
+    )
+
+
+def _write_one(
+    store: GraphStore, jobs: JobQueue, viewer: Viewer, fields: Mapping[str, Any]
+) -> tuple[StoredBusiness, ImportReport]:
+    report = upsert_businesses(store, jobs, viewer, [fields])
+    if report.rejected:
+        rejection = report.rejected[0]
+        raise Invalid(rejection.problems or (("", rejection.reason),))
+    business_id = next(iter(report.outcomes))
+    stored = store.get_business(business_id)
+    assert stored is not None  # just written
+    return stored, report
+
+
+def create_business(
+    store: GraphStore, jobs: JobQueue, viewer: Viewer, fields: Mapping[str, Any]
+) -> tuple[StoredBusiness, ImportReport]:
+    """A new account (Conflict if its id is taken); Invalid names the fields at fault."""
+    business_id = str(fields.get("id") or "").strip()
+    if business_id and store.get_business(business_id) is not None:
+        raise Conflict(f"a business with id {business_id!r} exists already: update it instead")
+    return _write_one(store, jobs, viewer, fields)
+
+
+def update_business(
+    store: GraphStore, jobs: JobQueue, viewer: Viewer, business_id: str, changes: Mapping[str, Any]
+) -> tuple[StoredBusiness, ImportReport]:
+    """Change some fields of an account the viewer manages, validated as a whole row."""
+    stored = business_for(store, viewer, business_id, active=False)
+    owner = store.get_salesperson(stored.record.salesperson_id)
+    fields = row_of(stored.record, owner.name if owner else None)
+    moved = any(column in changes for column in _PLACE_COLUMNS)
+    if moved and not ({"latitude", "longitude"} & set(changes)):
+        fields |= {"latitude": None, "longitude": None}  # found again from the new address
+    if "salesperson" in changes and "salesperson_name" not in changes:
+        fields["salesperson_name"] = None
+    return _write_one(store, jobs, viewer, {**fields, **changes, "id": business_id})
 
 
 def _set_archived(

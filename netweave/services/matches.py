@@ -18,6 +18,7 @@ from graph.records import (
     DismissReason,
     Feedback,
     FeedbackKind,
+    Job,
     Suggestion,
     SuggestionEvent,
     SuggestionEventKind,
@@ -264,3 +265,27 @@ def learned_weights(store: GraphStore, rules: Rules, weights: Weights) -> list[L
                 name = businesses[business_id].record.name
                 moved.append(LearnedWeight(business_id, name, kind, factor, yes, no))
     return sorted(moved, key=lambda m: (-abs(m.factor - 1), m.business_id, m.kind))
+
+
+def refresh_business(store: GraphStore, jobs: JobQueue, viewer: Viewer, business_id: str) -> Job | None:
+    """Recompute the suggestions a business's list and its partners' lists hold now; returns the
+    job to follow (None if the queue cannot be reached: the refresh is pending, the worker's
+    sweep takes it in)."""
+    business_for(store, viewer, business_id)
+    store.write(lambda tx: tx.mark_pending([business_id], datetime.now(UTC)))
+    return request_refresh(jobs, viewer)
+
+
+def refresh_everything(jobs: JobQueue, viewer: Viewer) -> Job:
+    """Every list computed anew (after a rules or model change); a manager's or the system's call."""
+    if not viewer.sees_every_book:
+        raise NotAllowed(f"{viewer.label} may not refresh every book")
+    return jobs.refresh_all(requested_by=viewer.label)
+
+
+def job_for(jobs: JobQueue, viewer: Viewer, job_id: str) -> Job:
+    """A job the viewer asked for (any job, for one who sees every book)."""
+    job = jobs.get(job_id)
+    if job is None or not (viewer.sees_every_book or job.requested_by == viewer.label):
+        raise NotFound(f"no job {job_id!r}")
+    return job

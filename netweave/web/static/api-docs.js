@@ -1,0 +1,15 @@
+// The API reference: Swagger UI (from npm, see package.json) over the generated OpenAPI document.
+(function () {
+  const root = document.getElementById("api-docs");
+  if (typeof SwaggerUIBundle === "undefined") {
+    root.textContent = "Swagger UI is not installed: run `make` (it installs the front-end packages from npm).";
+    return;
+  }
+  window.ui = SwaggerUIBundle({
+    url: root.dataset.specUrl,
+    domNode: root,
+    deepLinking: true,
+    persistAuthorization: false,
+    tryItOutEnabled: false,
+  });
+})();

@@ -1,0 +1,349 @@
+"""The JSON API (/api/v1) through Flask's client, on both backends: auth and scopes, scoping,
+problems for bad input with nothing written, businesses, pages, matches and jobs.
+
+`tests/e2e/test_api_http.py` drives the same API over real HTTP against gunicorn and the worker.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from graph import Role, Salesperson
+from graph.records import TokenScope
+from netweave.jobs import get_runner
+from netweave.services import tokens
+from netweave.services.access import Viewer
+
+DANA, KEN, MAYA = "dana@example.com", "ken@example.com", "maya@example.com"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def florist(business_id: str = "F1", **more) -> dict:
+    return {
+        "id": business_id, "name": "Petal & Stem", "salesperson": DANA, "salesperson_name": "Dana Reyes",
+        "categories": "Florist", "description": "Wedding and event flowers", "customers": "engaged couples",
+        "needs": "wedding venue referrals", "city": "Denver", "region": "CO", **more,
+    }  # fmt: skip
+
+
+VENUE = {
+    "id": "V1", "name": "Lakeside Venue", "salesperson": DANA, "categories": "Wedding Venue",
+    "description": "Lakeside wedding venue for 200 guests", "customers": "engaged couples",
+    "needs": "florists and caterers", "city": "Lakewood", "region": "Colorado",
+}  # fmt: skip
+BARN = {
+    "id": "V2", "name": "Summit Barn", "salesperson": KEN, "salesperson_name": "Ken Olson",
+    "categories": "Wedding Venue", "description": "Barn venue for rustic weddings", "customers": "engaged couples",
+    "needs": "florists", "city": "Denver", "region": "CO",
+}  # fmt: skip
+
+
+class Api:
+    """A client that carries one token."""
+
+    def __init__(self, client: FlaskClient, secret: str | None):
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+
+    def __getattr__(self, method: str):
+        def call(path: str, **kwargs):
+            headers = {**self.headers, **kwargs.pop("headers", {})}
+            return getattr(self.client, method)(f"/api/v1{path}", headers=headers, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def people(app: Flask):
+    store = app.extensions["netweave.store"]
+    store.upsert_salespeople(
+        [
+            Salesperson(DANA, "Dana Reyes"),
+            Salesperson(KEN, "Ken Olson"),
+            Salesperson(MAYA, "Maya Lind", role=Role.MANAGER),
+        ]
+    )
+    return store
+
+
+def token(store, *scopes: TokenScope, salesperson: str | None = None) -> str:
+    return tokens.create_token(store, Viewer.system(), "test", scopes, salesperson_id=salesperson).secret
+
+
+@pytest.fixture
+def crm(app: Flask, people) -> Api:
+    """An integration's token: every book, read and write."""
+    return Api(app.test_client(), token(people, TokenScope.WRITE))
+
+
+@pytest.fixture
+def dana(app: Flask, people) -> Api:
+    return Api(app.test_client(), token(people, TokenScope.WRITE, salesperson=DANA))
+
+
+def problem(response, status: int) -> dict:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json(force=True)
+    assert body["status"] == status and body["title"] and body["detail"]
+    return body
+
+
+# Auth
+
+
+def test_no_token_a_bad_one_or_a_revoked_one_is_401_with_a_bearer_challenge(app, people, crm):
+    anonymous = Api(app.test_client(), None)
+    answer = anonymous.get("/businesses")
+    assert "valid API token is required" in problem(answer, 401)["detail"]
+    assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+    assert (
+        "not valid" in problem(Api(app.test_client(), "nw_000000000000_" + "x" * 43).get("/businesses"), 401)["detail"]
+    )
+    problem(anonymous.get("/businesses", headers={"Authorization": "Basic dXNlcjpwYXNz"}), 401)
+    issued = tokens.create_token(people, Viewer.system(), "gone", [TokenScope.READ])
+    assert Api(app.test_client(), issued.secret).get("/businesses").status_code == 200
+    tokens.revoke_token(people, Viewer.system(), issued.token.id)
+    problem(Api(app.test_client(), issued.secret).get("/businesses"), 401)
+
+
+def test_tokens_are_stored_only_as_a_hash(people):
+    issued = tokens.create_token(people, Viewer.system(), "crm", [TokenScope.READ])
+    assert issued.secret.startswith(f"nw_{issued.token.id}_")
+    stored = people.list_api_tokens()
+    assert [t.id for t in stored] == [issued.token.id]
+    assert issued.secret not in repr(stored)  # nothing stored holds the secret
+
+
+def test_a_scope_the_token_lacks_is_403_before_the_body_is_read(app, people):
+    reader = Api(app.test_client(), token(people, TokenScope.READ))
+    assert reader.get("/businesses").status_code == 200
+    assert "'write' scope" in problem(reader.post("/businesses", json={"nonsense": True}), 403)["detail"]
+    writer = Api(app.test_client(), token(people, TokenScope.WRITE))
+    assert "'admin' scope" in problem(writer.post("/matches/refresh"), 403)["detail"]
+    assert people.count_businesses(status=None) == 0
+
+
+def test_me_names_the_token_never_its_secret(dana):
+    body = dana.get("/me").get_json()
+    assert body["owner"] == DANA and body["scopes"] == ["write"] and "secret" not in str(body)
+
+
+# Scoping
+
+
+def test_a_salesperson_token_sees_its_own_book_and_another_book_is_not_found(app, people, crm, dana):
+    assert crm.post("/businesses/bulk", json={"businesses": [florist(), VENUE, BARN]}).status_code == 200
+    assert [b["id"] for b in dana.get("/businesses").get_json()["items"]] == ["V1", "F1"]  # by name
+    assert problem(dana.get("/businesses/V2"), 404)["detail"] == "no such resource in your book"
+    problem(dana.get("/businesses/V2/matches"), 404)
+    problem(dana.get(f"/businesses?salesperson={KEN}"), 404)
+    problem(dana.get(f"/salespeople/{KEN}"), 404)
+    problem(dana.post("/businesses/V2/archive"), 404)
+    assert [p["id"] for p in dana.get("/salespeople").get_json()["items"]] == [DANA]
+    assert {p["id"] for p in crm.get("/salespeople").get_json()["items"]} == {DANA, KEN, MAYA}
+    manager = Api(app.test_client(), token(people, TokenScope.READ, salesperson=MAYA))
+    assert manager.get("/businesses/V2").status_code == 200
+
+
+def test_a_salesperson_cannot_write_into_another_book_item_by_item(app, people, crm, dana):
+    crm.post("/businesses/bulk", json={"businesses": [BARN]})
+    theirs = {**BARN, "id": "K9", "name": "Ken's new account"}
+    answer = dana.post("/businesses/bulk", json={"businesses": [florist(), {**BARN, "salesperson": DANA}, theirs]})
+    items = answer.get_json()["items"]
+    assert [i["result"] for i in items] == ["created", "rejected", "rejected"]
+    assert items[1]["errors"] == [{"field": "id", "message": "not an account of your book"}]
+    assert items[2]["errors"][0]["field"] == "salesperson"
+    assert people.get_business("V2").record.salesperson_id == KEN and people.get_business("K9") is None
+
+
+# Bad input: a clear problem, nothing written
+
+
+def test_bad_requests_get_a_problem_naming_what_is_wrong_and_write_nothing(app, people, crm):
+    invalid = problem(crm.post("/businesses", json=florist(email="bob@", employees="many", colour="red")), 422)
+    fields = {(e["in"], e["field"]) for e in invalid["errors"]}
+    assert fields == {("body", "email"), ("body", "employees"), ("body", "colour")}
+    assert problem(crm.post("/businesses", json={"name": "No id"}), 422)["errors"][0]["field"] == "id"
+    assert (
+        "not valid JSON"
+        in problem(crm.post("/businesses", data="{oops", content_type="application/json"), 400)["detail"]
+    )
+    problem(crm.post("/businesses", data="id=F1", content_type="application/x-www-form-urlencoded"), 415)
+    problem(crm.post("/businesses", json=["a", "list"]), 422)
+    problem(crm.post("/businesses/bulk", json={"businesses": [florist(str(n)) for n in range(1001)]}), 422)
+    problem(crm.get("/businesses?limit=0"), 422)
+    problem(crm.get("/businesses?limit=ten"), 422)
+    assert problem(crm.get("/businesses?colour=red"), 422)["errors"][0] == {
+        "in": "query", "field": "colour", "message": "not a field of this request (see /api/v1/docs)"
+    }  # fmt: skip
+    problem(crm.get("/nowhere"), 404)
+    assert problem(crm.delete("/businesses"), 405)["status"] == 405
+    assert people.count_businesses(status=None) == 0
+
+
+def test_a_body_over_the_limit_is_413(app, people, crm):
+    app.config["API_MAX_BODY_BYTES"] = 2_000
+    answer = crm.post("/businesses/bulk", json={"businesses": [florist(str(n)) for n in range(20)]})
+    assert "too large" in problem(answer, 413)["detail"]
+    assert people.count_businesses(status=None) == 0
+
+
+# Businesses
+
+
+def test_create_read_and_a_duplicate_id_conflicts(people, crm):
+    created = crm.post("/businesses", json=florist())
+    assert created.status_code == 201 and created.headers["Location"] == "/api/v1/businesses/F1"
+    body = created.get_json()
+    assert body["result"] == "created" and body["refresh_job"]["status"] == "queued"
+    business = crm.get("/businesses/F1").get_json()
+    assert business["categories"] == ["Florist"] and business["salesperson"] == DANA
+    assert business["place"]["region"] == "CO" and business["place"]["located"] is True
+    assert "exists already" in problem(crm.post("/businesses", json=florist(name="Other")), 409)["detail"]
+    assert people.get_business("F1").record.name == "Petal & Stem"
+
+
+def test_patch_changes_only_the_fields_given_and_finds_a_new_address(people, crm):
+    crm.post("/businesses", json=florist(website="petal.example"))
+    before = crm.get("/businesses/F1").get_json()
+    changed = crm.patch("/businesses/F1", json={"needs": "caterers", "city": "Lakewood"}).get_json()
+    after = changed["business"]
+    assert changed["result"] == "updated" and after["needs"] == "caterers"
+    assert after["website"] == before["website"] and after["description"] == before["description"]
+    assert after["place"]["city"] == "Lakewood" and after["place"]["longitude"] != before["place"]["longitude"]
+    assert people.get_salesperson(DANA).name == "Dana Reyes"  # not renamed from the email
+    assert crm.patch("/businesses/F1", json={"needs": "caterers"}).get_json()["result"] == "unchanged"
+    assert problem(crm.patch("/businesses/F1", json={"email": "x@"}), 422)["errors"][0]["field"] == "email"
+    assert problem(crm.patch("/businesses/F1", json={"id": "F2"}), 422)["errors"][0]["field"] == "id"
+    problem(crm.patch("/businesses/NOPE", json={"needs": "x"}), 404)
+    assert people.get_business("F1").record.needs == "caterers"
+
+
+def test_bulk_upsert_answers_for_each_item(people, crm):
+    crm.post("/businesses", json=florist())
+    answer = crm.post(
+        "/businesses/bulk",
+        json={"businesses": [florist(), VENUE, {"id": "X1"}, florist(needs="caterers"), BARN]},
+    ).get_json()
+    assert [(i["index"], i["id"], i["result"]) for i in answer["items"]] == [
+        (0, "F1", "rejected"), (1, "V1", "created"), (2, "X1", "rejected"), (3, "F1", "rejected"),
+        (4, "V2", "created"),
+    ]  # fmt: skip
+    assert answer["items"][0]["errors"][0]["message"] == "duplicate id (also item 3); keep one per id"
+    assert answer["items"][2]["errors"] == [{"field": "name", "message": "missing (required)"}]
+    assert (answer["created"], answer["updated"], answer["unchanged"], answer["rejected"]) == (2, 0, 0, 3)
+    again = crm.post("/businesses/bulk", json={"businesses": [VENUE, BARN]}).get_json()
+    assert [i["result"] for i in again["items"]] == ["unchanged", "unchanged"] and again["refresh_job"] is None
+
+
+def test_archive_restore_and_opt_out(people, crm):
+    crm.post("/businesses", json=florist())
+    archived = crm.post("/businesses/F1/archive").get_json()
+    assert archived["business"]["status"] == "archived" and archived["refresh_job"]["kind"] == "refresh_changes"
+    assert crm.post("/businesses/F1/archive").get_json()["result"] == "unchanged"
+    assert [b["id"] for b in crm.get("/businesses?status=archived").get_json()["items"]] == ["F1"]
+    assert crm.get("/businesses").get_json()["items"] == []
+    assert crm.post("/businesses/F1/restore").get_json()["business"]["status"] == "active"
+    out = crm.put("/businesses/F1/opt-out", json={"reason": "asked for no intros"}).get_json()["business"]
+    assert out["opted_out"] is True and out["opt_out"]["reason"] == "asked for no intros"
+    problem(crm.put("/businesses/F1/opt-out", json={}), 422)
+    assert crm.delete("/businesses/F1/opt-out").get_json()["business"]["opted_out"] is False
+
+
+def test_pages_hold_every_business_once_and_filters_narrow_them(people, crm):
+    rows = [florist(f"B{n:02}", name=f"Shop {n % 7}", city="Denver" if n % 2 else "Lakewood") for n in range(25)]
+    crm.post("/businesses/bulk", json={"businesses": rows})
+    seen, cursor = [], None
+    while True:
+        page = crm.get("/businesses", query_string={"limit": 4, **({"cursor": cursor} if cursor else {})}).get_json()
+        seen += [b["id"] for b in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            break
+        crm.post("/businesses", json=florist("A-new", name="Aaa first"))  # a write between pages moves nothing
+    assert sorted(seen) == sorted(r["id"] for r in rows) and len(seen) == 25
+    denver = crm.get("/businesses?city=denver&limit=200").get_json()["items"]
+    assert {b["id"] for b in denver} == {r["id"] for r in rows if r["city"] == "Denver"} | {"A-new"}
+    assert {b["id"] for b in crm.get("/businesses?kind=florist&limit=200").get_json()["items"]} >= {"B00", "B24"}
+    assert crm.get("/businesses?kind=Plumber").get_json()["items"] == []
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    assert crm.get("/businesses", query_string={"updated_since": future}).get_json()["items"] == []
+    first = crm.get("/businesses?limit=2").get_json()["next_cursor"]
+    assert "other filters" in problem(crm.get(f"/businesses?limit=2&city=Denver&cursor={first}"), 400)["detail"]
+    assert "not a cursor" in problem(crm.get("/businesses?cursor=bm9wZQ"), 400)["detail"]
+
+
+# Matches and jobs
+
+
+def test_matches_with_reasons_for_both_sides_and_refreshes_to_follow(app, people, crm, dana, embedder):
+    crm.post("/businesses/bulk", json={"businesses": [florist(), VENUE, BARN]})
+    assert crm.get("/businesses/F1/matches").get_json() == {"items": [], "generation": None}
+    get_runner(app).run_queued()
+    listed = crm.get("/businesses/F1/matches").get_json()
+    assert listed["generation"] >= 1
+    venues = {m["other"]["id"]: m for m in listed["items"]}
+    assert set(venues) == {"V1", "V2"}
+    first = listed["items"][0]
+    assert first["rank"] == 1 and first["reasons"] and first["other_reasons"] and first["business"]["id"] == "F1"
+    # Ken's barn is another book: named, but its contact stays hidden from Dana until Ken shares it.
+    barn = next(m for m in dana.get("/businesses/F1/matches").get_json()["items"] if m["other"]["id"] == "V2")
+    assert barn["across_books"] and barn["other"]["salesperson_name"] == "Ken Olson"
+    assert barn["other"]["contact_shared"] is False and barn["other"]["email"] is None
+    best = dana.get(f"/salespeople/{DANA}/matches?limit=5").get_json()["items"]
+    assert best and all(DANA in (m["business"]["salesperson"], m["other"]["salesperson"]) for m in best)
+
+    accepted = dana.post("/businesses/F1/matches/refresh")
+    assert accepted.status_code == 202
+    job = accepted.get_json()["job"]
+    assert accepted.headers["Location"] == f"/api/v1/jobs/{job['id']}" and job["status"] == "queued"
+    get_runner(app).run_queued()
+    assert dana.get(f"/jobs/{job['id']}").get_json()["status"] == "done"
+    ken = Api(app.test_client(), token(people, TokenScope.READ, salesperson=KEN))
+    problem(ken.get(f"/jobs/{job['id']}"), 404)  # Dana's job is not Ken's to see
+    problem(crm.get("/jobs/nope"), 404)
+
+
+def test_a_full_refresh_takes_an_admin_token_of_one_who_sees_every_book(app, people):
+    admin = Api(app.test_client(), token(people, TokenScope.ADMIN))
+    assert admin.post("/matches/refresh").get_json()["job"]["kind"] == "refresh_all"
+    salesperson_admin = Api(app.test_client(), token(people, TokenScope.ADMIN, salesperson=DANA))
+    problem(salesperson_admin.post("/matches/refresh"), 403)
+
+
+# The document
+
+
+def test_the_openapi_document_is_generated_from_every_api_route(app, crm):
+    answer = app.test_client().get("/api/v1/openapi.json")  # public: no token
+    document = answer.get_json()
+    assert document["openapi"].startswith("3.1")
+    routes = {
+        (rule.rule.replace("<", "{").replace(">", "}"), method.lower())
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("api.") and rule.endpoint not in {"api.openapi", "api.docs"}
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    documented = {(path, method) for path, operations in document["paths"].items() for method in operations}
+    assert routes == documented
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            assert operation["summary"] and operation["operationId"]
+            assert set(operation["responses"]["401"]["content"]) == {"application/problem+json"}
+    assert document["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
+
+
+def test_the_docs_page_is_served_with_its_assets_from_the_static_folder(app):
+    client = app.test_client()
+    page = client.get("/api/v1/docs").get_data(as_text=True)
+    assert "/api/v1/openapi.json" in page and "http" not in page.split("<body>")[1].replace("/api/v1", "")
+    for asset in ("vendor/swagger-ui/swagger-ui-bundle.js", "vendor/swagger-ui/swagger-ui.css", "api-docs.js"):
+        assert f"/static/{asset}" in page
+        answer = client.get(f"/static/{asset}")
+        assert answer.status_code == 200 and len(answer.data) > 100, asset
+        answer.close()
