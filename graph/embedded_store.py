@@ -37,7 +37,12 @@ from graph.records import (
     GenerationKind,
     GenerationStatus,
     GraphStats,
+    IdempotentRequest,
     InferredCategory,
+    Introduction,
+    IntroFeedback,
+    IntroStatus,
+    IntroStep,
     Job,
     JobProgress,
     JobStatus,
@@ -728,6 +733,73 @@ class EmbeddedStore(GraphStore):
         return [ContactConsent(r[0], r[1], r[2], datetime.fromisoformat(r[3])) for r in rows]
 
     # Jobs
+    def get_introduction(self, introduction_id: str) -> Introduction | None:
+        found = self._introductions(" WHERE i.id = ?", [introduction_id], 1)
+        return found[0] if found else None
+
+    def list_introductions(
+        self,
+        *,
+        business_id: str | None = None,
+        salesperson_id: str | None = None,
+        status: IntroStatus | None = None,
+        limit: int = 50,
+    ) -> list[Introduction]:
+        clauses, params = [], []
+        if business_id is not None:
+            clauses.append("(i.business_a = ? OR i.business_b = ?)")
+            params += [business_id, business_id]
+        if salesperson_id is not None:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM businesses b WHERE b.id IN (i.business_a, i.business_b)"
+                " AND b.salesperson_id = ?)"
+            )
+            params.append(salesperson_id)
+        if status is not None:
+            clauses.append("i.status = ?")
+            params.append(status.value)
+        return self._introductions(" WHERE " + " AND ".join(clauses) if clauses else "", params, limit)
+
+    def _introductions(self, where: str, params: list, limit: int) -> list[Introduction]:
+        rows = self._rows(
+            f"SELECT * FROM introductions i{where} ORDER BY i.created_at DESC, i.id DESC LIMIT ?", [*params, limit]
+        )
+        ids = [r["id"] for r in rows]
+        steps: dict[str, list[IntroStep]] = {}
+        feedback: dict[str, list[IntroFeedback]] = {}
+        for chunk in _chunks(ids):
+            marks = _marks(chunk)
+            for r in self._rows(
+                f"SELECT * FROM introduction_steps WHERE introduction_id IN ({marks}) ORDER BY seq", chunk
+            ):
+                steps.setdefault(r["introduction_id"], []).append(
+                    IntroStep(IntroStatus(r["status"]), datetime.fromisoformat(r["at"]), r["by_whom"], r["note"])
+                )
+            for r in self._rows(
+                f"SELECT * FROM introduction_feedback WHERE introduction_id IN ({marks}) ORDER BY seq", chunk
+            ):
+                feedback.setdefault(r["introduction_id"], []).append(
+                    IntroFeedback(
+                        r["business_id"], r["rating"], r["comment"], datetime.fromisoformat(r["at"]), r["by_whom"]
+                    )
+                )
+        return [
+            Introduction(
+                id=r["id"],
+                a_id=r["business_a"],
+                b_id=r["business_b"],
+                status=IntroStatus(r["status"]),
+                created_at=datetime.fromisoformat(r["created_at"]),
+                created_by=r["created_by"],
+                message_a=r["message_a"],
+                message_b=r["message_b"],
+                score=r["score"],
+                steps=tuple(steps.get(r["id"], ())),
+                feedback=tuple(feedback.get(r["id"], ())),
+            )
+            for r in rows
+        ]
+
     def api_token_by_hash(self, secret_hash: str) -> ApiToken | None:
         row = self._one("SELECT * FROM api_tokens WHERE secret_hash = ?", (secret_hash,))
         return _to_api_token(row) if row else None
@@ -1127,6 +1199,75 @@ class _SqliteWriter(GraphWriter):
         cursor = self.conn.execute(f"UPDATE jobs SET {assignments} WHERE id = ?", [*sets.values(), job_id])
         if cursor.rowcount == 0:
             raise UnknownJobError(job_id)
+
+    def create_introduction(self, introduction: Introduction) -> None:
+        self._require_businesses({introduction.a_id, introduction.b_id})
+        i = introduction
+        self.conn.execute(
+            "INSERT INTO introductions (id, business_a, business_b, status, created_at, created_by, message_a,"
+            " message_b, score, steps) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (i.id, i.a_id, i.b_id, i.status.value, _iso(i.created_at), i.created_by, i.message_a, i.message_b,
+             i.score, len(i.steps)),
+        )  # fmt: skip
+        self._insert_steps(i.id, 0, i.steps)
+
+    def _insert_steps(self, introduction_id: str, first: int, steps: Sequence[IntroStep]) -> None:
+        self.conn.executemany(
+            "INSERT INTO introduction_steps (introduction_id, seq, status, at, by_whom, note)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(introduction_id, first + n, s.status.value, _iso(s.at), s.by, s.note) for n, s in enumerate(steps)],
+        )
+
+    def advance_introduction(self, introduction_id: str, expected_steps: int, step: IntroStep) -> bool:
+        moved = self.conn.execute(
+            "UPDATE introductions SET status = ?, steps = steps + 1 WHERE id = ? AND steps = ?",
+            (step.status.value, introduction_id, expected_steps),
+        )
+        if moved.rowcount == 0:
+            return False
+        self._insert_steps(introduction_id, expected_steps, [step])
+        return True
+
+    def add_introduction_feedback(self, introduction_id: str, feedback: IntroFeedback) -> None:
+        f = feedback
+        self.conn.execute(
+            "INSERT INTO introduction_feedback (introduction_id, seq, business_id, rating, comment, at, by_whom)"
+            " VALUES (?, (SELECT count(*) FROM introduction_feedback WHERE introduction_id = ?), ?, ?, ?, ?, ?)",
+            (introduction_id, introduction_id, f.business_id, f.rating, f.comment, _iso(f.at), f.by),
+        )
+
+    def claim_idempotency_key(self, request: IdempotentRequest, expires_before: datetime) -> IdempotentRequest | None:
+        self.conn.execute(
+            "DELETE FROM idempotency_keys WHERE token_id = ? AND key = ? AND created_at < ?",
+            (request.token_id, request.key, _iso(expires_before)),
+        )
+        inserted = self.conn.execute(
+            "INSERT INTO idempotency_keys (token_id, key, fingerprint, created_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            (request.token_id, request.key, request.fingerprint, _iso(request.created_at)),
+        )
+        if inserted.rowcount == 1:
+            return None
+        row = self.conn.execute(
+            "SELECT * FROM idempotency_keys WHERE token_id = ? AND key = ?", (request.token_id, request.key)
+        ).fetchone()
+        return IdempotentRequest(
+            row["token_id"], row["key"], row["fingerprint"], datetime.fromisoformat(row["created_at"]),
+            row["status"], row["body"], tuple(tuple(pair) for pair in json.loads(row["headers"])),
+        )  # fmt: skip
+
+    def complete_idempotency_key(
+        self, token_id: str, key: str, status: int, body: str, headers: Sequence[tuple[str, str]]
+    ) -> None:
+        self.conn.execute(
+            "UPDATE idempotency_keys SET status = ?, body = ?, headers = ? WHERE token_id = ? AND key = ?",
+            (status, body, json.dumps([list(pair) for pair in headers]), token_id, key),
+        )
+
+    def release_idempotency_key(self, token_id: str, key: str) -> None:
+        self.conn.execute(
+            "DELETE FROM idempotency_keys WHERE token_id = ? AND key = ? AND status IS NULL", (token_id, key)
+        )
 
     def create_api_token(self, token: ApiToken, secret_hash: str) -> None:
         if (

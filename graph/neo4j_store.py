@@ -7,6 +7,7 @@ retry (or a re-run of the same import) a no-op.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import socket
@@ -36,7 +37,12 @@ from graph.records import (
     GenerationKind,
     GenerationStatus,
     GraphStats,
+    IdempotentRequest,
     InferredCategory,
+    Introduction,
+    IntroFeedback,
+    IntroStatus,
+    IntroStep,
     Job,
     JobProgress,
     JobStatus,
@@ -249,6 +255,24 @@ def _to_suggestion(r: Any) -> Suggestion:
         r["a"], r["b"], r["rank"], r["score"], tuple(r["reasons"]), tuple(r["other_reasons"]),
         r["at"].to_native(), r["generation"], r["model"], r["rules_digest"],
     )  # fmt: skip
+
+
+def _to_introduction(props: Any, steps: list, feedback: list) -> Introduction:
+    return Introduction(
+        id=props["id"],
+        a_id=props["a_id"],
+        b_id=props["b_id"],
+        status=IntroStatus(props["status"]),
+        created_at=props["created_at"].to_native(),
+        created_by=props["created_by"],
+        message_a=props["message_a"],
+        message_b=props["message_b"],
+        score=props["score"],
+        steps=tuple(IntroStep(IntroStatus(s["status"]), s["at"].to_native(), s["by"], s["note"]) for s in steps),
+        feedback=tuple(
+            IntroFeedback(f["business_id"], f["rating"], f["comment"], f["at"].to_native(), f["by"]) for f in feedback
+        ),
+    )
 
 
 def _to_api_token(props: Any) -> ApiToken:
@@ -787,6 +811,40 @@ class Neo4jStore(GraphStore):
         return [ContactConsent(r["b"], r["o"], r["by"], r["at"].to_native()) for r in rows]
 
     # Jobs
+    def get_introduction(self, introduction_id: str) -> Introduction | None:
+        found = self._introductions("MATCH (i:Introduction {id: $id})", id=introduction_id, limit=1)
+        return found[0] if found else None
+
+    def list_introductions(
+        self,
+        *,
+        business_id: str | None = None,
+        salesperson_id: str | None = None,
+        status: IntroStatus | None = None,
+        limit: int = 50,
+    ) -> list[Introduction]:
+        return self._introductions(
+            "MATCH (i:Introduction)"
+            " WHERE ($business_id IS NULL OR EXISTS { (i)-[:INTRODUCES]->(:Business {id: $business_id}) })"
+            " AND ($salesperson_id IS NULL"
+            "      OR EXISTS { (i)-[:INTRODUCES]->(:Business)<-[:MANAGES]-(:Salesperson {id: $salesperson_id}) })"
+            " AND ($status IS NULL OR i.status = $status)",
+            business_id=business_id,
+            salesperson_id=salesperson_id,
+            status=None if status is None else status.value,
+            limit=limit,
+        )
+
+    def _introductions(self, match: str, **params: Any) -> list[Introduction]:
+        rows = self._query(
+            match + " WITH i ORDER BY i.created_at DESC, i.id DESC LIMIT $limit"
+            " RETURN i {.*} AS i,"
+            " COLLECT { MATCH (i)-[:HAS_STEP]->(s:IntroStep) RETURN s {.*} ORDER BY s.seq } AS steps,"
+            " COLLECT { MATCH (i)-[:HAS_FEEDBACK]->(f:IntroFeedback) RETURN f {.*} ORDER BY f.seq } AS feedback",
+            **params,
+        )
+        return [_to_introduction(r["i"], r["steps"], r["feedback"]) for r in rows]
+
     def api_token_by_hash(self, secret_hash: str) -> ApiToken | None:
         rows = self._query("MATCH (t:ApiToken {secret_hash: $hash}) RETURN t {.*} AS t", hash=secret_hash)
         return _to_api_token(rows[0]["t"]) if rows else None
@@ -1179,6 +1237,95 @@ class _Neo4jWriter(GraphWriter):
         ).single()
         existing = _to_job(row["j"])
         return existing, existing.id == job.id
+
+    def create_introduction(self, introduction: Introduction) -> None:
+        i = introduction
+        self._require_businesses({i.a_id, i.b_id})
+        props = {
+            "id": i.id, "status": i.status.value, "created_at": i.created_at, "created_by": i.created_by,
+            "message_a": i.message_a, "message_b": i.message_b, "score": i.score, "steps": len(i.steps),
+            "a_id": i.a_id, "b_id": i.b_id,
+        }  # fmt: skip
+        self._run(
+            "MATCH (a:Business {id: $a}), (b:Business {id: $b})"
+            " CREATE (i:Introduction) SET i = $props"
+            " CREATE (i)-[:INTRODUCES {side: 'a'}]->(a), (i)-[:INTRODUCES {side: 'b'}]->(b)",
+            a=i.a_id,
+            b=i.b_id,
+            props=props,
+        ).consume()
+        self._add_steps(i.id, 0, i.steps)
+
+    def _add_steps(self, introduction_id: str, first: int, steps: Sequence[IntroStep]) -> None:
+        self._run(
+            "MATCH (i:Introduction {id: $id}) UNWIND $steps AS step CREATE (i)-[:HAS_STEP]->(s:IntroStep) SET s = step",
+            id=introduction_id,
+            steps=[
+                {"seq": first + n, "status": s.status.value, "at": s.at, "by": s.by, "note": s.note}
+                for n, s in enumerate(steps)
+            ],
+        ).consume()
+
+    def advance_introduction(self, introduction_id: str, expected_steps: int, step: IntroStep) -> bool:
+        # Lock the node before comparing, so two moves from one version cannot both pass.
+        moved = self._run(
+            "MATCH (i:Introduction {id: $id}) SET i._lock = true REMOVE i._lock"
+            " WITH i WHERE i.steps = $expected SET i.status = $status, i.steps = i.steps + 1 RETURN i.id",
+            id=introduction_id,
+            expected=expected_steps,
+            status=step.status.value,
+        ).single()
+        if moved is None:
+            return False
+        self._add_steps(introduction_id, expected_steps, [step])
+        return True
+
+    def add_introduction_feedback(self, introduction_id: str, feedback: IntroFeedback) -> None:
+        f = feedback
+        self._run(
+            "MATCH (i:Introduction {id: $id}) SET i._lock = true REMOVE i._lock"
+            " WITH i, COUNT { (i)-[:HAS_FEEDBACK]->() } AS seq"
+            " CREATE (i)-[:HAS_FEEDBACK]->(f:IntroFeedback) SET f = $props, f.seq = seq",
+            id=introduction_id,
+            props={"business_id": f.business_id, "rating": f.rating, "comment": f.comment, "at": f.at, "by": f.by},
+        ).consume()
+
+    def claim_idempotency_key(self, request: IdempotentRequest, expires_before: datetime) -> IdempotentRequest | None:
+        # MERGE on the uniquely constrained id takes a lock: two retries at once, one claim.
+        row = self._run(
+            "OPTIONAL MATCH (old:IdempotencyKey {id: $id}) WHERE old.created_at < $expires DELETE old"
+            " WITH count(*) AS _"
+            " MERGE (k:IdempotencyKey {id: $id})"
+            " ON CREATE SET k += $props, k.fresh = true"
+            " WITH k, coalesce(k.fresh, false) AS fresh REMOVE k.fresh RETURN k {.*} AS k, fresh",
+            id=f"{request.token_id} {request.key}",
+            expires=expires_before,
+            props={"token_id": request.token_id, "key": request.key, "fingerprint": request.fingerprint,
+                   "created_at": request.created_at, "body": "", "headers": "[]"},
+        ).single()  # fmt: skip
+        if row["fresh"]:
+            return None
+        k = row["k"]
+        return IdempotentRequest(
+            k["token_id"], k["key"], k["fingerprint"], k["created_at"].to_native(), k.get("status"), k["body"],
+            tuple(tuple(pair) for pair in json.loads(k["headers"])),
+        )  # fmt: skip
+
+    def complete_idempotency_key(
+        self, token_id: str, key: str, status: int, body: str, headers: Sequence[tuple[str, str]]
+    ) -> None:
+        self._run(
+            "MATCH (k:IdempotencyKey {id: $id}) SET k.status = $status, k.body = $body, k.headers = $headers",
+            id=f"{token_id} {key}",
+            status=status,
+            body=body,
+            headers=json.dumps([list(pair) for pair in headers]),
+        ).consume()
+
+    def release_idempotency_key(self, token_id: str, key: str) -> None:
+        self._run(
+            "MATCH (k:IdempotencyKey {id: $id}) WHERE k.status IS NULL DELETE k", id=f"{token_id} {key}"
+        ).consume()
 
     def create_api_token(self, token: ApiToken, secret_hash: str) -> None:
         if (

@@ -386,3 +386,74 @@ class ApiToken:
     salesperson_id: str | None = None
     created_by: str | None = None
     revoked_at: datetime | None = None
+
+
+# Introductions: from a suggestion to a double opt-in, and what became of it.
+
+
+class IntroStatus(StrEnum):
+    PROPOSED = "proposed"  # drafted from a suggestion; nobody asked yet
+    ASKED = "asked"  # each side asked whether they want the introduction
+    ACCEPTED = "accepted"  # both said yes
+    DECLINED = "declined"  # one said no (or the salesperson let it go)
+    INTRODUCED = "introduced"  # the two were put in touch
+    MET = "met"
+    WON = "won"  # business came of it
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class IntroStep:
+    """One move of an introduction: to which status, when, by whom, and a note."""
+
+    status: IntroStatus
+    at: datetime
+    by: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class IntroFeedback:
+    """What one side said of an introduction: a 1-5 rating and an optional comment."""
+
+    business_id: str
+    rating: int
+    comment: str
+    at: datetime
+    by: str
+
+
+@dataclass(frozen=True)
+class Introduction:
+    """An introduction between two customers, made from a suggestion `a_id` was shown
+    (`a_id`'s list held `b_id`), with a draft message asking each side first."""
+
+    id: str
+    a_id: str
+    b_id: str
+    status: IntroStatus
+    created_at: datetime
+    created_by: str
+    message_a: str  # the draft asking a (names what a gains)
+    message_b: str
+    score: float = 0.0  # the suggestion's, when it was made
+    steps: tuple[IntroStep, ...] = ()
+    feedback: tuple[IntroFeedback, ...] = ()
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.steps[-1].at if self.steps else self.created_at
+
+
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """An API request sent with an Idempotency-Key: what it was (a fingerprint of its method,
+    path and body) and, once answered, the answer to replay to a retry."""
+
+    token_id: str
+    key: str
+    fingerprint: str
+    created_at: datetime
+    status: int | None = None  # None: still being answered
+    body: str = ""
+    headers: tuple[tuple[str, str], ...] = ()

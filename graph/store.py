@@ -29,7 +29,12 @@ from graph.records import (
     Generation,
     GenerationKind,
     GraphStats,
+    IdempotentRequest,
     InferredCategory,
+    Introduction,
+    IntroFeedback,
+    IntroStatus,
+    IntroStep,
     Job,
     JobProgress,
     JobStatus,
@@ -222,6 +227,37 @@ class GraphWriter(ABC):
         progress: JobProgress | None = None,
     ) -> None:
         """Record progress or an outcome (done/failed set finished_at to `now`)."""
+
+    # Introductions
+    @abstractmethod
+    def create_introduction(self, introduction: Introduction) -> None:
+        """Store a new introduction with its steps so far. An unknown business raises
+        UnknownBusinessError, writing nothing."""
+
+    @abstractmethod
+    def advance_introduction(self, introduction_id: str, expected_steps: int, step: IntroStep) -> bool:
+        """Append a step (its status becomes the introduction's) if the introduction still has
+        `expected_steps` steps; False, writing nothing, if it has moved since (or is unknown)."""
+
+    @abstractmethod
+    def add_introduction_feedback(self, introduction_id: str, feedback: IntroFeedback) -> None:
+        """Append one side's rating and comment."""
+
+    # Idempotency keys (the API's)
+    @abstractmethod
+    def claim_idempotency_key(self, request: IdempotentRequest, expires_before: datetime) -> IdempotentRequest | None:
+        """Record a request with its key, unanswered; None if the key is new (or its record was
+        made before `expires_before`, then replaced), else the record already there."""
+
+    @abstractmethod
+    def complete_idempotency_key(
+        self, token_id: str, key: str, status: int, body: str, headers: Sequence[tuple[str, str]]
+    ) -> None:
+        """Keep the answer to replay."""
+
+    @abstractmethod
+    def release_idempotency_key(self, token_id: str, key: str) -> None:
+        """Forget an unanswered key (the request failed on our side: a retry may run it)."""
 
     # API tokens
     @abstractmethod
@@ -460,6 +496,23 @@ class GraphStore(ABC):
     @abstractmethod
     def contact_consents(self, business_id: str) -> list[ContactConsent]:
         """Consents the owner of `business_id` gave, by other id."""
+
+    # Introductions
+    @abstractmethod
+    def get_introduction(self, introduction_id: str) -> Introduction | None:
+        """The introduction with its steps and feedback, oldest first."""
+
+    @abstractmethod
+    def list_introductions(
+        self,
+        *,
+        business_id: str | None = None,
+        salesperson_id: str | None = None,
+        status: IntroStatus | None = None,
+        limit: int = 50,
+    ) -> list[Introduction]:
+        """Newest first: those of a business (either side), of a salesperson's book (either
+        side managed by them), with a status; all when none is given."""
 
     # API tokens
     @abstractmethod

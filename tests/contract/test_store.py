@@ -19,7 +19,16 @@ from graph import (
     UnknownSalespersonError,
     UpsertOutcome,
 )
-from graph.records import ApiToken, InferredCategory, TokenScope
+from graph.records import (
+    ApiToken,
+    IdempotentRequest,
+    InferredCategory,
+    Introduction,
+    IntroFeedback,
+    IntroStatus,
+    IntroStep,
+    TokenScope,
+)
 
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 T1 = T0 + timedelta(days=1)
@@ -50,7 +59,14 @@ def business(business_id: str, name: str, **changes) -> BusinessRecord:
 
 
 def test_migrations_are_recorded_and_idempotent(store):
-    assert store.applied_migrations() == ["001_customer_graph", "002_matching", "003_serving", "004_api"]
+    assert store.applied_migrations() == [
+        "001_customer_graph",
+        "002_matching",
+        "003_serving",
+        "004_api",
+        "005_introductions",
+        "006_idempotency",
+    ]
     assert store.migrate() == []
 
 
@@ -255,3 +271,48 @@ def test_stats_count_what_the_graph_holds(store):
     stats = store.stats()
     assert (stats.businesses, stats.salespeople, stats.categories, stats.places) == (3, 1, 2, 2)
     assert stats.by_category == {"Florist": 2, "Event Decor": 1}
+
+
+def test_introductions_move_one_step_at_a_time_from_the_version_read(store):
+    store.upsert_businesses([florist(), business("V1", "Lakeside Venue", place=MINNEAPOLIS), business("X", "X")], T0)
+    proposed = IntroStep(IntroStatus.PROPOSED, T0, "dana@example.com")
+    intro = Introduction("i1", "ACC-1", "V1", IntroStatus.PROPOSED, T0, "dana@example.com", "Hi A", "Hi B", 0.5,
+                         (proposed,))  # fmt: skip
+    store.write(lambda tx: tx.create_introduction(intro))
+    assert store.get_introduction("i1") == intro
+    asked = IntroStep(IntroStatus.ASKED, T1, "dana@example.com", "emailed both")
+    assert store.write(lambda tx: tx.advance_introduction("i1", 1, asked)) is True
+    assert store.write(lambda tx: tx.advance_introduction("i1", 1, asked)) is False  # moved since version 1
+    assert store.write(lambda tx: tx.advance_introduction("nope", 0, asked)) is False
+    rating = IntroFeedback("V1", 5, "great fit", T1, "dana@example.com")
+    store.write(lambda tx: tx.add_introduction_feedback("i1", rating))
+    store.write(lambda tx: tx.add_introduction_feedback("i1", replace(rating, business_id="ACC-1", rating=4)))
+    stored = store.get_introduction("i1")
+    assert stored.status is IntroStatus.ASKED and stored.steps == (proposed, asked)
+    assert [f.rating for f in stored.feedback] == [5, 4] and stored.updated_at == T1
+    with pytest.raises(UnknownBusinessError):
+        store.write(lambda tx: tx.create_introduction(replace(intro, id="i2", b_id="NOPE")))
+    other = replace(intro, id="i3", a_id="X", created_at=T1, steps=(replace(proposed, at=T1),))
+    store.write(lambda tx: tx.create_introduction(other))
+    assert [i.id for i in store.list_introductions()] == ["i3", "i1"]  # newest first
+    assert [i.id for i in store.list_introductions(business_id="ACC-1")] == ["i1"]
+    assert [i.id for i in store.list_introductions(status=IntroStatus.ASKED)] == ["i1"]
+    assert [i.id for i in store.list_introductions(salesperson_id="dana@example.com", limit=1)] == ["i3"]
+    assert store.list_introductions(salesperson_id="ken@example.com") == []
+
+
+def test_an_idempotency_key_is_claimed_once_answered_then_replayed_and_expires(store):
+    first = IdempotentRequest("tok", "key-1", "fp-a", T0)
+    assert store.write(lambda tx: tx.claim_idempotency_key(first, T0 - timedelta(days=1))) is None
+    pending = store.write(lambda tx: tx.claim_idempotency_key(replace(first, fingerprint="fp-b"), T0))
+    assert pending == first  # unanswered: the caller is told to wait
+    store.write(lambda tx: tx.complete_idempotency_key("tok", "key-1", 201, '{"id": 1}', [("Location", "/x")]))
+    answered = store.write(lambda tx: tx.claim_idempotency_key(first, T0))
+    assert (answered.status, answered.body, answered.headers) == (201, '{"id": 1}', (("Location", "/x"),))
+    assert store.write(lambda tx: tx.claim_idempotency_key(replace(first, token_id="other"), T0)) is None
+    store.write(lambda tx: tx.release_idempotency_key("tok", "key-1"))  # answered: kept
+    assert store.write(lambda tx: tx.claim_idempotency_key(first, T0)).status == 201
+    later = replace(first, created_at=T1)
+    assert store.write(lambda tx: tx.claim_idempotency_key(later, T1)) is None  # expired: claimed anew
+    store.write(lambda tx: tx.release_idempotency_key("tok", "key-1"))
+    assert store.write(lambda tx: tx.claim_idempotency_key(later, T0)) is None  # released: runs again

@@ -388,7 +388,14 @@ def test_several_processes_starting_at_once_migrate_once(store_settings, store, 
             path.with_name(path.name + suffix).unlink(missing_ok=True)
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         applied = pool.map(_migrate, [store_settings] * 4)
-    everything = ["001_customer_graph", "002_matching", "003_serving", "004_api"]
+    everything = [
+        "001_customer_graph",
+        "002_matching",
+        "003_serving",
+        "004_api",
+        "005_introductions",
+        "006_idempotency",
+    ]
     assert sorted(name for names in applied for name in names) == everything, applied
     reopened = open_store(store_settings)
     try:
