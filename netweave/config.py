@@ -30,6 +30,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "LOG_LEVEL": ("NETWEAVE_LOG_LEVEL", "INFO"),
     "METRICS_DIR": ("NETWEAVE_METRICS_DIR", str(INSTANCE / "metrics")),
     "API_MAX_BODY_BYTES": ("NETWEAVE_API_MAX_BODY_BYTES", str(8 * 1024 * 1024)),
+    "API_RATE_LIMIT": ("NETWEAVE_API_RATE_LIMIT", "1200 per minute"),
 }
 
 

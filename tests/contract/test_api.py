@@ -6,6 +6,9 @@ problems for bad input with nothing written, businesses, pages, matches and jobs
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from graph import Role, Salesperson
-from graph.records import TokenScope
+from graph.records import IdempotentRequest, TokenScope
 from netweave.jobs import get_runner
 from netweave.services import tokens
 from netweave.services.access import Viewer
@@ -347,3 +350,158 @@ def test_the_docs_page_is_served_with_its_assets_from_the_static_folder(app):
         answer = client.get(f"/static/{asset}")
         assert answer.status_code == 200 and len(answer.data) > 100, asset
         answer.close()
+
+
+# Introductions, dismissals, blocks
+
+
+@pytest.fixture
+def suggested(app, people, crm, embedder):
+    """Dana's florist and venue, Ken's barn, with their suggestions computed."""
+    crm.post("/businesses/bulk", json={"businesses": [florist(), VENUE, BARN]})
+    get_runner(app).run_queued()
+    return people
+
+
+def test_an_introduction_asks_each_side_first_and_moves_one_allowed_step_at_a_time(app, suggested, dana):
+    made = dana.post("/introductions", json={"business_id": "F1", "other_id": "V1"})
+    assert made.status_code == 201 and made.headers["Location"] == f"/api/v1/introductions/{made.json['id']}"
+    intro = made.get_json()
+    assert (intro["status"], intro["next"], intro["version"]) == ("proposed", ["asked", "declined", "closed"], 1)
+    assert intro["message_to_business"].startswith("Hello Petal & Stem team,")
+    assert "Lakeside Venue, a wedding venue in Lakewood" in intro["message_to_business"]
+    assert "Petal & Stem, a florist in Denver" in intro["message_to_other"]
+    assert all("only connect you if you both say yes" in intro[m] for m in ("message_to_business", "message_to_other"))
+    assert intro["message_to_business"] != intro["message_to_other"].replace("Petal & Stem", "Lakeside Venue")
+    # Made: the pair leaves both lists at once, and a second one is refused.
+    assert "V1" not in [m["other"]["id"] for m in dana.get("/businesses/F1/matches").get_json()["items"]]
+    assert "open introduction" in problem(dana.post("/introductions", json={"business_id": "V1", "other_id": "F1"}),
+                                          409)["detail"]  # fmt: skip
+    problem(dana.post("/introductions", json={"business_id": "F1", "other_id": "F1"}), 404)
+
+    path = f"/introductions/{intro['id']}"
+    tag = dana.get(path).headers["ETag"]
+    asked = dana.post(f"{path}/status", json={"status": "asked", "note": "emailed both"}, headers={"If-Match": tag})
+    assert asked.status_code == 200 and asked.get_json()["steps"][-1]["note"] == "emailed both"
+    assert (
+        "changed since you read it"
+        in problem(dana.post(f"{path}/status", json={"status": "accepted"}, headers={"If-Match": tag}), 412)["detail"]
+    )
+    assert (
+        "can move to accepted, declined, closed, not met"
+        in problem(dana.post(f"{path}/status", json={"status": "met"}), 409)["detail"]
+    )
+    problem(dana.post(f"{path}/status", json={"status": "maybe"}), 422)
+    assert "no outcome to rate" in problem(dana.post(f"{path}/feedback", json={"business_id": "V1", "rating": 5}),
+                                           409)["detail"]  # fmt: skip
+    for status in ("accepted", "introduced", "met", "won"):
+        assert dana.post(f"{path}/status", json={"status": status}).get_json()["status"] == status
+    rated = dana.post(f"{path}/feedback", json={"business_id": "V1", "rating": 5, "comment": "Two weddings booked"})
+    final = rated.get_json()
+    assert final["feedback"] == [
+        {"business_id": "V1", "rating": 5, "comment": "Two weddings booked", "at": final["feedback"][0]["at"],
+         "by": DANA}
+    ]  # fmt: skip
+    assert [s["status"] for s in final["steps"]] == ["proposed", "asked", "accepted", "introduced", "met", "won"]
+    assert all(s["by"] == DANA for s in final["steps"])
+    problem(dana.post(f"{path}/feedback", json={"business_id": "V1", "rating": 6}), 422)
+    assert (
+        "not a side" in problem(dana.post(f"{path}/feedback", json={"business_id": "V2", "rating": 3}), 422)["detail"]
+    )
+    assert [i["id"] for i in dana.get("/introductions?status=won").get_json()["items"]] == [intro["id"]]
+    assert [i["id"] for i in dana.get("/introductions?business_id=V1").get_json()["items"]] == [intro["id"]]
+    ken = Api(app.test_client(), token(suggested, TokenScope.WRITE, salesperson=KEN))
+    problem(ken.get(path), 404)
+    assert ken.get("/introductions").get_json()["items"] == []
+    # What became of it feeds matching: the accepted and five-star verdicts are on record.
+    kinds = {(f.kind.value, f.reason) for f in suggested.list_feedback(["F1"])}
+    assert kinds == {("intro_made", ""), ("intro_accepted", ""), ("intro_accepted", "rated 5")}
+
+
+def test_dismissals_and_snoozes_take_a_suggestion_out_and_blocks_come_and_go(app, suggested, dana, crm):
+    listed = lambda: [m["other"]["id"] for m in dana.get("/businesses/F1/matches").get_json()["items"]]  # noqa: E731
+    assert set(listed()) == {"V1", "V2"}
+    problem(dana.post("/businesses/F1/matches/V2/dismiss", json={"reason": "bad_timing"}), 422)
+    dismissed = dana.post("/businesses/F1/matches/V2/dismiss", json={"reason": "not_relevant"}).get_json()
+    assert dismissed["done"] == "dismissed" and dismissed["refresh_job"]["kind"] == "refresh_changes"
+    assert listed() == ["V1"]
+    assert dana.post("/businesses/F1/matches/V1/snooze").get_json()["done"] == "snoozed"
+    assert listed() == []
+    problem(dana.post("/businesses/V2/matches/V2/snooze"), 422)  # a pair needs two businesses
+    assert suggested.list_feedback(["F1"])[-1].reason == "bad_timing"
+
+    blocked = dana.post("/blocks", json={"business_id": "F1", "other_id": "V2", "reason": "owners fell out"})
+    assert blocked.get_json() == {"business_id": "F1", "other_id": "V2", "blocked": True, "changed": True}
+    assert dana.post("/blocks", json={"business_id": "F1", "other_id": "V2"}).get_json()["changed"] is False
+    assert suggested.is_do_not_introduce("F1", "V2")
+    assert "does not manage 'V2'" in problem(dana.delete("/blocks/F1/V2"), 403)["detail"]
+    assert crm.delete("/blocks/F1/V2").get_json() == {
+        "business_id": "F1", "other_id": "V2", "blocked": False, "changed": True
+    }  # fmt: skip
+    problem(dana.post("/blocks", json={"business_id": "F1", "other_id": "ZZ"}), 404)
+
+
+# Retries and concurrent writers
+
+
+def test_a_retry_with_the_same_idempotency_key_gets_the_first_answer_and_writes_nothing(people, crm):
+    key = {"Idempotency-Key": "3f2c6e0a-retry-1"}
+    first = crm.post("/businesses", json=florist(), headers=key)
+    again = crm.post("/businesses", json=florist(), headers=key)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.get_json() == first.get_json() and again.headers["Location"] == first.headers["Location"]
+    assert again.headers["Idempotent-Replayed"] == "true" and "Idempotent-Replayed" not in first.headers
+    assert people.count_businesses() == 1
+    assert "another request" in problem(crm.post("/businesses", json=florist(name="Other"), headers=key), 422)["detail"]
+    refused = crm.post("/businesses", json={"name": "no id"}, headers={"Idempotency-Key": "k2"})
+    replayed = crm.post("/businesses", json={"name": "no id"}, headers={"Idempotency-Key": "k2"})
+    assert problem(replayed, 422) == problem(refused, 422) and replayed.headers["Idempotent-Replayed"] == "true"
+    problem(crm.post("/businesses", json=florist("F2"), headers={"Idempotency-Key": "x" * 256}), 400)
+    # Another token's key is its own.
+    other = Api(crm.client, token(people, TokenScope.WRITE))
+    assert other.post("/businesses", json=florist("F3"), headers=key).status_code == 201
+
+
+def test_a_key_still_being_answered_asks_the_retry_to_wait(people, crm):
+    me = crm.get("/me").get_json()["id"]
+    claimed = IdempotentRequest(me, "busy", "a-fingerprint", datetime.now(UTC))
+    people.write(lambda tx: tx.claim_idempotency_key(claimed, datetime.now(UTC) - timedelta(days=1)))
+    answer = crm.post("/businesses", json=florist(), headers={"Idempotency-Key": "busy"})
+    # The fingerprint differs from this request's, so it is refused as another request; with
+    # the same one it would be asked to wait. Both write nothing.
+    assert answer.status_code == 422
+    body = florist("F9")
+    fingerprint = hashlib.sha256(b"\0".join([b"POST", b"/api/v1/businesses", json.dumps(body).encode()])).hexdigest()
+    people.write(lambda tx: tx.claim_idempotency_key(replace(claimed, key="busy-2", fingerprint=fingerprint),
+                                                     datetime.now(UTC) - timedelta(days=1)))  # fmt: skip
+    waiting = crm.post("/businesses", data=json.dumps(body), content_type="application/json",
+                       headers={"Idempotency-Key": "busy-2"})  # fmt: skip
+    assert "still being answered" in problem(waiting, 409)["detail"] and waiting.headers["Retry-After"] == "1"
+    assert people.count_businesses() == 0
+
+
+def test_an_update_from_a_stale_etag_is_refused(people, crm):
+    crm.post("/businesses", json=florist())
+    read = crm.get("/businesses/F1")
+    tag = read.headers["ETag"]
+    first = crm.patch("/businesses/F1", json={"needs": "caterers"}, headers={"If-Match": tag})
+    assert first.status_code == 200 and first.headers["ETag"] != tag
+    stale = crm.patch("/businesses/F1", json={"needs": "photographers"}, headers={"If-Match": tag})
+    assert "changed since you read it" in problem(stale, 412)["detail"]
+    assert people.get_business("F1").record.needs == "caterers"
+    assert (
+        crm.patch("/businesses/F1", json={"needs": "bakers"}, headers={"If-Match": first.headers["ETag"]}).status_code
+        == 200
+    )
+    assert crm.get("/businesses/F1").headers["ETag"] == crm.get("/businesses/F1").headers["ETag"]
+
+
+def test_over_the_rate_limit_a_token_gets_429_with_retry_after_and_others_go_on(app, people, crm):
+    app.config["API_RATE_LIMIT"] = "3 per minute"
+    assert [crm.get("/businesses").status_code for _ in range(3)] == [200, 200, 200]
+    limited = crm.get("/businesses")
+    assert problem(limited, 429)["title"] == "Too Many Requests"
+    assert int(limited.headers["Retry-After"]) > 0
+    other = Api(crm.client, token(people, TokenScope.READ))
+    assert other.get("/businesses").status_code == 200  # another token has its own count
+    assert app.test_client().get("/api/v1/openapi.json").status_code == 200  # the document is never limited

@@ -36,5 +36,9 @@ def test_the_walkthrough_runs_as_written(service, server_env, tmp_path: Path):
     assert "Juniper & Vine Florals" in out  # the kind and city filters find it
     assert re.search(r"^1\. .+ \(0\.\d+\): .+", out, re.M), "a ranked match with its first reason"
     assert out.splitlines()[-1] in {"queued", "running", "done"}  # the refresh asked for on demand
+    assert "only connect you if you both say yes" in out  # the draft asking the florist first
+    assert "asked -> may go to accepted, declined, closed" in out
+    assert "introduced -> may go to met, won, closed" in out
+    assert '{"rating":5,"comment":"Booked two weddings together"}' in out
     assert "\n403\n" in out
     assert os.path.exists(tmp_path / "imported.json")

@@ -13,14 +13,18 @@ Every error is `application/problem+json` (see `problems`).
 
 from __future__ import annotations
 
+import hashlib
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, current_app, g, render_template, request
+from flask import Blueprint, Flask, Response, current_app, g, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_limiter import Limiter, RateLimitExceeded
 from pydantic import BaseModel, ValidationError
-from spectree import Response, SecurityScheme, SpecTree
+from spectree import Response as Answers
+from spectree import SecurityScheme, SpecTree
 from spectree.models import SecuritySchemeData
 from werkzeug.exceptions import BadRequest
 
@@ -28,7 +32,15 @@ from graph.records import TokenScope
 from netweave.services import tokens
 from netweave.services.tokens import Caller
 from netweave.store import get_store
-from netweave.web.api.problems import PROBLEM_JSON, ApiProblem, field_errors, handle_errors, handle_routing_errors
+from netweave.web.api import idempotency
+from netweave.web.api.problems import (
+    PROBLEM_JSON,
+    ApiProblem,
+    field_errors,
+    handle_errors,
+    handle_routing_errors,
+    problem_response,
+)
 from netweave.web.api.schemas import Problem
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -51,7 +63,7 @@ are recomputed by a background job, which the answer names (`refresh_job`) and `
 def _invalid(request_: Any, response: Any, error: ValidationError | None, instance: Any, adapter: Any) -> None:
     """spectree's hook after request validation: an invalid request becomes a 422 problem."""
     if error is not None:
-        where = "query" if error.title.endswith("Query") else "body"
+        where = "query" if error.title.endswith("Query") else "header" if error.title.endswith("Headers") else "body"
         raise ApiProblem(422, f"the request's {where} is not valid: see errors", errors=field_errors(error, where))
 
 
@@ -72,10 +84,10 @@ spec = SpecTree(
 )
 
 
-def responses(ok: dict[str, type[BaseModel] | None], *problems: int) -> Response:
+def responses(ok: dict[str, type[BaseModel] | None], *problems: int) -> Answers:
     """An operation's documented answers: its own, and the problems every API route can give."""
-    codes = {401, 403, *problems}
-    return Response(**ok, **{f"HTTP_{code}": Problem for code in sorted(codes)})
+    codes = {401, 403, 429, *problems}
+    return Answers(**ok, **{f"HTTP_{code}": Problem for code in sorted(codes)})
 
 
 def requires(scope: TokenScope) -> Callable[[F], F]:
@@ -97,11 +109,18 @@ def caller() -> Caller:
     return g.api_caller
 
 
+def check_if_match(current_tag: str, what: str) -> None:
+    """An `If-Match` that does not name the current tag: 412 (someone changed it since)."""
+    tags = request.if_match
+    if tags and not tags.star_tag and current_tag.strip('"') not in tags.as_set():
+        raise ApiProblem(412, f"{what} changed since you read it (ETag {current_tag}): read it again")
+
+
 @bp.before_request
-def _authenticate_and_read_body() -> None:
+def _authenticate_and_read_body() -> Response | None:
     request.max_content_length = int(current_app.config["API_MAX_BODY_BYTES"])
     if request.endpoint in PUBLIC:
-        return
+        return None
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
     found = tokens.authenticate(get_store(), secret.strip()) if scheme.lower() == "bearer" else None
@@ -119,6 +138,11 @@ def _authenticate_and_read_body() -> None:
             request.get_json()
         except BadRequest:
             raise ApiProblem(400, "the body is not valid JSON") from None
+    return idempotency.claim(found.token.id)
+
+
+bp.after_request(idempotency.keep)
+bp.teardown_request(idempotency.release_after_failure)
 
 
 @bp.get("/openapi.json")
@@ -146,8 +170,35 @@ def openapi_document() -> dict[str, Any]:
     return document
 
 
+@bp.errorhandler(RateLimitExceeded)
+def _rate_limited(error: RateLimitExceeded) -> Response:
+    """429 as a problem, with Retry-After: the seconds until the token's window has room again."""
+    limit = current_app.extensions["netweave.api_limiter"].current_limit
+    wait = max(int(limit.reset_at - time.time()), 1) if limit else 1
+    detail = f"too many requests for this token ({error.description}); retry in {wait} s"
+    return problem_response(ApiProblem(429, detail, headers={"Retry-After": str(wait)}))
+
+
+def _rate_key() -> str:
+    """Whose requests share a rate limit: a token's (by a hash of it, never the token), else an address's."""
+    header = request.headers.get("Authorization", "")
+    if header:
+        return "token:" + hashlib.sha256(header.encode()).hexdigest()[:24]
+    return "address:" + (request.remote_addr or "unknown")
+
+
 def init_app(app: Flask) -> None:
-    from netweave.web.api import businesses, jobs, matches, salespeople  # noqa: F401  (their routes)
+    from netweave.web.api import businesses, introductions, jobs, matches, salespeople  # noqa: F401  (their routes)
 
     handle_routing_errors(app)
+    # Per token (Redis when configured, so every web process shares the count; else each
+    # process counts its own). Over the limit: 429 with Retry-After, as a problem.
+    limiter = Limiter(
+        _rate_key,
+        app=app,
+        storage_uri=app.config["REDIS_URL"] or "memory://",
+        key_prefix="netweave-api",
+    )
+    app.extensions["netweave.api_limiter"] = limiter
+    limiter.limit(lambda: app.config["API_RATE_LIMIT"], exempt_when=lambda: request.endpoint in PUBLIC)(bp)
     app.register_blueprint(bp)

@@ -8,7 +8,7 @@ import binascii
 import hashlib
 import json
 
-from flask import url_for
+from flask import request, url_for
 
 from graph import BusinessStatus, StoredBusiness
 from graph.records import TokenScope, UpsertOutcome
@@ -17,7 +17,7 @@ from netweave.jobs import get_jobs
 from netweave.services import customers
 from netweave.services.access import Viewer, business_for
 from netweave.store import get_store
-from netweave.web.api import bp, caller, requires, responses, spec
+from netweave.web.api import bp, caller, check_if_match, requires, responses, spec
 from netweave.web.api.problems import ApiProblem
 from netweave.web.api.schemas import (
     BulkIn,
@@ -28,6 +28,8 @@ from netweave.web.api.schemas import (
     BusinessPage,
     BusinessPatch,
     BusinessQuery,
+    IdempotentHeaders,
+    IfMatchHeaders,
     ItemProblem,
     JobOut,
     OptOutIn,
@@ -86,12 +88,19 @@ def list_businesses(query: BusinessQuery) -> BusinessPage:
     return BusinessPage(items=[BusinessOut.of(b) for b in page], next_cursor=next_cursor)
 
 
+def etag(business: StoredBusiness) -> str:
+    """Changes whenever anything the API shows of the business changes."""
+    state = [business.record.content_hash(), str(business.archived_at), str(business.opt_out)]
+    return '"' + hashlib.blake2b("|".join(state).encode(), digest_size=10).hexdigest() + '"'
+
+
 @bp.get("/businesses/<business_id>")
 @requires(TokenScope.READ)
 @spec.validate(resp=responses({"HTTP_200": BusinessOut}, 404), tags=[TAG], operation_id="getBusiness")
-def get_business(business_id: str) -> BusinessOut:
-    """One business, active or archived."""
-    return BusinessOut.of(business_for(get_store(), caller().viewer, business_id, active=False))
+def get_business(business_id: str) -> tuple[BusinessOut, int, dict[str, str]]:
+    """One business, active or archived (its ETag goes in `If-Match` of an update)."""
+    business = business_for(get_store(), caller().viewer, business_id, active=False)
+    return BusinessOut.of(business), 200, {"ETag": etag(business)}
 
 
 def _written(business: StoredBusiness, report: ImportReport, status: int = 200) -> tuple[WriteOut, int, dict[str, str]]:
@@ -102,13 +111,13 @@ def _written(business: StoredBusiness, report: ImportReport, status: int = 200) 
         warnings=[w.reason for w in report.warnings],
         refresh_job=JobOut.of(report.refresh_job) if report.refresh_job else None,
     )
-    return body, status, {"Location": url_for("api.get_business", business_id=business.id)}
+    return body, status, {"Location": url_for("api.get_business", business_id=business.id), "ETag": etag(business)}
 
 
 @bp.post("/businesses")
 @requires(TokenScope.WRITE)
 @spec.validate(resp=responses({"HTTP_201": WriteOut}, 400, 409, 413, 415, 422), tags=[TAG],
-               operation_id="createBusiness")  # fmt: skip
+               headers=IdempotentHeaders, operation_id="createBusiness")  # fmt: skip
 def create_business(json: BusinessIn) -> tuple[WriteOut, int, dict[str, str]]:
     """Create a business (its `id` is the CRM's); its suggestions follow in the background."""
     fields = json.model_dump(exclude_unset=True)
@@ -118,18 +127,22 @@ def create_business(json: BusinessIn) -> tuple[WriteOut, int, dict[str, str]]:
 
 @bp.patch("/businesses/<business_id>")
 @requires(TokenScope.WRITE)
-@spec.validate(resp=responses({"HTTP_200": WriteOut}, 400, 404, 413, 415, 422), tags=[TAG],
-               operation_id="updateBusiness")  # fmt: skip
+@spec.validate(resp=responses({"HTTP_200": WriteOut}, 400, 404, 412, 413, 415, 422), tags=[TAG],
+               headers=IfMatchHeaders, operation_id="updateBusiness")  # fmt: skip
 def update_business(business_id: str, json: BusinessPatch) -> tuple[WriteOut, int, dict[str, str]]:
     """Change some fields of a business; the rest stay."""
     changes = json.model_dump(exclude_unset=True)
+    if request.if_match:
+        current = business_for(get_store(), caller().viewer, business_id, active=False)
+        check_if_match(etag(current), f"business {business_id!r}")
     business, report = customers.update_business(get_store(), get_jobs(), caller().viewer, business_id, changes)
     return _written(business, report)
 
 
 @bp.post("/businesses/bulk")
 @requires(TokenScope.WRITE)
-@spec.validate(resp=responses({"HTTP_200": BulkOut}, 400, 413, 415, 422), tags=[TAG], operation_id="bulkUpsert")
+@spec.validate(resp=responses({"HTTP_200": BulkOut}, 400, 413, 415, 422), tags=[TAG], headers=IdempotentHeaders,
+               operation_id="bulkUpsert")  # fmt: skip
 def bulk_upsert(json: BulkIn) -> BulkOut:
     """Create or update up to 1,000 businesses by the CRM's id, with a result for each."""
     report = customers.upsert_businesses(get_store(), get_jobs(), caller().viewer, json.businesses)
@@ -173,7 +186,8 @@ def _status_changed(business_id: str, changed: list[str]) -> WriteOut:
 
 @bp.post("/businesses/<business_id>/archive")
 @requires(TokenScope.WRITE)
-@spec.validate(resp=responses({"HTTP_200": WriteOut}, 404), tags=[TAG], operation_id="archiveBusiness")
+@spec.validate(resp=responses({"HTTP_200": WriteOut}, 404, 422), tags=[TAG], headers=IdempotentHeaders,
+               operation_id="archiveBusiness")  # fmt: skip
 def archive_business(business_id: str) -> WriteOut:
     """Archive a business: it leaves every list at once; its history stays for a restore."""
     changed = customers.archive(get_store(), get_jobs(), caller().viewer, [business_id])
@@ -182,7 +196,8 @@ def archive_business(business_id: str) -> WriteOut:
 
 @bp.post("/businesses/<business_id>/restore")
 @requires(TokenScope.WRITE)
-@spec.validate(resp=responses({"HTTP_200": WriteOut}, 404), tags=[TAG], operation_id="restoreBusiness")
+@spec.validate(resp=responses({"HTTP_200": WriteOut}, 404, 422), tags=[TAG], headers=IdempotentHeaders,
+               operation_id="restoreBusiness")  # fmt: skip
 def restore_business(business_id: str) -> WriteOut:
     """Restore an archived business."""
     changed = customers.restore(get_store(), get_jobs(), caller().viewer, [business_id])

@@ -11,7 +11,7 @@ from netweave.services import matches
 from netweave.store import get_store
 from netweave.web.api import bp, caller, requires, responses, spec
 from netweave.web.api.problems import ApiProblem
-from netweave.web.api.schemas import Accepted, BestQuery, JobOut, MatchList, MatchOut
+from netweave.web.api.schemas import Accepted, BestQuery, IdempotentHeaders, JobOut, MatchList, MatchOut
 
 TAG = "matches"
 
@@ -51,7 +51,8 @@ def _accepted(job: Job | None) -> tuple[Accepted, int, dict[str, str]]:
 
 @bp.post("/businesses/<business_id>/matches/refresh")
 @requires(TokenScope.WRITE)
-@spec.validate(resp=responses({"HTTP_202": Accepted}, 404, 503), tags=[TAG], operation_id="refreshMatches")
+@spec.validate(resp=responses({"HTTP_202": Accepted}, 404, 422, 503), tags=[TAG], headers=IdempotentHeaders,
+               operation_id="refreshMatches")  # fmt: skip
 def refresh_business(business_id: str) -> tuple[Accepted, int, dict[str, str]]:
     """Recompute this business's suggestions (and those its change reaches) in the background."""
     return _accepted(matches.refresh_business(get_store(), get_jobs(), caller().viewer, business_id))
@@ -59,7 +60,8 @@ def refresh_business(business_id: str) -> tuple[Accepted, int, dict[str, str]]:
 
 @bp.post("/matches/refresh")
 @requires(TokenScope.ADMIN)
-@spec.validate(resp=responses({"HTTP_202": Accepted}), tags=[TAG], operation_id="refreshAllMatches")
+@spec.validate(resp=responses({"HTTP_202": Accepted}, 422), tags=[TAG], headers=IdempotentHeaders,
+               operation_id="refreshAllMatches")  # fmt: skip
 def refresh_all() -> tuple[Accepted, int, dict[str, str]]:
     """Recompute every list (after a change of rules or model): one full generation."""
     viewer = caller().viewer

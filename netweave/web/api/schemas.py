@@ -23,6 +23,30 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Headers (documented in the OpenAPI document; read by the routes)
+
+
+class IdempotentHeaders(BaseModel):
+    idempotency_key: str | None = Field(
+        default=None,
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Any unique string (a UUID): a retry with the same key gets the first answer, writing nothing.",
+    )
+
+
+class IfMatchHeaders(BaseModel):
+    if_match: str | None = Field(
+        default=None,
+        alias="If-Match",
+        description="The ETag you read: the change is made only if nobody changed it since (else 412).",
+    )
+
+
+class IdempotentIfMatchHeaders(IdempotentHeaders, IfMatchHeaders):
+    pass
+
+
 # Problems (RFC 9457)
 
 
@@ -283,6 +307,98 @@ class MatchList(BaseModel):
 
 class BestQuery(Strict):
     limit: int = Field(default=20, ge=1, le=100)
+
+
+# Acting on suggestions
+
+
+class DismissIn(Strict):
+    reason: Literal["competitor", "not_relevant", "already_know"] = Field(
+        description="competitor and not_relevant count against the pair's kinds; already_know records a tie"
+    )
+
+
+class ActedOut(BaseModel):
+    business_id: str
+    other_id: str
+    done: Literal["dismissed", "snoozed"]
+    refresh_job: JobOut | None
+
+
+class BlockIn(Strict):
+    business_id: str = Field(min_length=1)
+    other_id: str = Field(min_length=1)
+    reason: str = Field(default="", max_length=500)
+
+
+class BlockOut(BaseModel):
+    business_id: str
+    other_id: str
+    blocked: bool  # whether the pair is blocked now
+    changed: bool  # whether this request changed that
+
+
+# Introductions
+
+IntroStatusName = Literal["proposed", "asked", "accepted", "declined", "introduced", "met", "won", "closed"]
+
+
+class IntroductionIn(Strict):
+    business_id: str = Field(min_length=1, description="The business whose suggestion this is (yours).")
+    other_id: str = Field(min_length=1, description="The suggested business.")
+
+
+class IntroStepOut(BaseModel):
+    status: IntroStatusName
+    at: datetime
+    by: str
+    note: str
+
+
+class IntroFeedbackOut(BaseModel):
+    business_id: str
+    rating: int
+    comment: str
+    at: datetime
+    by: str
+
+
+class IntroductionOut(BaseModel):
+    id: str
+    business_id: str  # side a: whose suggestion it was
+    other_id: str  # side b
+    status: IntroStatusName
+    next: list[IntroStatusName]  # where it may move now
+    message_to_business: str  # the draft asking side a first (names what a gains)
+    message_to_other: str
+    score: float
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    version: int  # steps so far: send it as If-Match to move from what you read
+    steps: list[IntroStepOut]
+    feedback: list[IntroFeedbackOut]
+
+
+class IntroductionList(BaseModel):
+    items: list[IntroductionOut]
+
+
+class IntroductionQuery(Strict):
+    business_id: str | None = Field(default=None, description="Only this business's introductions (either side).")
+    status: IntroStatusName | None = None
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE)
+
+
+class MoveIn(Strict):
+    status: IntroStatusName
+    note: str = Field(default="", max_length=2000)
+
+
+class RatingIn(Strict):
+    business_id: str = Field(min_length=1, description="The side whose verdict this is.")
+    rating: int = Field(ge=1, le=5, description="1 (poor) to 5 (great)")
+    comment: str = Field(default="", max_length=2000)
 
 
 # Jobs

@@ -1,0 +1,235 @@
+"""Introductions: from a suggestion to a double opt-in, and what became of it.
+
+A salesperson makes an introduction from a suggestion; Netweave drafts a message to each
+side that asks first and names what that side gains. The introduction then moves through its
+statuses one step at a time, each step keeping who and when: asked (each side asked first),
+accepted (both said yes: only then are they introduced), introduced, met, won, closed, or
+declined. Either side may rate it (1 to 5, and a comment).
+
+All of it feeds matching: making an introduction takes the pair out of the lists, an
+acceptance or a good rating counts for the pair's kinds, a decline or a poor rating against.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from graph import GraphStore, GraphWriter
+from graph.records import (
+    Feedback,
+    FeedbackKind,
+    Introduction,
+    IntroFeedback,
+    IntroStatus,
+    IntroStep,
+)
+from netweave.jobs import JobQueue
+from netweave.services.access import Conflict, NotAllowed, NotFound, Viewer, business_for
+from netweave.services.customers import request_refresh
+from netweave.services.matches import Party, SuggestionView, suggestions_for_business
+
+S = IntroStatus
+# Where an introduction may go from each status. Closing is always possible; nothing leaves closed.
+NEXT: dict[IntroStatus, tuple[IntroStatus, ...]] = {
+    S.PROPOSED: (S.ASKED, S.DECLINED, S.CLOSED),
+    S.ASKED: (S.ACCEPTED, S.DECLINED, S.CLOSED),
+    S.ACCEPTED: (S.INTRODUCED, S.DECLINED, S.CLOSED),
+    S.INTRODUCED: (S.MET, S.WON, S.CLOSED),
+    S.MET: (S.WON, S.CLOSED),
+    S.WON: (S.CLOSED,),
+    S.DECLINED: (S.CLOSED,),
+    S.CLOSED: (),
+}
+OPEN = {S.PROPOSED, S.ASKED, S.ACCEPTED, S.INTRODUCED, S.MET}
+# How a step counts for matching (a verdict on the pair, as the salesperson's feedback does).
+_VERDICT = {S.ACCEPTED: FeedbackKind.INTRO_ACCEPTED, S.DECLINED: FeedbackKind.INTRO_DECLINED}
+GOOD_RATING, POOR_RATING = 4, 2
+
+
+def _side(party: Party) -> str:
+    kind = party.categories[0].lower() if party.categories else "business"
+    article = "an" if kind[:1] in "aeiou" else "a"
+    where = f" in {party.city}" if party.city else ""
+    return f"{party.name}, {article} {kind}{where}"
+
+
+def _greeting(party: Party) -> str:
+    if party.contact and party.contact.contact_name:
+        return f"Hi {party.contact.contact_name.split()[0]},"
+    return f"Hello {party.name} team,"
+
+
+def draft_message(to: Party, other: Party, gain: str, sender: str) -> str:
+    """The message asking one side first: who the other is, what this side gains, and the promise
+    that nobody is introduced unless both say yes."""
+    return (
+        f"{_greeting(to)}\n\n"
+        f"I'd like to introduce you to {_side(other)}. {gain.rstrip('.')}.\n\n"
+        f"Would an introduction be welcome? I'll only connect you if you both say yes, "
+        f"so there's no obligation either way.\n\n"
+        f"Best,\n{sender}"
+    )
+
+
+def _suggestion(store: GraphStore, viewer: Viewer, business_id: str, other_id: str) -> SuggestionView:
+    """The current suggestion of the pair, from the side the viewer manages (NotAllowed if
+    neither; Conflict if the pair has an open introduction; NotFound if it is not suggested)."""
+    system = Viewer.system()
+    first, second = business_for(store, system, business_id), business_for(store, system, other_id)
+    if not (viewer.manages(first) or viewer.manages(second)):
+        raise NotAllowed(f"{viewer.label} manages neither {business_id!r} nor {other_id!r}")
+    for existing in store.list_introductions(business_id=first.id, limit=1000):
+        if {existing.a_id, existing.b_id} == {first.id, second.id} and existing.status in OPEN:
+            raise Conflict(f"{first.id!r} and {second.id!r} already have an open introduction ({existing.id})")
+    for mine, theirs in ((first, second), (second, first)):
+        if viewer.manages(mine):
+            for view in suggestions_for_business(store, viewer, mine.id):
+                if view.other.id == theirs.id:
+                    return view
+    raise NotFound(f"{business_id!r} and {other_id!r} are not a current suggestion (refreshed since?)")
+
+
+def propose(
+    store: GraphStore, jobs: JobQueue, viewer: Viewer, business_id: str, other_id: str, now: datetime | None = None
+) -> Introduction:
+    """An introduction from a current suggestion, with a draft asking each side first. The pair
+    leaves the lists; a second open introduction of the same pair is a Conflict."""
+    view = _suggestion(store, viewer, business_id, other_id)
+    a, b = view.business, view.other
+    at = now or datetime.now(UTC)
+    sender = viewer.label if viewer.salesperson_id is None else _name(store, viewer.salesperson_id)
+    reasons_a = view.reasons or (f"{b.name} could be a good partner for you",)
+    reasons_b = view.other_reasons or (f"{a.name} could be a good partner for you",)
+    introduction = Introduction(
+        id=uuid.uuid4().hex,
+        a_id=a.id,
+        b_id=b.id,
+        status=S.PROPOSED,
+        created_at=at,
+        created_by=viewer.label,
+        message_a=draft_message(a, b, reasons_a[0], sender),
+        message_b=draft_message(b, a, reasons_b[0], sender),
+        score=view.score,
+        steps=(IntroStep(S.PROPOSED, at, viewer.label),),
+    )
+    feedback = Feedback(a.id, b.id, FeedbackKind.INTRO_MADE, at, "", viewer.salesperson_id)
+
+    def work(tx: GraphWriter) -> None:
+        tx.create_introduction(introduction)
+        tx.record_feedback(feedback)
+
+    store.write(work)
+    request_refresh(jobs, viewer)
+    return introduction
+
+
+def _name(store: GraphStore, salesperson_id: str) -> str:
+    person = store.get_salesperson(salesperson_id)
+    return person.name if person else salesperson_id
+
+
+def get(store: GraphStore, viewer: Viewer, introduction_id: str) -> Introduction:
+    """The introduction, if the viewer manages one of its sides."""
+    introduction = store.get_introduction(introduction_id)
+    if introduction is None or not _reaches(store, viewer, introduction):
+        raise NotFound(f"no introduction {introduction_id!r}")
+    return introduction
+
+
+def _reaches(store: GraphStore, viewer: Viewer, introduction: Introduction) -> bool:
+    if viewer.sees_every_book:
+        return True
+    sides = store.get_businesses([introduction.a_id, introduction.b_id]).values()
+    return any(viewer.manages(side) for side in sides)
+
+
+def list_for(
+    store: GraphStore,
+    viewer: Viewer,
+    *,
+    business_id: str | None = None,
+    status: IntroStatus | None = None,
+    limit: int = 50,
+) -> list[Introduction]:
+    """Newest first: a business's (the viewer must manage it), else the viewer's book's."""
+    if business_id is not None:
+        business_for(store, viewer, business_id, active=False)
+        return store.list_introductions(business_id=business_id, status=status, limit=limit)
+    salesperson = None if viewer.sees_every_book else viewer.salesperson_id
+    return store.list_introductions(salesperson_id=salesperson, status=status, limit=limit)
+
+
+def advance(
+    store: GraphStore,
+    jobs: JobQueue,
+    viewer: Viewer,
+    introduction_id: str,
+    status: IntroStatus,
+    note: str = "",
+    *,
+    expected_steps: int | None = None,
+    now: datetime | None = None,
+) -> Introduction:
+    """Move the introduction to `status` (a move its current status allows), keeping who and
+    when. `expected_steps`: the version the caller read; if it moved since, Conflict."""
+    current = get(store, viewer, introduction_id)
+    version = len(current.steps)
+    if expected_steps is not None and expected_steps != version:
+        raise Conflict(f"introduction {introduction_id!r} changed since it was read (now {current.status.value})")
+    if status not in NEXT[current.status]:
+        allowed = ", ".join(s.value for s in NEXT[current.status]) or "nothing (it is closed)"
+        raise Conflict(f"an introduction that is {current.status.value} can move to {allowed}, not {status.value}")
+    at = now or datetime.now(UTC)
+    step = IntroStep(status, at, viewer.label, note.strip())
+    verdict = _VERDICT.get(status)
+
+    def work(tx: GraphWriter) -> bool:
+        if not tx.advance_introduction(introduction_id, version, step):
+            return False
+        if verdict is not None:
+            tx.record_feedback(Feedback(current.a_id, current.b_id, verdict, at, "", viewer.salesperson_id))
+        return True
+
+    if not store.write(work):
+        raise Conflict(f"introduction {introduction_id!r} was moved by someone else meanwhile; read it again")
+    if verdict is not None:
+        request_refresh(jobs, viewer)
+    return get(store, viewer, introduction_id)
+
+
+def rate(
+    store: GraphStore,
+    jobs: JobQueue,
+    viewer: Viewer,
+    introduction_id: str,
+    business_id: str,
+    rating: int,
+    comment: str = "",
+    now: datetime | None = None,
+) -> Introduction:
+    """What one side said of the introduction: 1 (poor) to 5 (great), and an optional comment.
+    A good rating counts for the pair in matching, a poor one against."""
+    current = get(store, viewer, introduction_id)
+    if business_id not in (current.a_id, current.b_id):
+        raise ValueError(f"business_id: {business_id!r} is not a side of introduction {introduction_id!r}")
+    if not 1 <= rating <= 5:
+        raise ValueError("rating: give 1 (poor) to 5 (great)")
+    if current.status in (S.PROPOSED, S.ASKED, S.DECLINED):
+        raise Conflict(f"an introduction that is {current.status.value} has no outcome to rate yet")
+    at = now or datetime.now(UTC)
+    feedback = IntroFeedback(business_id, rating, comment.strip(), at, viewer.label)
+    kind = (
+        FeedbackKind.INTRO_ACCEPTED if rating >= GOOD_RATING else FeedbackKind.INTRO_DECLINED
+        if rating <= POOR_RATING else None
+    )  # fmt: skip
+
+    def work(tx: GraphWriter) -> None:
+        tx.add_introduction_feedback(introduction_id, feedback)
+        if kind is not None:  # a separate verdict from the acceptance: a rating is the outcome's
+            tx.record_feedback(Feedback(current.a_id, current.b_id, kind, at, f"rated {rating}", viewer.salesperson_id))
+
+    store.write(work)
+    if kind is not None:
+        request_refresh(jobs, viewer)
+    return get(store, viewer, introduction_id)
