@@ -192,7 +192,8 @@ def _business_filters(
         "status": None if status is None else status.value,
         "category": Category(category).slug if category else None,
         "city": city or None,
-        "updated_since": updated_since,
+        # In UTC: Neo4j takes offsets within +-18:00 only, Python any under a day.
+        "updated_since": updated_since.astimezone(UTC) if updated_since else None,
     }
 
 

@@ -7,6 +7,7 @@ import base64
 import binascii
 import hashlib
 import json
+from datetime import UTC, datetime
 
 from flask import request, url_for
 
@@ -54,10 +55,26 @@ def _decode_cursor(cursor: str, digest: str) -> tuple[str, str]:
         if not (isinstance(name, str) and isinstance(business_id, str)):
             raise ValueError
     except (ValueError, TypeError, binascii.Error):
-        raise ApiProblem(400, "cursor: not a cursor this API gave (pass `next_cursor` as it came)") from None
+        raise _bad_cursor("not a cursor this API gave (pass `next_cursor` as it came)") from None
     if given != digest:
-        raise ApiProblem(400, "cursor: it belongs to a list with other filters; keep the filters of its first page")
+        raise _bad_cursor("it belongs to a list with other filters; keep the filters of its first page")
     return name, business_id
+
+
+def _bad_cursor(why: str) -> ApiProblem:
+    return ApiProblem(422, f"cursor: {why}", errors=[{"in": "query", "field": "cursor", "message": why}])
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time the caller gave, in UTC (without an offset it is taken as UTC)."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # before year 1 in UTC: earlier than anything stored
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def listed_salesperson(viewer: Viewer, asked: str | None) -> str | None:
@@ -71,7 +88,7 @@ def listed_salesperson(viewer: Viewer, asked: str | None) -> str | None:
 
 @bp.get("/businesses")
 @requires(TokenScope.READ)
-@spec.validate(resp=responses({"HTTP_200": BusinessPage}, 400, 422), tags=[TAG], operation_id="listBusinesses")
+@spec.validate(resp=responses({"HTTP_200": BusinessPage}, 422), tags=[TAG], operation_id="listBusinesses")
 def list_businesses(query: BusinessQuery) -> BusinessPage:
     """List businesses, by name, a page at a time."""
     salesperson = listed_salesperson(caller().viewer, query.salesperson)
@@ -80,7 +97,7 @@ def list_businesses(query: BusinessQuery) -> BusinessPage:
     status = None if query.status == "all" else BusinessStatus(query.status)
     page = get_store().list_businesses(
         salesperson_id=salesperson, category=query.kind, city=query.city, status=status,
-        updated_since=query.updated_since, after=after, limit=query.limit + 1,
+        updated_since=_utc(query.updated_since), after=after, limit=query.limit + 1,
     )  # fmt: skip
     more = len(page) > query.limit
     page = page[: query.limit]

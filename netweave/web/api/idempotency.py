@@ -11,6 +11,7 @@ last a day (`KEY_LIFETIME`), per token.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime, timedelta
 
 from flask import Response, g, request
@@ -22,6 +23,7 @@ from netweave.web.api.problems import ApiProblem
 HEADER = "Idempotency-Key"
 KEY_LIFETIME = timedelta(hours=24)
 MAX_KEY = 255
+KEY_PATTERN = re.compile(r"[!-~](?:[ -~]*[!-~])?")  # visible ASCII, inner spaces allowed
 REPLAYED_HEADERS = ("Location", "ETag")
 
 
@@ -31,8 +33,9 @@ def claim(token_id: str) -> Response | None:
     key = request.headers.get(HEADER)
     if request.method != "POST" or key is None:
         return None
-    if not key.strip() or len(key) > MAX_KEY or not key.isprintable():
-        raise ApiProblem(400, f"{HEADER}: give 1 to {MAX_KEY} printable characters (a UUID is a good key)")
+    if len(key) > MAX_KEY or not KEY_PATTERN.fullmatch(key):
+        why = f"give 1 to {MAX_KEY} visible ASCII characters (a UUID is a good key)"
+        raise ApiProblem(422, f"{HEADER}: {why}", errors=[{"in": "header", "field": HEADER, "message": why}])
     fingerprint = hashlib.sha256(b"\0".join([request.method.encode(), request.path.encode(), request.get_data()]))
     now = datetime.now(UTC)
     mine = IdempotentRequest(token_id, key, fingerprint.hexdigest(), now)

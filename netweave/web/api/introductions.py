@@ -8,7 +8,7 @@ from flask import request, url_for
 from graph.records import DismissReason, FeedbackKind, Introduction, IntroStatus, TokenScope
 from netweave.jobs import get_jobs
 from netweave.services import introductions, matches, network
-from netweave.services.access import NotAllowed
+from netweave.services.access import NotAllowed, NotFound
 from netweave.services.customers import request_refresh
 from netweave.services.introductions import NEXT
 from netweave.store import get_store
@@ -177,6 +177,8 @@ def add_block(json: BlockIn) -> BlockOut:
 @spec.validate(resp=responses({"HTTP_200": BlockOut}, 404), tags=["blocks"], operation_id="removeBlock")
 def remove_block(business_id: str, other_id: str) -> BlockOut:
     """Allow a blocked pair again (takes one who manages both sides, or a manager)."""
+    if business_id == other_id:
+        raise NotFound(f"no block of {business_id!r} with itself")
     try:
         changed = network.unblock(get_store(), get_jobs(), caller().viewer, business_id, other_id)
     except NotAllowed as refused:  # the viewer manages one side: saying why tells them nothing new

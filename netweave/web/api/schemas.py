@@ -31,6 +31,7 @@ class IdempotentHeaders(BaseModel):
         default=None,
         alias="Idempotency-Key",
         max_length=255,
+        pattern=r"^[!-~](?:[ -~]*[!-~])?$",
         description="Any unique string (a UUID): a retry with the same key gets the first answer, writing nothing.",
     )
 
