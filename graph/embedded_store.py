@@ -31,6 +31,7 @@ from graph.records import (
     BusinessStatus,
     Category,
     ContactConsent,
+    DeliveryStatus,
     Feedback,
     FeedbackKind,
     Generation,
@@ -61,6 +62,9 @@ from graph.records import (
     TieKind,
     TokenScope,
     UpsertOutcome,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
 )
 from graph.store import (
     GraphStore,
@@ -139,6 +143,36 @@ def _to_suggestion(r: sqlite3.Row) -> Suggestion:
         r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), tuple(json.loads(r[5])),
         datetime.fromisoformat(r[6]), r[7], r[8], r[9],
     )  # fmt: skip
+
+
+def _to_webhook(r: sqlite3.Row) -> WebhookSubscription:
+    return WebhookSubscription(
+        id=r["id"],
+        url=r["url"],
+        events=tuple(WebhookEvent(e) for e in json.loads(r["events"])),
+        secret=r["secret"],
+        created_at=datetime.fromisoformat(r["created_at"]),
+        created_by=r["created_by"],
+        salesperson_id=r["salesperson_id"],
+        description=r["description"],
+        disabled_at=_when(r["disabled_at"]),
+    )
+
+
+def _to_delivery(r: sqlite3.Row) -> WebhookDelivery:
+    return WebhookDelivery(
+        id=r["id"],
+        subscription_id=r["subscription_id"],
+        event=WebhookEvent(r["event"]),
+        payload=r["payload"],
+        created_at=datetime.fromisoformat(r["created_at"]),
+        status=DeliveryStatus(r["status"]),
+        attempts=r["attempts"],
+        next_attempt_at=_when(r["next_attempt_at"]),
+        last_attempt_at=_when(r["last_attempt_at"]),
+        last_status=r["last_status"],
+        last_error=r["last_error"],
+    )
 
 
 def _to_api_token(r: sqlite3.Row) -> ApiToken:
@@ -800,6 +834,42 @@ class EmbeddedStore(GraphStore):
             for r in rows
         ]
 
+    def get_webhook(self, webhook_id: str) -> WebhookSubscription | None:
+        row = self._one("SELECT * FROM webhooks WHERE id = ?", (webhook_id,))
+        return _to_webhook(row) if row else None
+
+    def list_webhooks(self, *, active: bool = True) -> list[WebhookSubscription]:
+        where = " WHERE disabled_at IS NULL" if active else ""
+        return [_to_webhook(r) for r in self._rows(f"SELECT * FROM webhooks{where} ORDER BY created_at, id")]
+
+    def get_delivery(self, delivery_id: str) -> WebhookDelivery | None:
+        row = self._one("SELECT * FROM webhook_deliveries WHERE id = ?", (delivery_id,))
+        return _to_delivery(row) if row else None
+
+    def list_deliveries(
+        self,
+        *,
+        subscription_id: str | None = None,
+        status: DeliveryStatus | None = None,
+        due_before: datetime | None = None,
+        limit: int = 50,
+    ) -> list[WebhookDelivery]:
+        clauses, params = [], []
+        if subscription_id is not None:
+            clauses.append("subscription_id = ?")
+            params.append(subscription_id)
+        if status is not None:
+            clauses.append("status = ?")
+            params.append(status.value)
+        order = "created_at DESC, id DESC"
+        if due_before is not None:
+            clauses.append("status = 'pending' AND next_attempt_at <= ?")
+            params.append(_iso(due_before))
+            order = "next_attempt_at, id"
+        where = " WHERE " + " AND ".join(clauses) if clauses else ""
+        rows = self._rows(f"SELECT * FROM webhook_deliveries{where} ORDER BY {order} LIMIT ?", [*params, limit])
+        return [_to_delivery(r) for r in rows]
+
     def api_token_by_hash(self, secret_hash: str) -> ApiToken | None:
         row = self._one("SELECT * FROM api_tokens WHERE secret_hash = ?", (secret_hash,))
         return _to_api_token(row) if row else None
@@ -1268,6 +1338,38 @@ class _SqliteWriter(GraphWriter):
         self.conn.execute(
             "DELETE FROM idempotency_keys WHERE token_id = ? AND key = ? AND status IS NULL", (token_id, key)
         )
+
+    def create_webhook(self, subscription: WebhookSubscription) -> None:
+        w = subscription
+        self.conn.execute(
+            "INSERT INTO webhooks (id, url, events, secret, salesperson_id, description, created_at, created_by)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (w.id, w.url, json.dumps([e.value for e in w.events]), w.secret, w.salesperson_id, w.description,
+             _iso(w.created_at), w.created_by),
+        )  # fmt: skip
+
+    def disable_webhook(self, webhook_id: str, now: datetime) -> bool:
+        cursor = self.conn.execute(
+            "UPDATE webhooks SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL", (_iso(now), webhook_id)
+        )
+        return cursor.rowcount > 0
+
+    def add_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> None:
+        self.conn.executemany(
+            "INSERT INTO webhook_deliveries (id, subscription_id, event, payload, created_at, status, attempts,"
+            " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(d.id, d.subscription_id, d.event.value, d.payload, _iso(d.created_at), d.status.value, d.attempts,
+              _iso(d.next_attempt_at) if d.next_attempt_at else None) for d in deliveries],
+        )  # fmt: skip
+
+    def update_delivery(self, delivery: WebhookDelivery) -> None:
+        d = delivery
+        self.conn.execute(
+            "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_attempt_at = ?,"
+            " last_status = ?, last_error = ? WHERE id = ?",
+            (d.status.value, d.attempts, _iso(d.next_attempt_at) if d.next_attempt_at else None,
+             _iso(d.last_attempt_at) if d.last_attempt_at else None, d.last_status, d.last_error, d.id),
+        )  # fmt: skip
 
     def create_api_token(self, token: ApiToken, secret_hash: str) -> None:
         if (

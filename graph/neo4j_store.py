@@ -31,6 +31,7 @@ from graph.records import (
     BusinessStatus,
     Category,
     ContactConsent,
+    DeliveryStatus,
     Feedback,
     FeedbackKind,
     Generation,
@@ -61,6 +62,9 @@ from graph.records import (
     TieKind,
     TokenScope,
     UpsertOutcome,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
 )
 from graph.store import (
     GraphStore,
@@ -273,6 +277,45 @@ def _to_introduction(props: Any, steps: list, feedback: list) -> Introduction:
         feedback=tuple(
             IntroFeedback(f["business_id"], f["rating"], f["comment"], f["at"].to_native(), f["by"]) for f in feedback
         ),
+    )
+
+
+def _to_webhook(props: Any) -> WebhookSubscription:
+    return WebhookSubscription(
+        id=props["id"],
+        url=props["url"],
+        events=tuple(WebhookEvent(e) for e in props["events"]),
+        secret=props["secret"],
+        created_at=props["created_at"].to_native(),
+        created_by=props["created_by"],
+        salesperson_id=props.get("salesperson_id"),
+        description=props.get("description", ""),
+        disabled_at=_native(props.get("disabled_at")),
+    )
+
+
+def _delivery_props(d: WebhookDelivery) -> dict[str, Any]:
+    return {
+        "id": d.id, "subscription_id": d.subscription_id, "event": d.event.value, "payload": d.payload,
+        "created_at": d.created_at, "status": d.status.value, "attempts": d.attempts,
+        "next_attempt_at": d.next_attempt_at, "last_attempt_at": d.last_attempt_at, "last_status": d.last_status,
+        "last_error": d.last_error,
+    }  # fmt: skip
+
+
+def _to_delivery(props: Any) -> WebhookDelivery:
+    return WebhookDelivery(
+        id=props["id"],
+        subscription_id=props["subscription_id"],
+        event=WebhookEvent(props["event"]),
+        payload=props["payload"],
+        created_at=props["created_at"].to_native(),
+        status=DeliveryStatus(props["status"]),
+        attempts=props["attempts"],
+        next_attempt_at=_native(props.get("next_attempt_at")),
+        last_attempt_at=_native(props.get("last_attempt_at")),
+        last_status=props.get("last_status"),
+        last_error=props.get("last_error", ""),
     )
 
 
@@ -846,6 +889,44 @@ class Neo4jStore(GraphStore):
         )
         return [_to_introduction(r["i"], r["steps"], r["feedback"]) for r in rows]
 
+    def get_webhook(self, webhook_id: str) -> WebhookSubscription | None:
+        rows = self._query("MATCH (w:Webhook {id: $id}) RETURN w {.*} AS w", id=webhook_id)
+        return _to_webhook(rows[0]["w"]) if rows else None
+
+    def list_webhooks(self, *, active: bool = True) -> list[WebhookSubscription]:
+        rows = self._query(
+            "MATCH (w:Webhook) WHERE NOT $active OR w.disabled_at IS NULL"
+            " RETURN w {.*} AS w ORDER BY w.created_at, w.id",
+            active=active,
+        )
+        return [_to_webhook(r["w"]) for r in rows]
+
+    def get_delivery(self, delivery_id: str) -> WebhookDelivery | None:
+        rows = self._query("MATCH (d:WebhookDelivery {id: $id}) RETURN d {.*} AS d", id=delivery_id)
+        return _to_delivery(rows[0]["d"]) if rows else None
+
+    def list_deliveries(
+        self,
+        *,
+        subscription_id: str | None = None,
+        status: DeliveryStatus | None = None,
+        due_before: datetime | None = None,
+        limit: int = 50,
+    ) -> list[WebhookDelivery]:
+        order = "d.next_attempt_at, d.id" if due_before is not None else "d.created_at DESC, d.id DESC"
+        rows = self._query(
+            "MATCH (d:WebhookDelivery)"
+            " WHERE ($subscription IS NULL OR d.subscription_id = $subscription)"
+            " AND ($status IS NULL OR d.status = $status)"
+            " AND ($due IS NULL OR (d.status = 'pending' AND d.next_attempt_at <= $due))"
+            f" RETURN d {{.*}} AS d ORDER BY {order} LIMIT $limit",
+            subscription=subscription_id,
+            status=None if status is None else status.value,
+            due=due_before,
+            limit=limit,
+        )
+        return [_to_delivery(r["d"]) for r in rows]
+
     def api_token_by_hash(self, secret_hash: str) -> ApiToken | None:
         rows = self._query("MATCH (t:ApiToken {secret_hash: $hash}) RETURN t {.*} AS t", hash=secret_hash)
         return _to_api_token(rows[0]["t"]) if rows else None
@@ -1326,6 +1407,34 @@ class _Neo4jWriter(GraphWriter):
     def release_idempotency_key(self, token_id: str, key: str) -> None:
         self._run(
             "MATCH (k:IdempotencyKey {id: $id}) WHERE k.status IS NULL DELETE k", id=f"{token_id} {key}"
+        ).consume()
+
+    def create_webhook(self, subscription: WebhookSubscription) -> None:
+        w = subscription
+        props = {
+            "id": w.id, "url": w.url, "events": [e.value for e in w.events], "secret": w.secret,
+            "salesperson_id": w.salesperson_id, "description": w.description, "created_at": w.created_at,
+            "created_by": w.created_by,
+        }  # fmt: skip
+        self._run("CREATE (w:Webhook) SET w = $props", props=props).consume()
+
+    def disable_webhook(self, webhook_id: str, now: datetime) -> bool:
+        row = self._run(
+            "MATCH (w:Webhook {id: $id}) WHERE w.disabled_at IS NULL SET w.disabled_at = $now RETURN w.id",
+            id=webhook_id,
+            now=now,
+        ).single()
+        return row is not None
+
+    def add_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> None:
+        self._run(
+            "UNWIND $rows AS row CREATE (d:WebhookDelivery) SET d = row",
+            rows=[_delivery_props(d) for d in deliveries],
+        ).consume()
+
+    def update_delivery(self, delivery: WebhookDelivery) -> None:
+        self._run(
+            "MATCH (d:WebhookDelivery {id: $id}) SET d += $props", id=delivery.id, props=_delivery_props(delivery)
         ).consume()
 
     def create_api_token(self, token: ApiToken, secret_hash: str) -> None:

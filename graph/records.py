@@ -457,3 +457,51 @@ class IdempotentRequest:
     status: int | None = None  # None: still being answered
     body: str = ""
     headers: tuple[tuple[str, str], ...] = ()
+
+
+# Webhooks: a CRM told of events, each delivery signed (Standard Webhooks) and logged.
+
+
+class WebhookEvent(StrEnum):
+    INTRODUCTION_STATUS_CHANGED = "introduction.status_changed"
+    REFRESH_FINISHED = "refresh.finished"
+
+
+@dataclass(frozen=True)
+class WebhookSubscription:
+    """Where to send which events. The secret signs every delivery, so it is kept (not only a
+    hash); `salesperson_id` None: events of every book, else of that salesperson's."""
+
+    id: str
+    url: str
+    events: tuple[WebhookEvent, ...]
+    secret: str = field(repr=False)
+    created_at: datetime
+    created_by: str
+    salesperson_id: str | None = None
+    description: str = ""
+    disabled_at: datetime | None = None
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"  # not yet delivered; tried again at next_attempt_at
+    DELIVERED = "delivered"
+    FAILED = "failed"  # gave up after the last attempt (a replay tries again)
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One event for one subscription. Its id is the `webhook-id` header, the same on every
+    attempt, so a receiver can tell a retry from a new event."""
+
+    id: str
+    subscription_id: str
+    event: WebhookEvent
+    payload: str  # the JSON body, exactly as signed
+    created_at: datetime
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    last_status: int | None = None  # the receiver's HTTP status, if it answered
+    last_error: str = ""

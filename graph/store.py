@@ -25,6 +25,7 @@ from graph.records import (
     BusinessRecord,
     BusinessStatus,
     ContactConsent,
+    DeliveryStatus,
     Feedback,
     Generation,
     GenerationKind,
@@ -49,6 +50,8 @@ from graph.records import (
     SuggestionList,
     Tie,
     UpsertOutcome,
+    WebhookDelivery,
+    WebhookSubscription,
 )
 
 T = TypeVar("T")
@@ -258,6 +261,22 @@ class GraphWriter(ABC):
     @abstractmethod
     def release_idempotency_key(self, token_id: str, key: str) -> None:
         """Forget an unanswered key (the request failed on our side: a retry may run it)."""
+
+    # Webhooks
+    @abstractmethod
+    def create_webhook(self, subscription: WebhookSubscription) -> None: ...
+
+    @abstractmethod
+    def disable_webhook(self, webhook_id: str, now: datetime) -> bool:
+        """Stop sending to it (its deliveries stay in the log); True if it was active."""
+
+    @abstractmethod
+    def add_deliveries(self, deliveries: Sequence[WebhookDelivery]) -> None:
+        """Queue deliveries (pending), in the transaction of the change they tell of."""
+
+    @abstractmethod
+    def update_delivery(self, delivery: WebhookDelivery) -> None:
+        """Record an attempt's outcome (status, attempts, times, last status and error)."""
 
     # API tokens
     @abstractmethod
@@ -513,6 +532,28 @@ class GraphStore(ABC):
     ) -> list[Introduction]:
         """Newest first: those of a business (either side), of a salesperson's book (either
         side managed by them), with a status; all when none is given."""
+
+    # Webhooks
+    @abstractmethod
+    def get_webhook(self, webhook_id: str) -> WebhookSubscription | None: ...
+
+    @abstractmethod
+    def list_webhooks(self, *, active: bool = True) -> list[WebhookSubscription]:
+        """Oldest first; `active` False lists disabled ones too."""
+
+    @abstractmethod
+    def get_delivery(self, delivery_id: str) -> WebhookDelivery | None: ...
+
+    @abstractmethod
+    def list_deliveries(
+        self,
+        *,
+        subscription_id: str | None = None,
+        status: DeliveryStatus | None = None,
+        due_before: datetime | None = None,
+        limit: int = 50,
+    ) -> list[WebhookDelivery]:
+        """Newest first; `due_before`: pending ones whose next attempt is due then (oldest first)."""
 
     # API tokens
     @abstractmethod

@@ -26,7 +26,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,7 +34,7 @@ from flask import Flask, current_app
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 
 from graph import GraphStore
-from graph.records import GenerationKind, Job, JobProgress, JobStatus
+from graph.records import GenerationKind, Job, JobProgress, JobStatus, WebhookEvent
 from graph.store import UnknownJobError
 from netweave.config import queue_path
 
@@ -65,10 +65,23 @@ class JobQueue:
         self.huey = huey
         self.debounce_seconds = debounce_seconds
         self._task: Any = None  # set by `register`
+        self._delivery_task: Any = None
 
-    def register(self, run: Callable[[str], None]) -> None:
-        """Name the function that runs a job (in the worker; elsewhere it is never called)."""
+    def register(self, run: Callable[[str], None], deliver: Callable[[str], None] | None = None) -> None:
+        """Name the functions that run a job and send a webhook delivery (in the worker;
+        elsewhere they are never called)."""
         self._task = self.huey.task(name="netweave.run_job", retries=0)(run)
+        if deliver is not None:
+            self._delivery_task = self.huey.task(name="netweave.deliver_webhook", retries=0)(deliver)
+
+    def send_deliveries(self, delivery_ids: Sequence[str], delay: float = 0.0) -> None:
+        """Queue webhook deliveries for the worker. They are already in the store (pending), so
+        a lost message only delays them: the sweep sends what is due."""
+        for delivery_id in delivery_ids:
+            if delay > 0:
+                self._delivery_task.schedule(args=(delivery_id,), delay=delay)
+            else:
+                self._delivery_task(delivery_id)
 
     def refresh_changes(self, requested_by: str | None = None) -> Job:
         """Ask for the pending changes to be taken in; shares a refresh that is still waiting."""
@@ -128,7 +141,7 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         queue = JobQueue(get_store(), huey, float(app.config["JOB_DEBOUNCE_SECONDS"]))
     runner = JobRunner(app, queue)
-    queue.register(runner.run)
+    queue.register(runner.run, runner.deliver)
     huey.periodic_task(crontab(minute="*"), name="netweave.sweep")(runner.sweep)
     app.extensions[_EXTENSION] = (queue, runner)
 
@@ -192,6 +205,10 @@ class JobRunner:
                     log.warning("job %s (%s) has waited since %s; sent to the queue again", job.id, job.kind,
                                 job.created_at.isoformat(timespec="seconds"))  # fmt: skip
                     self.queue.enqueue(job.id)
+            # Webhook deliveries due a while ago: their message was lost (or the worker was down).
+            due = self.store.list_deliveries(due_before=now - timedelta(seconds=RESEND_AFTER_S), limit=500)
+            if due:
+                self.queue.send_deliveries([d.id for d in due])
             if self._matcher is None:
                 return
             if self._matcher.due(datetime.now(UTC)):
@@ -211,6 +228,37 @@ class JobRunner:
             finally:
                 self._idle_since = datetime.now(UTC)
             return True
+
+    def deliver(self, delivery_id: str) -> None:
+        """One attempt at a webhook delivery; a retry is queued for when its next attempt is due.
+        Runs beside refreshes (the consumer has a thread for each), never inside one."""
+        from netweave.services import webhooks
+
+        with self.app.app_context():
+            try:
+                outcome = webhooks.deliver(self.store, delivery_id, webhooks.Policy.from_config(self.app.config))
+            except LookupError:  # delivered or failed already (a repeated message)
+                return
+            if outcome.next_attempt_at is not None:
+                wait = (outcome.next_attempt_at - datetime.now(UTC)).total_seconds()
+                self.queue.send_deliveries([delivery_id], delay=max(wait, 0.0))
+            why = f": {outcome.last_error}" if outcome.last_error else ""
+            log.info("webhook delivery %s (%s): %s after %d attempt(s)%s", delivery_id, outcome.event.value,
+                     outcome.status.value, outcome.attempts, why)  # fmt: skip
+
+    def _announce(self, job: Job, outcome: str, summary: str) -> None:
+        """Tell the subscribers of refresh.finished (never failing the job over it)."""
+        from netweave.services import webhooks
+
+        try:
+            subscriptions = self.store.list_webhooks()
+            data = {"job_id": job.id, "kind": job.kind, "status": outcome, "summary": summary}
+            pending = webhooks.outbox(subscriptions, WebhookEvent.REFRESH_FINISHED, data, None, datetime.now(UTC))
+            if pending:
+                self.store.write(lambda tx: tx.add_deliveries(pending))
+                self.queue.send_deliveries([d.id for d in pending])
+        except Exception:
+            log.warning("could not announce job %s to webhooks", job.id, exc_info=True)
 
     def _run(self, job: Job) -> None:
         from netweave.observability import metrics
@@ -240,6 +288,7 @@ class JobRunner:
             )
             metrics().job_seconds.labels(job.kind, "failed").observe(seconds)
             metrics().jobs_total.labels(job.kind, "failed").inc()
+            self._announce(job, "failed", message)
             return
         seconds = time.perf_counter() - started
         summary = report.summary()
@@ -248,6 +297,7 @@ class JobRunner:
         )
         metrics().job_seconds.labels(job.kind, "done").observe(seconds)
         metrics().jobs_total.labels(job.kind, "done").inc()
+        self._announce(job, "done", summary)
         if report.lag_seconds is not None:
             metrics().refresh_lag_seconds.observe(report.lag_seconds)
         log.info("job %s (%s) done in %.3f s: %s", job.id, job.kind, seconds, summary)
@@ -312,8 +362,9 @@ def run_worker(app: Flask) -> None:
     with app.app_context():
         runner.start()
         runner.matcher()  # load the model now, not in the first job
+    # Two threads: webhook deliveries go on while a refresh runs (refreshes still run one at a time).
     consumer = queue.huey.create_consumer(
-        workers=1, worker_type="thread", periodic=True, initial_delay=0.05, max_delay=0.5, backoff=1.15
+        workers=2, worker_type="thread", periodic=True, initial_delay=0.05, max_delay=0.5, backoff=1.15
     )
     log.info("worker %s ready: queue %s", runner.name, "redis" if app.config.get("REDIS_URL") else "sqlite")
     consumer.run()

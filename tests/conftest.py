@@ -127,7 +127,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 def jobs(store: GraphStore, tmp_path: Path) -> JobQueue:
     """A real queue (a SQLite file) whose messages nobody consumes: tests run refreshes themselves."""
     queue = JobQueue(store, build_huey({"QUEUE_PATH": str(tmp_path / "jobs.sqlite3")}), debounce_seconds=0)
-    queue.register(lambda job_id: None)
+    queue.register(lambda job_id: None, lambda delivery_id: None)
     return queue
 
 

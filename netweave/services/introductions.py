@@ -23,8 +23,11 @@ from graph.records import (
     IntroFeedback,
     IntroStatus,
     IntroStep,
+    WebhookDelivery,
+    WebhookEvent,
 )
 from netweave.jobs import JobQueue
+from netweave.services import webhooks
 from netweave.services.access import Conflict, NotAllowed, NotFound, Viewer, business_for
 from netweave.services.customers import request_refresh
 from netweave.services.matches import Party, SuggestionView, suggestions_for_business
@@ -114,14 +117,36 @@ def propose(
         steps=(IntroStep(S.PROPOSED, at, viewer.label),),
     )
     feedback = Feedback(a.id, b.id, FeedbackKind.INTRO_MADE, at, "", viewer.salesperson_id)
+    pending = _announcement(store, introduction, None, S.PROPOSED, viewer, at)
 
     def work(tx: GraphWriter) -> None:
         tx.create_introduction(introduction)
         tx.record_feedback(feedback)
+        tx.add_deliveries(pending)
 
     store.write(work)
     request_refresh(jobs, viewer)
+    webhooks.send_soon(jobs, pending)
     return introduction
+
+
+def _announcement(
+    store: GraphStore,
+    introduction: Introduction,
+    previous: IntroStatus | None,
+    status: IntroStatus,
+    viewer: Viewer,
+    at: datetime,
+) -> list[WebhookDelivery]:
+    """The webhook deliveries telling of a move, for the books of both sides."""
+    sides = store.get_businesses([introduction.a_id, introduction.b_id])
+    owners = {b.record.salesperson_id for b in sides.values()}
+    data = {
+        "introduction_id": introduction.id, "business_id": introduction.a_id, "other_id": introduction.b_id,
+        "status": status.value, "previous_status": previous.value if previous else None, "by": viewer.label,
+        "at": at.isoformat(),
+    }  # fmt: skip
+    return webhooks.outbox(store.list_webhooks(), WebhookEvent.INTRODUCTION_STATUS_CHANGED, data, owners, at)
 
 
 def _name(store: GraphStore, salesperson_id: str) -> str:
@@ -183,18 +208,21 @@ def advance(
     at = now or datetime.now(UTC)
     step = IntroStep(status, at, viewer.label, note.strip())
     verdict = _VERDICT.get(status)
+    pending = _announcement(store, current, current.status, status, viewer, at)
 
     def work(tx: GraphWriter) -> bool:
         if not tx.advance_introduction(introduction_id, version, step):
             return False
         if verdict is not None:
             tx.record_feedback(Feedback(current.a_id, current.b_id, verdict, at, "", viewer.salesperson_id))
+        tx.add_deliveries(pending)
         return True
 
     if not store.write(work):
         raise Conflict(f"introduction {introduction_id!r} was moved by someone else meanwhile; read it again")
     if verdict is not None:
         request_refresh(jobs, viewer)
+    webhooks.send_soon(jobs, pending)
     return get(store, viewer, introduction_id)
 
 

@@ -21,6 +21,7 @@ from graph import (
 )
 from graph.records import (
     ApiToken,
+    DeliveryStatus,
     IdempotentRequest,
     InferredCategory,
     Introduction,
@@ -28,6 +29,9 @@ from graph.records import (
     IntroStatus,
     IntroStep,
     TokenScope,
+    WebhookDelivery,
+    WebhookEvent,
+    WebhookSubscription,
 )
 
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
@@ -66,6 +70,7 @@ def test_migrations_are_recorded_and_idempotent(store):
         "004_api",
         "005_introductions",
         "006_idempotency",
+        "007_webhooks",
     ]
     assert store.migrate() == []
 
@@ -316,3 +321,25 @@ def test_an_idempotency_key_is_claimed_once_answered_then_replayed_and_expires(s
     assert store.write(lambda tx: tx.claim_idempotency_key(later, T1)) is None  # expired: claimed anew
     store.write(lambda tx: tx.release_idempotency_key("tok", "key-1"))
     assert store.write(lambda tx: tx.claim_idempotency_key(later, T0)) is None  # released: runs again
+
+
+def test_webhooks_and_their_delivery_log(store):
+    hook = WebhookSubscription("w1", "https://crm.example/hooks", (WebhookEvent.REFRESH_FINISHED,), "whsec_x", T0,
+                               "system", "dana@example.com", "CRM")  # fmt: skip
+    store.write(lambda tx: tx.create_webhook(hook))
+    assert store.get_webhook("w1") == hook and store.list_webhooks() == [hook]
+    first = WebhookDelivery("msg_1", "w1", WebhookEvent.REFRESH_FINISHED, '{"a": 1}', T0, next_attempt_at=T0)
+    second = replace(first, id="msg_2", created_at=T1, next_attempt_at=T1)
+    store.write(lambda tx: tx.add_deliveries([first, second]))
+    assert store.get_delivery("msg_1") == first
+    assert [d.id for d in store.list_deliveries(subscription_id="w1")] == ["msg_2", "msg_1"]  # newest first
+    assert [d.id for d in store.list_deliveries(due_before=T0)] == ["msg_1"]
+    failed = replace(first, status=DeliveryStatus.FAILED, attempts=3, last_attempt_at=T1, last_status=500,
+                     last_error="HTTP 500", next_attempt_at=None)  # fmt: skip
+    store.write(lambda tx: tx.update_delivery(failed))
+    assert store.get_delivery("msg_1") == failed
+    assert [d.id for d in store.list_deliveries(status=DeliveryStatus.FAILED)] == ["msg_1"]
+    assert store.list_deliveries(due_before=T1 + timedelta(days=1)) == [second]
+    assert store.write(lambda tx: tx.disable_webhook("w1", T1)) is True
+    assert store.write(lambda tx: tx.disable_webhook("w1", T1)) is False
+    assert store.list_webhooks() == [] and store.list_webhooks(active=False)[0].disabled_at == T1

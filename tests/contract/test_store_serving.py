@@ -395,6 +395,7 @@ def test_several_processes_starting_at_once_migrate_once(store_settings, store, 
         "004_api",
         "005_introductions",
         "006_idempotency",
+        "007_webhooks",
     ]
     assert sorted(name for names in applied for name in names) == everything, applied
     reopened = open_store(store_settings)

@@ -10,7 +10,9 @@ import urllib.request
 from typing import Any
 
 import pytest
+from standardwebhooks import Webhook
 
+from tests.support.receiver import webhook_receiver
 from tests.support.service import flask, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -31,6 +33,11 @@ def call(method: str, url: str, secret: str | None = None, body: Any = None) -> 
         return error.code, dict(error.headers), json.loads(error.read() or b"null")
 
 
+@pytest.fixture
+def server_env(server_env: dict[str, str]) -> dict[str, str]:
+    return {**server_env, "NETWEAVE_WEBHOOK_ALLOWLIST": "127.0.0.1"}  # the test's receiver is on loopback
+
+
 def create_token(env: dict[str, str], *args: str) -> str:
     made = flask(env, "tokens", "create", *args)
     assert made.returncode == 0, made.stderr
@@ -49,6 +56,13 @@ def test_a_crm_imports_customers_follows_the_refresh_and_reads_matches(service, 
     assert status == 401 and headers["Content-Type"] == "application/problem+json"
     assert headers["WWW-Authenticate"].startswith("Bearer") and body["status"] == 401
 
+    with webhook_receiver() as receiver:
+        status, _, hook = call("POST", api + "/webhooks", crm, {"url": receiver.url, "events": ["refresh.finished"]})
+        assert status == 201, hook
+        _import_and_read(api, process, crm, dana, receiver, hook)
+
+
+def _import_and_read(api: str, process, crm: str, dana: str, receiver, hook: dict) -> None:
     newcomers = [
         {"id": "API-F1", "name": "Bluebird Blooms", "salesperson": DANA, "categories": "Florist",
          "description": "Wedding bouquets and reception flowers", "customers": "engaged couples",
@@ -70,6 +84,14 @@ def test_a_crm_imports_customers_follows_the_refresh_and_reads_matches(service, 
     finished = wait_until(refreshed, "the refresh job", process, timeout=60)
     assert finished["status"] == "done", finished
     print(f"bulk upsert to refreshed lists over HTTP: {time.monotonic() - started:.1f} s")
+
+    # The worker told the CRM, signed: its delivery job ran beside the refreshes.
+    def announced() -> object:
+        return next((r for r in receiver.requests if json.loads(r.body)["data"]["job_id"] == job["id"]), None)
+
+    delivered = wait_until(announced, "the refresh.finished webhook", process, timeout=30)
+    payload = Webhook(hook["secret"]).verify(delivered.body, delivered.headers)
+    assert (payload["type"], payload["data"]["status"]) == ("refresh.finished", "done")
 
     status, _, matches = call("GET", api + "/businesses/API-F1/matches", dana)
     assert status == 200 and matches["items"], matches

@@ -3,6 +3,7 @@ service (web and worker), on both backends. The walkthrough cannot rot unnoticed
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.receiver import webhook_receiver
 from tests.support.service import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -20,16 +22,30 @@ def shell_blocks(markdown: str) -> list[str]:
     return re.findall(r"^```sh\n(.*?)^```", markdown, flags=re.M | re.S)
 
 
+@pytest.fixture
+def server_env(server_env: dict[str, str]) -> dict[str, str]:
+    return {**server_env, "NETWEAVE_WEBHOOK_ALLOWLIST": "127.0.0.1"}  # the walkthrough's receiver is on loopback
+
+
 def test_the_walkthrough_runs_as_written(service, server_env, tmp_path: Path):
     base, _ = service
-    blocks = shell_blocks(WALKTHROUGH.read_text())
-    assert len(blocks) >= 6
+    markdown = WALKTHROUGH.read_text()
+    blocks = shell_blocks(markdown)
+    assert len(blocks) >= 8
     script = "set -euo pipefail\n" + "\n".join(blocks)
-    env = {**server_env, "NETWEAVE": base, "PYTHONPATH": str(ROOT)}  # `flask --app app` from any folder
-    ran = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert ran.returncode == 0, f"stdout:\n{ran.stdout}\nstderr:\n{ran.stderr}"
+    with webhook_receiver() as receiver:
+        env = {**server_env, "NETWEAVE": base, "RECEIVER_URL": receiver.url, "PYTHONPATH": str(ROOT)}
+        ran = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=300)  # fmt: skip
+        assert ran.returncode == 0, f"stdout:\n{ran.stdout}\nstderr:\n{ran.stderr}"
+        # The introduction's moves reached the receiver, and the page's own verify() accepts them.
+        namespace: dict = {}
+        exec(re.search(r"^```python\n(.*?)^```", markdown, flags=re.M | re.S).group(1), namespace)
+        secret = json.loads((tmp_path / "hook.json").read_text())["secret"]
+        moves = [namespace["verify"](r.body, r.headers, secret) for r in receiver.wait_for(4)]
+    assert [m["data"]["status"] for m in moves] == ["proposed", "asked", "accepted", "introduced"]
     out = ran.stdout
-    assert '"owner":"integration"' in out.replace(" ", "")
+    assert '"owner":"integration"' in out.replace(" ", "") and "whsec_" in out
     assert '{"id":"HS-5001","result":"created","errors":[]}' in out
     assert re.search(r'"id":"HS-5003","result":"rejected","errors":\[\{"field":"name"', out)
     assert '"result":"updated"' in out

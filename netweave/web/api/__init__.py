@@ -207,7 +207,14 @@ def _rate_key() -> str:
 
 
 def init_app(app: Flask) -> None:
-    from netweave.web.api import businesses, introductions, jobs, matches, salespeople  # noqa: F401  (their routes)
+    from netweave.web.api import (  # noqa: F401  (their routes)
+        businesses,
+        introductions,
+        jobs,
+        matches,
+        salespeople,
+        webhooks,
+    )
 
     handle_routing_errors(app)
     # Per token (Redis when configured, so every web process shares the count; else each

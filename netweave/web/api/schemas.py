@@ -402,6 +402,57 @@ class RatingIn(Strict):
     comment: str = Field(default="", max_length=2000)
 
 
+# Webhooks
+
+EventName = Literal["introduction.status_changed", "refresh.finished"]
+
+
+class WebhookIn(Strict):
+    url: str = Field(min_length=1, max_length=2000, description="Where to POST events (http or https).")
+    events: list[EventName] = Field(min_length=1)
+    description: str = Field(default="", max_length=500)
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[EventName]
+    description: str
+    scope: str  # a salesperson's id (events of their book), or "every book"
+    created_at: datetime
+    created_by: str
+
+
+class WebhookCreated(WebhookOut):
+    secret: str  # whsec_...: shown once here; verify each delivery's signature with it
+
+
+class WebhookList(BaseModel):
+    items: list[WebhookOut]
+
+
+class DeliveryOut(BaseModel):
+    id: str  # the webhook-id header of every attempt
+    event: EventName
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status: int | None  # the receiver's HTTP status
+    last_error: str
+    payload: dict[str, Any]  # the body as it was signed
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryOut]
+
+
+class DeliveryQuery(Strict):
+    status: Literal["pending", "delivered", "failed"] | None = None
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE)
+
+
 # Jobs
 
 
