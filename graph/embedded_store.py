@@ -834,6 +834,17 @@ class EmbeddedStore(GraphStore):
             for r in rows
         ]
 
+    def new_in_generation(self, generation: int) -> list[tuple[str, str, int, float]]:
+        rows = self._rows(
+            "SELECT s.business_id, s.other_id, s.rank, s.score FROM suggestions s WHERE s.generation = ?"
+            " AND NOT EXISTS (SELECT 1 FROM suggestions p WHERE p.business_id = s.business_id"
+            "   AND p.other_id = s.other_id AND p.generation = (SELECT max(l.generation) FROM suggestion_lists l"
+            "     WHERE l.business_id = s.business_id AND l.generation < ?))"
+            " ORDER BY s.business_id, s.rank",
+            (generation, generation),
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in rows]
+
     def get_webhook(self, webhook_id: str) -> WebhookSubscription | None:
         row = self._one("SELECT * FROM webhooks WHERE id = ?", (webhook_id,))
         return _to_webhook(row) if row else None

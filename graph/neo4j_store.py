@@ -889,6 +889,19 @@ class Neo4jStore(GraphStore):
         )
         return [_to_introduction(r["i"], r["steps"], r["feedback"]) for r in rows]
 
+    def new_in_generation(self, generation: int) -> list[tuple[str, str, int, float]]:
+        rows = self._query(
+            "MATCH (l:SuggestionList {generation: $g})-[s:SUGGESTS]->(o:Business)"
+            " OPTIONAL CALL (l) {"
+            "   MATCH (p:SuggestionList {business_id: l.business_id}) WHERE p.generation < $g"
+            "   RETURN p ORDER BY p.generation DESC LIMIT 1"
+            " }"
+            " WITH l, s, o, p WHERE p IS NULL OR NOT EXISTS { (p)-[:SUGGESTS]->(o) }"
+            " RETURN l.business_id AS a, o.id AS b, s.rank AS rank, s.score AS score ORDER BY a, rank",
+            g=generation,
+        )
+        return [(r["a"], r["b"], r["rank"], r["score"]) for r in rows]
+
     def get_webhook(self, webhook_id: str) -> WebhookSubscription | None:
         rows = self._query("MATCH (w:Webhook {id: $id}) RETURN w {.*} AS w", id=webhook_id)
         return _to_webhook(rows[0]["w"]) if rows else None

@@ -464,6 +464,7 @@ class IdempotentRequest:
 
 class WebhookEvent(StrEnum):
     INTRODUCTION_STATUS_CHANGED = "introduction.status_changed"
+    SUGGESTIONS_NEW = "suggestions.new"
     REFRESH_FINISHED = "refresh.finished"
 
 

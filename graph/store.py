@@ -501,6 +501,12 @@ class GraphStore(ABC):
         with feedback newer than the list."""
 
     @abstractmethod
+    def new_in_generation(self, generation: int) -> list[tuple[str, str, int, float]]:
+        """(business id, other id, rank, score) of the suggestions in the lists generation
+        `generation` wrote that the same business's previous list did not hold (all of a first
+        list's), by business then rank."""
+
+    @abstractmethod
     def all_suggestions(self) -> list[Suggestion]:
         """Every published suggestion (filtered as `suggestions_for`), by business id then rank."""
 

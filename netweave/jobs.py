@@ -163,6 +163,7 @@ class JobRunner:
         self.store = queue.store
         self._matcher: Any = None
         self._lock = threading.Lock()  # one job at a time, whatever the consumer does
+        self._new_suggestions: list[Any] = []  # suggestions.new deliveries of the job running, sent as it ends
         self._idle_since = datetime.now(UTC)  # when the last job ended (or the runner was made)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -173,7 +174,18 @@ class JobRunner:
             started = time.perf_counter()
             self._matcher = build_matcher(self.app.config, self.store)
             log.info("model %s loaded in %.1f s", self._matcher.embedder.name, time.perf_counter() - started)
+        self._matcher.on_published = self._generation_published
         return self._matcher
+
+    def _generation_published(self, generation: Any) -> None:
+        """While the lists it replaced still exist: the new suggestions, for suggestions.new."""
+        from netweave.services import webhooks
+
+        subscriptions = self.store.list_webhooks()
+        if any(WebhookEvent.SUGGESTIONS_NEW in s.events for s in subscriptions):
+            self._new_suggestions = webhooks.new_suggestions(
+                self.store, subscriptions, generation.id, datetime.now(UTC)
+            )
 
     def start(self) -> None:
         """What a worker does as it starts: take back jobs a dead worker left running, make
@@ -252,13 +264,20 @@ class JobRunner:
 
         try:
             subscriptions = self.store.list_webhooks()
+            if not subscriptions:
+                self._new_suggestions = []
+                return
+            now = datetime.now(UTC)
             data = {"job_id": job.id, "kind": job.kind, "status": outcome, "summary": summary}
-            pending = webhooks.outbox(subscriptions, WebhookEvent.REFRESH_FINISHED, data, None, datetime.now(UTC))
+            pending = webhooks.outbox(subscriptions, WebhookEvent.REFRESH_FINISHED, data, None, now)
+            pending += self._new_suggestions
             if pending:
                 self.store.write(lambda tx: tx.add_deliveries(pending))
                 self.queue.send_deliveries([d.id for d in pending])
         except Exception:
             log.warning("could not announce job %s to webhooks", job.id, exc_info=True)
+        finally:
+            self._new_suggestions = []
 
     def _run(self, job: Job) -> None:
         from netweave.observability import metrics

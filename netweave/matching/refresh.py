@@ -106,6 +106,9 @@ class Matcher:
         self._prototypes: np.ndarray | None = None
         self.book: Book | None = None  # what the last refresh loaded, kept for the next changes
         self.last_generation: int | None = None  # the generation this book's lists were published as
+        # Called with each generation as it is published, while the lists it replaced still exist
+        # (the worker tells webhooks what is new).
+        self.on_published: Callable[[Generation], None] | None = None
 
     def reload_rules(self) -> bool:
         """Read the rules file again (before a full refresh asked for after editing it); True
@@ -226,6 +229,7 @@ class Matcher:
                 writing.result()
         published = self.store.write(lambda tx: tx.publish_generation(generation.id, now, taken_in))
         self.book = book
+        self._published(published)
         # The lists it replaced are invisible now; the worker's sweep deletes them a batch at a time.
         return self._finish(report, published, taken_in, started)
 
@@ -301,6 +305,7 @@ class Matcher:
             published = self.store.write(lambda tx: tx.publish_generation(generation.id, now, taken_in))
         report.refreshed = len(rows)
         report.suggestions = sum(len(item.suggestions) for item in lists)
+        self._published(published)
         self.store.prune_lists(superseded_by=published.id)
         return self._finish(report, published, taken_in, started)
 
@@ -384,6 +389,13 @@ class Matcher:
             for p in positions
             if f.guesses[p].source == "inferred"
         ]
+
+    def _published(self, generation: Generation) -> None:
+        if self.on_published is not None:
+            try:
+                self.on_published(generation)
+            except Exception:  # a listener's failure is its own, never the refresh's
+                log.warning("after publishing generation %s: a listener failed", generation.id, exc_info=True)
 
     def _finish(
         self, report: RefreshReport, published: Generation, taken_in: Sequence[PendingChange], started: float

@@ -180,6 +180,29 @@ def outbox(
     ]
 
 
+NEW_SHOWN = 50  # new suggestions listed in one suggestions.new event (the count has them all)
+
+
+def new_suggestions(
+    store: GraphStore, subscriptions: Sequence[WebhookSubscription], generation: int, now: datetime
+) -> list[WebhookDelivery]:
+    """suggestions.new deliveries for a published generation: for each salesperson whose book's
+    lists gained pairs, the new ones (by business, then rank)."""
+    new = store.new_in_generation(generation)
+    owners = {b.id: b.record.salesperson_id for b in store.get_businesses(sorted({a for a, *_ in new})).values()}
+    by_salesperson: dict[str, list[dict[str, Any]]] = {}
+    for business_id, other_id, rank, score in new:
+        if business_id in owners:
+            item = {"business_id": business_id, "other_id": other_id, "rank": rank, "score": round(score, 4)}
+            by_salesperson.setdefault(owners[business_id], []).append(item)
+    pending = []
+    for salesperson, items in sorted(by_salesperson.items()):
+        data = {"salesperson": salesperson, "generation": generation, "count": len(items),
+                "suggestions": items[:NEW_SHOWN]}  # fmt: skip
+        pending += outbox(subscriptions, WebhookEvent.SUGGESTIONS_NEW, data, {salesperson}, now)
+    return pending
+
+
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     """A redirect is an answer, not a new target: following it could reach a refused address."""
 

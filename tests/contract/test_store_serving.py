@@ -433,3 +433,17 @@ def open_store_at(folder):
     store = open_store(StoreSettings(url=str(folder / "pool.sqlite3")))
     store.migrate()
     return store
+
+
+def test_a_generation_says_which_suggestions_its_lists_gained(four):
+    first = publish(four, GenerationKind.FULL, [
+        SuggestionList("A", T0, (suggestion("A", "B", 1), suggestion("A", "C", 2))),
+        SuggestionList("B", T0, (suggestion("B", "A", 1),)),
+    ])  # fmt: skip
+    assert four.new_in_generation(first.id) == [("A", "B", 1, 0.5), ("A", "C", 2, 0.5), ("B", "A", 1, 0.5)]
+    second = publish(four, GenerationKind.INCREMENTAL, [
+        SuggestionList("A", T1, (suggestion("A", "C", 1, 0.7), suggestion("A", "D", 2, 0.6))),
+        SuggestionList("C", T1, (suggestion("C", "A", 1),)),
+    ], now=T1)  # fmt: skip
+    # A gained D (C was there before, now ranked first); C's first list is new throughout; B was not refreshed.
+    assert four.new_in_generation(second.id) == [("A", "D", 2, 0.6), ("C", "A", 1, 0.5)]

@@ -149,3 +149,22 @@ def test_events_reach_only_the_books_they_concern_and_a_deleted_hook_gets_nothin
     assert ken.delete(f"/webhooks/{kens['id']}").status_code == 200
     assert ken.get(f"/webhooks/{kens['id']}").status_code == 404
     assert ken.get("/webhooks").get_json() == {"items": []}
+
+
+def test_new_suggestions_are_told_to_the_salesperson_whose_book_gained_them(app, setup, receiver, embedder):
+    store, api = setup
+    crm, dana, ken = api(), api(salesperson=DANA), api(salesperson=KEN)
+    danas = dana.post("/webhooks", json={"url": receiver.url, "events": ["suggestions.new"]}).get_json()
+    kens = ken.post("/webhooks", json={"url": receiver.url, "events": ["suggestions.new"]}).get_json()
+    crm.post("/businesses/bulk", json={"businesses": [FLORIST, VENUE]})
+    get_runner(app).run_queued()
+    [told] = store.list_deliveries(subscription_id=danas["id"])
+    data = json.loads(told.payload)["data"]
+    assert data["salesperson"] == DANA and data["count"] == 2
+    assert {(s["business_id"], s["other_id"]) for s in data["suggestions"]} == {("F1", "V1"), ("V1", "F1")}
+    assert store.list_deliveries(subscription_id=kens["id"]) == []  # nothing new in Ken's book
+    crm.post("/businesses/F1/matches/refresh")
+    get_runner(app).run_queued()  # the same lists again: nothing new to tell
+    assert len(store.list_deliveries(subscription_id=danas["id"])) == 1
+    deliver_due(app, store)
+    assert Webhook(danas["secret"]).verify(receiver.wait_for(1)[0].body, receiver.requests[0].headers)["data"] == data

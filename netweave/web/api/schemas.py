@@ -404,7 +404,7 @@ class RatingIn(Strict):
 
 # Webhooks
 
-EventName = Literal["introduction.status_changed", "refresh.finished"]
+EventName = Literal["introduction.status_changed", "suggestions.new", "refresh.finished"]
 
 
 class WebhookIn(Strict):
