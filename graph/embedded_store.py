@@ -363,6 +363,13 @@ class EmbeddedStore(GraphStore):
         )
         return [SalespersonSummary(Salesperson(r["id"], r["name"], r["email"], Role(r["role"])), r["n"]) for r in rows]
 
+    def get_salespeople(self, salesperson_ids: Sequence[str]) -> dict[str, Salesperson]:
+        found = {}
+        for chunk in _chunks(sorted(set(salesperson_ids))):
+            for r in self._rows(f"SELECT id, name, email, role FROM salespeople WHERE id IN ({_marks(chunk)})", chunk):
+                found[r["id"]] = Salesperson(r["id"], r["name"], r["email"], Role(r["role"]))
+        return found
+
     def get_salesperson(self, salesperson_id: str) -> Salesperson | None:
         r = self._one("SELECT id, name, email, role FROM salespeople WHERE id = ?", (salesperson_id,))
         return None if r is None else Salesperson(r["id"], r["name"], r["email"], Role(r["role"]))
@@ -717,6 +724,22 @@ class EmbeddedStore(GraphStore):
         )
         return [_to_suggestion(r) for r in rows]
 
+    def suggestions_for_salesperson(self, salesperson_id: str) -> list[Suggestion]:
+        rows = self._rows(
+            self._PUBLISHED_LISTS
+            + ", newest AS (SELECT l.business_id, max(l.generation) AS generation FROM suggestion_lists l"
+            "   JOIN businesses mine ON mine.id = l.business_id AND mine.salesperson_id = ?"
+            "   JOIN generations pg ON pg.id = l.generation AND pg.status = 'published', st"
+            "   WHERE l.generation BETWEEN st.base AND st.published GROUP BY l.business_id),"
+            " lst AS (SELECT l.* FROM suggestion_lists l JOIN newest n"
+            "   ON n.business_id = l.business_id AND n.generation = l.generation)"
+            f" SELECT {_SUGGESTION_COLUMNS} FROM lst"
+            " JOIN suggestions s ON s.business_id = lst.business_id AND s.generation = lst.generation"
+            " JOIN generations g ON g.id = lst.generation" + _SAFE_SUGGESTION + " ORDER BY s.business_id, s.rank",
+            (salesperson_id,),
+        )
+        return [_to_suggestion(r) for r in rows]
+
     def all_suggestions(self) -> list[Suggestion]:
         rows = self._rows(
             self._PUBLISHED_LISTS
@@ -757,6 +780,16 @@ class EmbeddedStore(GraphStore):
         )  # fmt: skip
         kind, at = SuggestionEventKind(r["kind"]), datetime.fromisoformat(r["at"])
         return SuggestionEvent(suggestion, kind, r["channel"], at, r["salesperson_id"], r["detail"])
+
+    def contact_consents_of(self, business_ids: Sequence[str]) -> list[ContactConsent]:
+        found = []
+        for chunk in _chunks(sorted(set(business_ids))):
+            found += self._rows(
+                "SELECT business_id, other_id, granted_by, at FROM contact_consents"
+                f" WHERE business_id IN ({_marks(chunk)}) ORDER BY business_id, other_id",
+                chunk,
+            )
+        return [ContactConsent(r[0], r[1], r[2], datetime.fromisoformat(r[3])) for r in found]
 
     def contact_consents(self, business_id: str) -> list[ContactConsent]:
         rows = self._rows(

@@ -494,6 +494,14 @@ class Neo4jStore(GraphStore):
             for r in rows
         ]
 
+    def get_salespeople(self, salesperson_ids: Sequence[str]) -> dict[str, Salesperson]:
+        rows = self._query(
+            "UNWIND $ids AS id MATCH (s:Salesperson {id: id})"
+            " RETURN s.id AS id, s.name AS name, s.email AS email, s.role AS role",
+            ids=sorted(set(salesperson_ids)),
+        )
+        return {r["id"]: Salesperson(r["id"], r["name"], r["email"], Role(r["role"] or Role.SALESPERSON)) for r in rows}
+
     def get_salesperson(self, salesperson_id: str) -> Salesperson | None:
         rows = self._query(
             "MATCH (s:Salesperson {id: $id}) RETURN s.id AS id, s.name AS name, s.email AS email, s.role AS role",
@@ -807,6 +815,18 @@ class Neo4jStore(GraphStore):
         )
         return [_to_suggestion(r) for r in rows]
 
+    def suggestions_for_salesperson(self, salesperson_id: str) -> list[Suggestion]:
+        rows = self._query(
+            "MATCH (st:MatchState {id: 'current'})"
+            " MATCH (:Salesperson {id: $id})-[:MANAGES]->(a:Business)-[:HAS_LIST]->(l:SuggestionList)"
+            " WHERE l.generation >= st.base AND l.generation <= st.published"
+            + _OF_PUBLISHED
+            + " WITH a, l ORDER BY l.generation DESC"
+            " WITH a, collect(l)[0] AS l" + _SAFE_SUGGESTIONS,
+            id=salesperson_id,
+        )
+        return [_to_suggestion(r) for r in rows]
+
     def all_suggestions(self) -> list[Suggestion]:
         rows = self._query(
             "MATCH (st:MatchState {id: 'current'})"
@@ -845,6 +865,14 @@ class Neo4jStore(GraphStore):
             kind, at = SuggestionEventKind(e["kind"]), e["at"].to_native()
             events.append(SuggestionEvent(suggestion, kind, e["channel"], at, e.get("salesperson_id"), e.get("detail")))
         return events
+
+    def contact_consents_of(self, business_ids: Sequence[str]) -> list[ContactConsent]:
+        rows = self._query(
+            "UNWIND $ids AS id MATCH (b:Business {id: id})-[r:SHARES_CONTACT]->(o:Business)"
+            " RETURN b.id AS b, o.id AS o, r.granted_by AS by, r.at AS at ORDER BY b, o",
+            ids=sorted(set(business_ids)),
+        )
+        return [ContactConsent(r["b"], r["o"], r["by"], r["at"].to_native()) for r in rows]
 
     def contact_consents(self, business_id: str) -> list[ContactConsent]:
         rows = self._query(

@@ -353,6 +353,10 @@ class GraphStore(ABC):
     @abstractmethod
     def get_salesperson(self, salesperson_id: str) -> Salesperson | None: ...
 
+    @abstractmethod
+    def get_salespeople(self, salesperson_ids: Sequence[str]) -> dict[str, Salesperson]:
+        """Those of `salesperson_ids` that exist, by id."""
+
     # Businesses
     @abstractmethod
     def get_business(self, business_id: str) -> StoredBusiness | None:
@@ -507,6 +511,11 @@ class GraphStore(ABC):
         list's), by business then rank."""
 
     @abstractmethod
+    def suggestions_for_salesperson(self, salesperson_id: str) -> list[Suggestion]:
+        """The published suggestions of every business the salesperson manages (filtered as
+        `suggestions_for`), by business id then rank: one read for a whole book."""
+
+    @abstractmethod
     def all_suggestions(self) -> list[Suggestion]:
         """Every published suggestion (filtered as `suggestions_for`), by business id then rank."""
 
@@ -521,6 +530,10 @@ class GraphStore(ABC):
     @abstractmethod
     def contact_consents(self, business_id: str) -> list[ContactConsent]:
         """Consents the owner of `business_id` gave, by other id."""
+
+    @abstractmethod
+    def contact_consents_of(self, business_ids: Sequence[str]) -> list[ContactConsent]:
+        """Consents the owners of these businesses gave, by business then other id."""
 
     # Introductions
     @abstractmethod

@@ -7,12 +7,13 @@ side's contact details stay hidden until its owner shares them (`share_contact`)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 
-from graph import GraphStore, GraphWriter, Salesperson, StoredBusiness, Tie, TieKind
+from graph import GraphStore, GraphWriter, StoredBusiness, Tie, TieKind
 from graph.records import (
     ContactConsent,
     DismissReason,
@@ -68,17 +69,14 @@ class SuggestionView:
 
 
 class _Parties:
-    """Builds parties for one viewer, looking each salesperson up once."""
+    """Builds parties for one viewer, the salespeople they name read in one go."""
 
-    def __init__(self, store: GraphStore, viewer: Viewer):
-        self.store = store
+    def __init__(self, store: GraphStore, viewer: Viewer, businesses: Iterable[StoredBusiness]):
         self.viewer = viewer
-        self._people: dict[str, Salesperson | None] = {}
+        self._people = store.get_salespeople(sorted({b.record.salesperson_id for b in businesses}))
 
     def owner_name(self, salesperson_id: str) -> str:
-        if salesperson_id not in self._people:
-            self._people[salesperson_id] = self.store.get_salesperson(salesperson_id)
-        person = self._people[salesperson_id]
+        person = self._people.get(salesperson_id)
         return person.name if person else salesperson_id
 
     def party(self, business: StoredBusiness, contact_visible: bool) -> Party:
@@ -99,16 +97,23 @@ class _Parties:
 def _views(store: GraphStore, viewer: Viewer, suggestions: list[Suggestion]) -> list[SuggestionView]:
     ids = {i for s in suggestions for i in (s.business_id, s.other_id)}
     businesses = store.get_businesses(sorted(ids))
-    parties = _Parties(store, viewer)
+    parties = _Parties(store, viewer, businesses.values())
+    across_book_others = {
+        s.other_id
+        for s in suggestions
+        if s.business_id in businesses
+        and s.other_id in businesses
+        and businesses[s.business_id].record.salesperson_id != businesses[s.other_id].record.salesperson_id
+    }
     consents: dict[str, set[str]] = {}
+    for consent in store.contact_consents_of(sorted(across_book_others)) if across_book_others else ():
+        consents.setdefault(consent.business_id, set()).add(consent.other_id)
     views = []
     for s in suggestions:
         mine, other = businesses.get(s.business_id), businesses.get(s.other_id)
         if mine is None or other is None:
             continue
         across = mine.record.salesperson_id != other.record.salesperson_id
-        if across and other.id not in consents:
-            consents[other.id] = {c.other_id for c in store.contact_consents(other.id)}
         # The other side's contacts: same owner, a manager, or its owner agreed to share them.
         visible = not across or viewer.sees_every_book or s.business_id in consents.get(other.id, set())
         views.append(
@@ -143,13 +148,12 @@ def best_for_salesperson(
         raise NotFound(f"no salesperson {salesperson_id!r}")
     seen: set[frozenset[str]] = set()
     best: list[Suggestion] = []
-    for business in store.list_businesses(salesperson_id=salesperson_id, limit=None):
-        for s in store.suggestions_for(business.id):
-            pair = frozenset((s.business_id, s.other_id))
-            if pair not in seen:
-                seen.add(pair)
-                best.append(s)
-    best.sort(key=lambda s: (-s.score, s.business_id, s.other_id))
+    book = store.suggestions_for_salesperson(salesperson_id)  # one read for the whole book
+    for s in sorted(book, key=lambda s: (-s.score, s.business_id, s.other_id)):
+        pair = frozenset((s.business_id, s.other_id))
+        if pair not in seen:
+            seen.add(pair)
+            best.append(s)
     return _views(store, viewer, best[:limit])
 
 

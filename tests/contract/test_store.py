@@ -229,6 +229,14 @@ def test_api_tokens_are_kept_by_the_hash_of_their_secret_and_revoked_once(store)
     assert store.list_api_tokens() == [replace(token, revoked_at=T1)]
 
 
+def test_salespeople_are_read_in_one_go(store):
+    store.upsert_salespeople([Salesperson("dana@example.com", "Dana"), Salesperson("ken@example.com", "Ken")])
+    found = store.get_salespeople(["ken@example.com", "nobody", "dana@example.com", "ken@example.com"])
+    assert found == {"dana@example.com": Salesperson("dana@example.com", "Dana"),
+                     "ken@example.com": Salesperson("ken@example.com", "Ken")}  # fmt: skip
+    assert store.get_salespeople([]) == {}
+
+
 def test_salespeople_are_upserted_and_listed_with_their_counts(store):
     store.upsert_salespeople([Salesperson("dana@example.com", "Dana W", "dana@example.com")])
     store.upsert_salespeople([Salesperson("dana@example.com", "Dana Whitfield", "dana@example.com")])

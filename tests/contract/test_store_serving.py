@@ -220,6 +220,10 @@ def test_an_incremental_generation_replaces_only_the_lists_it_holds(four):
     assert listed(four, "A") == ["C"] and listed(four, "B") == ["A"] and listed(four, "C") == []
     everything = [(s.business_id, s.other_id) for s in four.all_suggestions()]
     assert everything == [("A", "C"), ("B", "A")]
+    # A salesperson's book in one read: the same lists as one by one (D is Ken's and has none).
+    danas = four.suggestions_for_salesperson("dana@example.com")
+    assert danas == [s for b in ("A", "B", "C") for s in four.suggestions_for(b)]
+    assert four.suggestions_for_salesperson("ken@example.com") == []
     assert four.prune_lists(superseded_by=incremental.id) == 2, "A's and C's first lists"
     assert [(s.business_id, s.other_id) for s in four.all_suggestions()] == everything
     publish(four, GenerationKind.FULL, [SuggestionList("D", T2, (suggestion("D", "A", 1),))], T2)
@@ -319,6 +323,10 @@ def test_contact_consents(four):
     assert four.write(lambda tx: tx.grant_contact(replace(consent, at=T2))) is False
     assert four.contact_consents("D") == [consent]
     assert four.contact_consents("A") == []
+    other = ContactConsent("A", "D", "dana@example.com", T2)
+    four.write(lambda tx: tx.grant_contact(other))
+    assert four.contact_consents_of(["D", "A", "B", "D"]) == [other, consent]  # by business, then other
+    assert four.contact_consents_of([]) == []
 
 
 # Jobs

@@ -17,8 +17,7 @@ TAG = "matches"
 
 
 def _generation() -> int | None:
-    published = get_store().published_generation()
-    return published.id if published else None
+    return get_store().match_state().published
 
 
 @bp.get("/businesses/<business_id>/matches")
