@@ -15,7 +15,7 @@ TEST_NEO4J_PORT ?= 7688
 TEST_NEO4J_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/netweave/neo4j-test
 TEST_NEO4J_PASSWORD ?= netweave-test
 
-.PHONY: run test lint redis-server jq bench-import bench-quality bench-matching clean
+.PHONY: run test lint redis-server jq bench-import bench-quality bench-matching bench-api clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +78,14 @@ bench-quality: $(BIN)/.installed
 
 bench-matching: $(BIN)/.installed
 	@$(call with_test_neo4j,$(BIN)/python -m bench.matching)
+
+# The API under load: gunicorn on core 0, Debian's wrk (installed here when missing) on core 1.
+bench-api: $(BIN)/.installed
+	@command -v wrk >/dev/null || { echo "installing Debian's wrk"; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	  { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq wrk >/dev/null; }; }
+	$(call with_test_neo4j,$(BIN)/python -m bench.api)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules $(VENDOR)

@@ -724,7 +724,7 @@ class EmbeddedStore(GraphStore):
         )
         return [_to_suggestion(r) for r in rows]
 
-    def suggestions_for_salesperson(self, salesperson_id: str) -> list[Suggestion]:
+    def suggestions_for_salesperson(self, salesperson_id: str, limit: int | None = None) -> list[Suggestion]:
         rows = self._rows(
             self._PUBLISHED_LISTS
             + ", newest AS (SELECT l.business_id, max(l.generation) AS generation FROM suggestion_lists l"
@@ -735,8 +735,10 @@ class EmbeddedStore(GraphStore):
             "   ON n.business_id = l.business_id AND n.generation = l.generation)"
             f" SELECT {_SUGGESTION_COLUMNS} FROM lst"
             " JOIN suggestions s ON s.business_id = lst.business_id AND s.generation = lst.generation"
-            " JOIN generations g ON g.id = lst.generation" + _SAFE_SUGGESTION + " ORDER BY s.business_id, s.rank",
-            (salesperson_id,),
+            " JOIN generations g ON g.id = lst.generation"
+            + _SAFE_SUGGESTION
+            + " ORDER BY s.score DESC, s.business_id, s.other_id LIMIT ?",
+            (salesperson_id, -1 if limit is None else limit),
         )
         return [_to_suggestion(r) for r in rows]
 

@@ -815,15 +815,19 @@ class Neo4jStore(GraphStore):
         )
         return [_to_suggestion(r) for r in rows]
 
-    def suggestions_for_salesperson(self, salesperson_id: str) -> list[Suggestion]:
+    def suggestions_for_salesperson(self, salesperson_id: str, limit: int | None = None) -> list[Suggestion]:
+        best_first = _SAFE_SUGGESTIONS.replace("ORDER BY a, rank", "ORDER BY score DESC, a, b") + (
+            " LIMIT $limit" if limit is not None else ""
+        )
         rows = self._query(
             "MATCH (st:MatchState {id: 'current'})"
             " MATCH (:Salesperson {id: $id})-[:MANAGES]->(a:Business)-[:HAS_LIST]->(l:SuggestionList)"
             " WHERE l.generation >= st.base AND l.generation <= st.published"
             + _OF_PUBLISHED
             + " WITH a, l ORDER BY l.generation DESC"
-            " WITH a, collect(l)[0] AS l" + _SAFE_SUGGESTIONS,
+            " WITH a, collect(l)[0] AS l" + best_first,
             id=salesperson_id,
+            limit=limit,
         )
         return [_to_suggestion(r) for r in rows]
 

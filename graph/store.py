@@ -511,9 +511,10 @@ class GraphStore(ABC):
         list's), by business then rank."""
 
     @abstractmethod
-    def suggestions_for_salesperson(self, salesperson_id: str) -> list[Suggestion]:
+    def suggestions_for_salesperson(self, salesperson_id: str, limit: int | None = None) -> list[Suggestion]:
         """The published suggestions of every business the salesperson manages (filtered as
-        `suggestions_for`), by business id then rank: one read for a whole book."""
+        `suggestions_for`), best first (score, then business id, then other id), at most
+        `limit`: one read for a whole book."""
 
     @abstractmethod
     def all_suggestions(self) -> list[Suggestion]:

@@ -148,8 +148,8 @@ def best_for_salesperson(
         raise NotFound(f"no salesperson {salesperson_id!r}")
     seen: set[frozenset[str]] = set()
     best: list[Suggestion] = []
-    book = store.suggestions_for_salesperson(salesperson_id)  # one read for the whole book
-    for s in sorted(book, key=lambda s: (-s.score, s.business_id, s.other_id)):
+    # A pair within the book is listed from both sides: twice the limit holds `limit` pairs.
+    for s in store.suggestions_for_salesperson(salesperson_id, 2 * limit):
         pair = frozenset((s.business_id, s.other_id))
         if pair not in seen:
             seen.add(pair)

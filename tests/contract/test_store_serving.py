@@ -222,7 +222,9 @@ def test_an_incremental_generation_replaces_only_the_lists_it_holds(four):
     assert everything == [("A", "C"), ("B", "A")]
     # A salesperson's book in one read: the same lists as one by one (D is Ken's and has none).
     danas = four.suggestions_for_salesperson("dana@example.com")
-    assert danas == [s for b in ("A", "B", "C") for s in four.suggestions_for(b)]
+    one_by_one = [s for b in ("A", "B", "C") for s in four.suggestions_for(b)]
+    assert danas == sorted(one_by_one, key=lambda s: (-s.score, s.business_id, s.other_id))
+    assert four.suggestions_for_salesperson("dana@example.com", limit=1) == danas[:1]
     assert four.suggestions_for_salesperson("ken@example.com") == []
     assert four.prune_lists(superseded_by=incremental.id) == 2, "A's and C's first lists"
     assert [(s.business_id, s.other_id) for s in four.all_suggestions()] == everything
