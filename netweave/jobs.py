@@ -243,7 +243,7 @@ class JobRunner:
 
     def deliver(self, delivery_id: str) -> None:
         """One attempt at a webhook delivery; a retry is queued for when its next attempt is due.
-        Runs beside refreshes (the consumer has a thread for each), never inside one."""
+        The consumer has two threads, so this goes on while a refresh runs (never inside one)."""
         from netweave.services import webhooks
 
         with self.app.app_context():
