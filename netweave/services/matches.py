@@ -168,8 +168,9 @@ def record_feedback(
     *,
     channel: str = "cli",
     now: datetime | None = None,
-) -> None:
-    """A verdict on a suggested pair, or what became of an introduction.
+) -> Job | None:
+    """A verdict on a suggested pair, or what became of an introduction; returns the refresh
+    job that takes it in (None if the queue cannot be reached: see `request_refresh`).
 
     The viewer must manage one side. Dismissals need a reason; 'already_know' also records
     that the two know each other. The suggestion as it was shown is kept in the history.
@@ -198,7 +199,7 @@ def record_feedback(
         tx.record_suggestion_events(events)
 
     store.write(work)
-    request_refresh(jobs, viewer)
+    return request_refresh(jobs, viewer)
 
 
 def share_contact(

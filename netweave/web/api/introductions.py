@@ -9,7 +9,6 @@ from graph.records import DismissReason, FeedbackKind, Introduction, IntroStatus
 from netweave.jobs import get_jobs
 from netweave.services import introductions, matches, network
 from netweave.services.access import NotAllowed, NotFound
-from netweave.services.customers import request_refresh
 from netweave.services.introductions import NEXT
 from netweave.store import get_store
 from netweave.web.api import bp, caller, check_if_match, requires, responses, spec
@@ -136,10 +135,8 @@ def rate_introduction(introduction_id: str, json: RatingIn) -> tuple[Introductio
 
 
 def _acted(business_id: str, other_id: str, reason: str, done: str) -> ActedOut:
-    viewer = caller().viewer
-    matches.record_feedback(get_store(), get_jobs(), viewer, business_id, other_id, FeedbackKind.DISMISSED, reason,
-                            channel="api")  # fmt: skip
-    job = request_refresh(get_jobs(), viewer)  # the one the feedback asked for, still waiting
+    job = matches.record_feedback(get_store(), get_jobs(), caller().viewer, business_id, other_id,
+                                  FeedbackKind.DISMISSED, reason, channel="api")  # fmt: skip
     return ActedOut(business_id=business_id, other_id=other_id, done=done,
                     refresh_job=JobOut.of(job) if job else None)  # fmt: skip
 
