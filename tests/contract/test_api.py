@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
 from graph import Role, Salesperson
 from graph.records import IdempotentRequest, TokenScope
 from netweave.jobs import get_runner
 from netweave.services import tokens
 from netweave.services.access import Viewer
+from tests.support.api import Api, token
 
 DANA, KEN, MAYA = "dana@example.com", "ken@example.com", "maya@example.com"
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,21 +46,6 @@ BARN = {
 }  # fmt: skip
 
 
-class Api:
-    """A client that carries one token."""
-
-    def __init__(self, client: FlaskClient, secret: str | None):
-        self.client = client
-        self.headers = {"Authorization": f"Bearer {secret}"} if secret else {}
-
-    def __getattr__(self, method: str):
-        def call(path: str, **kwargs):
-            headers = {**self.headers, **kwargs.pop("headers", {})}
-            return getattr(self.client, method)(f"/api/v1{path}", headers=headers, **kwargs)
-
-        return call
-
-
 @pytest.fixture
 def people(app: Flask):
     store = app.extensions["netweave.store"]
@@ -72,10 +57,6 @@ def people(app: Flask):
         ]
     )
     return store
-
-
-def token(store, *scopes: TokenScope, salesperson: str | None = None) -> str:
-    return tokens.create_token(store, Viewer.system(), "test", scopes, salesperson_id=salesperson).secret
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from standardwebhooks import Webhook
 from graph import Role, Salesperson
 from graph.records import DeliveryStatus, TokenScope
 from netweave.jobs import get_runner
-from netweave.services import tokens, webhooks
-from netweave.services.access import Viewer
+from netweave.services import webhooks
+from tests.support.api import Api, token
 from tests.support.receiver import webhook_receiver
 
 DANA, KEN = "dana@example.com", "ken@example.com"
@@ -29,14 +29,6 @@ VENUE = {
 }  # fmt: skip
 
 
-class Api:
-    def __init__(self, client, secret: str):
-        self.client, self.headers = client, {"Authorization": f"Bearer {secret}"}
-
-    def __getattr__(self, method: str):
-        return lambda path, **kw: getattr(self.client, method)(f"/api/v1{path}", headers=self.headers, **kw)
-
-
 @pytest.fixture
 def receiver():
     with webhook_receiver() as running:
@@ -50,8 +42,7 @@ def setup(app, receiver):
     store.upsert_salespeople([Salesperson(DANA, "Dana Reyes"), Salesperson(KEN, "Ken Olson", role=Role.SALESPERSON)])
 
     def api(scope=TokenScope.WRITE, salesperson=None) -> Api:
-        secret = tokens.create_token(store, Viewer.system(), "t", [scope], salesperson_id=salesperson).secret
-        return Api(app.test_client(), secret)
+        return Api(app.test_client(), token(store, scope, salesperson=salesperson))
 
     return store, api
 
