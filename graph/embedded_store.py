@@ -58,6 +58,7 @@ from graph.records import (
     SuggestionEvent,
     SuggestionEventKind,
     SuggestionList,
+    SuggestionSheet,
     Tie,
     TieKind,
     TokenScope,
@@ -283,6 +284,7 @@ class EmbeddedStore(GraphStore):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._pool = _Pool(self.path)
+        self._pinned = threading.local()  # a connection this thread's reads share (see _snapshot)
 
     @property
     def open_connections(self) -> int:
@@ -292,12 +294,33 @@ class EmbeddedStore(GraphStore):
     def close(self) -> None:
         self._pool.close()
 
-    def _rows(self, sql: str, params: Sequence | dict = ()) -> list[sqlite3.Row]:
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        pinned = getattr(self._pinned, "conn", None)
+        if pinned is not None:
+            yield pinned
+        else:
+            with self._pool.connection() as conn:
+                yield conn
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """The reads of this thread inside the block see one moment: one read transaction."""
         with self._pool.connection() as conn:
+            conn.execute("BEGIN")
+            self._pinned.conn = conn
+            try:
+                yield
+            finally:
+                self._pinned.conn = None
+                conn.execute("COMMIT")
+
+    def _rows(self, sql: str, params: Sequence | dict = ()) -> list[sqlite3.Row]:
+        with self._reading() as conn:
             return conn.execute(sql, params).fetchall()
 
     def _one(self, sql: str, params: Sequence | dict = ()) -> sqlite3.Row | None:
-        with self._pool.connection() as conn:
+        with self._reading() as conn:
             return conn.execute(sql, params).fetchone()
 
     def ping(self) -> None:
@@ -725,22 +748,43 @@ class EmbeddedStore(GraphStore):
         return [_to_suggestion(r) for r in rows]
 
     def suggestions_for_salesperson(self, salesperson_id: str, limit: int | None = None) -> list[Suggestion]:
+        # Walks the salesperson's suggestions best first (index suggestions_best) and keeps
+        # those of each business's current list that are still safe, so it stops at `limit`
+        # instead of reading and sorting the whole book. A business moved to another
+        # salesperson leaves their best at once and joins the new one's with its next list.
         rows = self._rows(
-            self._PUBLISHED_LISTS
-            + ", newest AS (SELECT l.business_id, max(l.generation) AS generation FROM suggestion_lists l"
-            "   JOIN businesses mine ON mine.id = l.business_id AND mine.salesperson_id = ?"
-            "   JOIN generations pg ON pg.id = l.generation AND pg.status = 'published', st"
-            "   WHERE l.generation BETWEEN st.base AND st.published GROUP BY l.business_id),"
-            " lst AS (SELECT l.* FROM suggestion_lists l JOIN newest n"
-            "   ON n.business_id = l.business_id AND n.generation = l.generation)"
-            f" SELECT {_SUGGESTION_COLUMNS} FROM lst"
-            " JOIN suggestions s ON s.business_id = lst.business_id AND s.generation = lst.generation"
-            " JOIN generations g ON g.id = lst.generation"
+            self._PUBLISHED_LISTS + f" SELECT {_SUGGESTION_COLUMNS} FROM st, suggestions s"
+            " JOIN suggestion_lists lst ON lst.business_id = s.business_id AND lst.generation = s.generation"
+            " JOIN generations g ON g.id = s.generation AND g.status = 'published'"
             + _SAFE_SUGGESTION
-            + " ORDER BY s.score DESC, s.business_id, s.other_id LIMIT ?",
+            + " AND s.salesperson_id = ? AND a.salesperson_id = s.salesperson_id"
+            " AND s.generation BETWEEN st.base AND st.published"
+            " AND NOT EXISTS (SELECT 1 FROM suggestion_lists newer"
+            "   JOIN generations ng ON ng.id = newer.generation AND ng.status = 'published'"
+            "   WHERE newer.business_id = s.business_id AND newer.generation > s.generation"
+            "     AND newer.generation <= st.published)"
+            " ORDER BY s.score DESC, s.business_id DESC, s.other_id DESC LIMIT ?",
             (salesperson_id, -1 if limit is None else limit),
         )
         return [_to_suggestion(r) for r in rows]
+
+    def suggestion_sheet(self, business_id: str) -> SuggestionSheet:
+        with self._snapshot():
+            return self._sheet(self.suggestions_for(business_id), businesses=[business_id])
+
+    def best_sheet(self, salesperson_id: str, limit: int) -> SuggestionSheet:
+        with self._snapshot():
+            return self._sheet(self.suggestions_for_salesperson(salesperson_id, limit), salespeople=[salesperson_id])
+
+    def _sheet(
+        self, suggestions: list[Suggestion], businesses: Sequence[str] = (), salespeople: Sequence[str] = ()
+    ) -> SuggestionSheet:
+        pairs = {(s.business_id, s.other_id) for s in suggestions}
+        found = self.get_businesses(sorted({*businesses, *(i for pair in pairs for i in pair)}))
+        people = self.get_salespeople(sorted({*salespeople, *(b.record.salesperson_id for b in found.values())}))
+        consents = self.contact_consents_of(sorted({other for _, other in pairs})) if pairs else []
+        shared = {(c.business_id, c.other_id) for c in consents if (c.other_id, c.business_id) in pairs}
+        return SuggestionSheet(self.match_state().published, tuple(suggestions), found, people, frozenset(shared))
 
     def all_suggestions(self) -> list[Suggestion]:
         rows = self._rows(
@@ -1228,14 +1272,17 @@ class _SqliteWriter(GraphWriter):
             " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM businesses WHERE id = ?)",
             [(item.business_id, generation, _iso(item.computed_at), item.business_id) for item in lists],
         )
+        # Each suggestion names its business's salesperson: their best are read best first.
         self.conn.executemany(
-            "INSERT INTO suggestions (business_id, generation, rank, other_id, score, reasons, other_reasons)"
-            " SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM businesses WHERE id = ?)"
+            "INSERT INTO suggestions"
+            " (business_id, generation, rank, other_id, score, reasons, other_reasons, salesperson_id)"
+            " SELECT ?, ?, ?, ?, ?, ?, ?, a.salesperson_id FROM businesses a WHERE a.id = ?"
+            " AND EXISTS (SELECT 1 FROM businesses WHERE id = ?)"
             " AND EXISTS (SELECT 1 FROM suggestion_lists WHERE business_id = ? AND generation = ?)",
             [
                 (
                     s.business_id, generation, s.rank, s.other_id, s.score, json.dumps(list(s.reasons)),
-                    json.dumps(list(s.other_reasons)), s.other_id, s.business_id, generation,
+                    json.dumps(list(s.other_reasons)), s.business_id, s.other_id, s.business_id, generation,
                 )
                 for item in lists
                 for s in item.suggestions

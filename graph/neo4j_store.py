@@ -58,6 +58,7 @@ from graph.records import (
     SuggestionEvent,
     SuggestionEventKind,
     SuggestionList,
+    SuggestionSheet,
     Tie,
     TieKind,
     TokenScope,
@@ -164,18 +165,85 @@ _READ_ALL_BUSINESSES = _READ_BUSINESSES.replace(" LIMIT $limit", "")
 _OF_PUBLISHED = " AND EXISTS { MATCH (:Generation {id: l.generation, status: 'published'}) }"
 
 # See graph/embedded_store.py: only suggestions that are still safe to show.
-_SAFE_SUGGESTIONS = """
-MATCH (g:Generation {id: l.generation})
-MATCH (l)-[s:SUGGESTS]->(o:Business)
-WHERE a.archived_at IS NULL AND o.archived_at IS NULL
+_SAFE = """
+  a.archived_at IS NULL AND o.archived_at IS NULL
   AND NOT a.opted_out AND a.opted_out_at IS NULL AND NOT o.opted_out AND o.opted_out_at IS NULL
   AND NOT EXISTS { (a)-[:DO_NOT_INTRODUCE|KNOWS|PARTNERS_WITH]-(o) }
   AND NOT EXISTS { MATCH (a)-[f:FEEDBACK]-(o) WHERE f.at >= l.computed_at - duration({minutes: 10}) }
-RETURN a.id AS a, o.id AS b, s.rank AS rank, s.score AS score, s.reasons AS reasons,
-       s.other_reasons AS other_reasons, l.computed_at AS at, l.generation AS generation,
-       g.model AS model, g.rules_digest AS rules_digest
+"""
+_SUGGESTION_FIELDS = """
+a.id AS a, o.id AS b, s.rank AS rank, s.score AS score, s.reasons AS reasons,
+s.other_reasons AS other_reasons, l.computed_at AS at, l.generation AS generation,
+g.model AS model, g.rules_digest AS rules_digest
+"""
+_SAFE_SUGGESTIONS = f"""
+MATCH (g:Generation {{id: l.generation}})
+MATCH (l)-[s:SUGGESTS]->(o:Business)
+WHERE {_SAFE}
+RETURN {_SUGGESTION_FIELDS}
 ORDER BY a, rank
 """
+
+
+_SUGGESTIONS_OF_BUSINESS = (
+    "MATCH (st:MatchState {id: 'current'})"
+    " MATCH (a:Business {id: $id})-[:HAS_LIST]->(l:SuggestionList)"
+    " WHERE l.generation >= st.base AND l.generation <= st.published"
+    + _OF_PUBLISHED
+    + " WITH a, l ORDER BY l.generation DESC LIMIT 1"
+    + _SAFE_SUGGESTIONS
+)
+
+
+def _best_suggestions(*, limited: bool) -> str:
+    """A salesperson's suggestions read best first from index suggests_best: the safety checks
+    stop at `$limit` instead of running over (and sorting) the whole book. Only each business's
+    current list counts. A business moved to another salesperson leaves their best at once and
+    joins the new one's with its next list."""
+    return (
+        "MATCH (l:SuggestionList)-[s:SUGGESTS]->(o:Business)"
+        " WHERE s.salesperson_id = $id AND s.score IS NOT NULL AND s.business_id IS NOT NULL"
+        "   AND s.other_id IS NOT NULL"
+        # The index's own order (one direction for all its keys): no sort of the whole book.
+        " WITH l, s, o ORDER BY s.salesperson_id DESC, s.score DESC, s.business_id DESC, s.other_id DESC"
+        " MATCH (st:MatchState {id: 'current'}) WHERE l.generation >= st.base AND l.generation <= st.published"
+        " MATCH (:Salesperson {id: $id})-[:MANAGES]->(a:Business {id: l.business_id})"
+        " MATCH (g:Generation {id: l.generation, status: 'published'})"
+        " WHERE NOT EXISTS { MATCH (a)-[:HAS_LIST]->(newer:SuggestionList)"
+        "   WHERE newer.generation > l.generation AND newer.generation <= st.published"
+        "     AND EXISTS { MATCH (:Generation {id: newer.generation, status: 'published'}) } }"
+        f" AND {_SAFE} RETURN {_SUGGESTION_FIELDS}" + (" LIMIT $limit" if limited else "")
+    )
+
+
+# Follows a query of suggestions (_SUGGESTION_FIELDS): both sides of each, their salespeople,
+# the consents among them and the published generation, all in the same read.
+_SHEET = """
+WITH collect({a: a, b: b, rank: rank, score: score, reasons: reasons, other_reasons: other_reasons, at: at,
+              generation: generation, model: model, rules_digest: rules_digest}) AS suggestions
+CALL (suggestions) {
+  UNWIND [x IN suggestions | x.a] + [x IN suggestions | x.b] + $businesses AS wanted
+  WITH DISTINCT wanted
+  MATCH (b:Business {id: wanted})
+  OPTIONAL MATCH (s:Salesperson)-[:MANAGES]->(b)
+  RETURN collect({business: b {PROJECTION}, salesperson_id: s.id, categories: COLLECT {
+    MATCH (b)-[r:IN_CATEGORY {source: 'given'}]->(c:Category) RETURN c.name ORDER BY r.position
+  }}) AS businesses
+}
+CALL (businesses) {
+  UNWIND [x IN businesses WHERE x.salesperson_id IS NOT NULL | x.salesperson_id] + $salespeople AS wanted
+  WITH DISTINCT wanted
+  MATCH (s:Salesperson {id: wanted})
+  RETURN collect(s {.id, .name, .email, .role}) AS salespeople
+}
+CALL (suggestions) {
+  UNWIND suggestions AS x
+  MATCH (:Business {id: x.b})-[:SHARES_CONTACT]->(:Business {id: x.a})
+  RETURN collect(DISTINCT [x.b, x.a]) AS shared
+}
+OPTIONAL MATCH (st:MatchState {id: 'current'})
+RETURN suggestions, businesses, salespeople, shared, st.published AS published
+""".replace("PROJECTION", _PROJECTION)
 
 
 _PLACE_PROPS = ("city", "region", "country", "metro", "lat", "lon", "postal_code")
@@ -804,32 +872,38 @@ class Neo4jStore(GraphStore):
         return removed
 
     def suggestions_for(self, business_id: str) -> list[Suggestion]:
-        rows = self._query(
-            "MATCH (st:MatchState {id: 'current'})"
-            " MATCH (a:Business {id: $id})-[:HAS_LIST]->(l:SuggestionList)"
-            " WHERE l.generation >= st.base AND l.generation <= st.published"
-            + _OF_PUBLISHED
-            + " WITH a, l ORDER BY l.generation DESC LIMIT 1"
-            + _SAFE_SUGGESTIONS,
-            id=business_id,
-        )
-        return [_to_suggestion(r) for r in rows]
+        return [_to_suggestion(r) for r in self._query(_SUGGESTIONS_OF_BUSINESS, id=business_id)]
 
     def suggestions_for_salesperson(self, salesperson_id: str, limit: int | None = None) -> list[Suggestion]:
-        best_first = _SAFE_SUGGESTIONS.replace("ORDER BY a, rank", "ORDER BY score DESC, a, b") + (
-            " LIMIT $limit" if limit is not None else ""
-        )
-        rows = self._query(
-            "MATCH (st:MatchState {id: 'current'})"
-            " MATCH (:Salesperson {id: $id})-[:MANAGES]->(a:Business)-[:HAS_LIST]->(l:SuggestionList)"
-            " WHERE l.generation >= st.base AND l.generation <= st.published"
-            + _OF_PUBLISHED
-            + " WITH a, l ORDER BY l.generation DESC"
-            " WITH a, collect(l)[0] AS l" + best_first,
-            id=salesperson_id,
-            limit=limit,
-        )
+        rows = self._query(_best_suggestions(limited=limit is not None), id=salesperson_id, limit=limit)
         return [_to_suggestion(r) for r in rows]
+
+    def suggestion_sheet(self, business_id: str) -> SuggestionSheet:
+        return self._sheet(_SUGGESTIONS_OF_BUSINESS, id=business_id, businesses=[business_id], salespeople=[])
+
+    def best_sheet(self, salesperson_id: str, limit: int) -> SuggestionSheet:
+        query = _best_suggestions(limited=True)
+        return self._sheet(query, id=salesperson_id, limit=limit, businesses=[], salespeople=[salesperson_id])
+
+    def _sheet(self, suggestions: str, **params: Any) -> SuggestionSheet:
+        [row] = self._query("CALL () { " + suggestions + " }" + _SHEET, **params)
+        found = [_to_stored(b) for b in row["businesses"]]
+        people = [
+            Salesperson(p["id"], p["name"], p["email"], Role(p["role"] or Role.SALESPERSON)) for p in row["salespeople"]
+        ]
+        # In the query's own order (a collected list's order is not promised).
+        listed = [_to_suggestion(r) for r in row["suggestions"]]
+        if "limit" in params:
+            listed.sort(key=lambda s: (s.score, s.business_id, s.other_id), reverse=True)
+        else:
+            listed.sort(key=lambda s: s.rank)
+        return SuggestionSheet(
+            published=row["published"],
+            suggestions=tuple(listed),
+            businesses={b.id: b for b in found},
+            salespeople={p.id: p for p in people},
+            shared_contacts=frozenset((a, b) for a, b in row["shared"]),
+        )
 
     def all_suggestions(self) -> list[Suggestion]:
         rows = self._query(
@@ -1292,12 +1366,15 @@ class _Neo4jWriter(GraphWriter):
             "UNWIND $lists AS item MATCH (a:Business {id: item.business_id})"
             " MERGE (a)-[:HAS_LIST]->(l:SuggestionList {business_id: item.business_id, generation: $generation})"
             " SET l.computed_at = item.computed_at"
-            " WITH l, item"
+            " WITH a, l, item"
             " CALL (l) { MATCH (l)-[old:SUGGESTS]->() DELETE old }"
-            " CALL (l, item) {"
+            # Each suggestion names its business's salesperson: their best are read best first.
+            " OPTIONAL MATCH (owner:Salesperson)-[:MANAGES]->(a)"
+            " CALL (l, item, owner) {"
             "   UNWIND item.suggestions AS s MATCH (o:Business {id: s.other_id})"
             "   CREATE (l)-[:SUGGESTS {rank: s.rank, score: s.score, reasons: s.reasons,"
-            "                          other_reasons: s.other_reasons}]->(o)"
+            "                          other_reasons: s.other_reasons, salesperson_id: owner.id,"
+            "                          business_id: item.business_id, other_id: o.id}]->(o)"
             " }",
             generation=generation,
             lists=[

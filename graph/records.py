@@ -307,6 +307,17 @@ class ContactConsent:
     at: datetime
 
 
+@dataclass(frozen=True)
+class SuggestionSheet:
+    """Published suggestions with all it takes to show them, read at one moment in one go."""
+
+    published: int | None  # the generation readers see
+    suggestions: tuple[Suggestion, ...]
+    businesses: dict[str, StoredBusiness]  # both sides of every suggestion, and the one asked about
+    salespeople: dict[str, Salesperson]  # who manages each, and the one asked about
+    shared_contacts: frozenset[tuple[str, str]]  # (business, other): business shares its contact with other
+
+
 class JobStatus(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"

@@ -48,6 +48,7 @@ from graph.records import (
     Suggestion,
     SuggestionEvent,
     SuggestionList,
+    SuggestionSheet,
     Tie,
     UpsertOutcome,
     WebhookDelivery,
@@ -513,8 +514,19 @@ class GraphStore(ABC):
     @abstractmethod
     def suggestions_for_salesperson(self, salesperson_id: str, limit: int | None = None) -> list[Suggestion]:
         """The published suggestions of every business the salesperson manages (filtered as
-        `suggestions_for`), best first (score, then business id, then other id), at most
-        `limit`: one read for a whole book."""
+        `suggestions_for`), best first (by score; ties by business id, then other id, both
+        descending), at most `limit`: one read for a whole book, which stops at `limit`."""
+
+    @abstractmethod
+    def suggestion_sheet(self, business_id: str) -> SuggestionSheet:
+        """`suggestions_for(business_id)` with both sides of each, their salespeople, the
+        consents among them and the published generation, in one read (one snapshot); the
+        business itself is in `businesses` if it exists, even without suggestions."""
+
+    @abstractmethod
+    def best_sheet(self, salesperson_id: str, limit: int) -> SuggestionSheet:
+        """`suggestions_for_salesperson(salesperson_id, limit)` as a sheet (see
+        `suggestion_sheet`); the salesperson is in `salespeople` if they exist."""
 
     @abstractmethod
     def all_suggestions(self) -> list[Suggestion]:

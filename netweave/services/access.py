@@ -73,7 +73,13 @@ def viewer_for(store: GraphStore, salesperson_id: str) -> Viewer:
 
 def business_for(store: GraphStore, viewer: Viewer, business_id: str, *, active: bool = True) -> StoredBusiness:
     """The business, if it exists (and is active, unless `active` is False) and the viewer manages it."""
-    business = store.get_business(business_id)
+    return check_business(viewer, store.get_business(business_id), business_id, active=active)
+
+
+def check_business(
+    viewer: Viewer, business: StoredBusiness | None, business_id: str, *, active: bool = True
+) -> StoredBusiness:
+    """`business_for` on a business already read (None: there is none with that id)."""
     if business is None:
         raise NotFound(f"no customer with id {business_id!r}")
     if active and business.archived_at is not None:

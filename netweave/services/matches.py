@@ -23,13 +23,14 @@ from graph.records import (
     Suggestion,
     SuggestionEvent,
     SuggestionEventKind,
+    SuggestionSheet,
 )
 from netweave.jobs import JobQueue
 from netweave.matching.eligibility import learned_factor, pair_signals
 from netweave.matching.kinds import named_kinds
 from netweave.matching.rules import Rules
 from netweave.matching.settings import Weights
-from netweave.services.access import NotAllowed, NotFound, Viewer, business_for
+from netweave.services.access import NotAllowed, NotFound, Viewer, business_for, check_business
 from netweave.services.customers import request_refresh
 
 
@@ -68,58 +69,43 @@ class SuggestionView:
     suggestion: Suggestion  # as stored, for history
 
 
-class _Parties:
-    """Builds parties for one viewer, the salespeople they name read in one go."""
+@dataclass(frozen=True)
+class Listing:
+    """Suggestions as the viewer sees them, and the published generation they come from."""
 
-    def __init__(self, store: GraphStore, viewer: Viewer, businesses: Iterable[StoredBusiness]):
-        self.viewer = viewer
-        self._people = store.get_salespeople(sorted({b.record.salesperson_id for b in businesses}))
-
-    def owner_name(self, salesperson_id: str) -> str:
-        person = self._people.get(salesperson_id)
-        return person.name if person else salesperson_id
-
-    def party(self, business: StoredBusiness, contact_visible: bool) -> Party:
-        record = business.record
-        return Party(
-            id=record.id,
-            name=record.name,
-            categories=record.categories,
-            city=record.place.city if record.place else None,
-            website=record.website,
-            owner_id=record.salesperson_id,
-            owner_name=self.owner_name(record.salesperson_id),
-            mine=record.salesperson_id == self.viewer.salesperson_id,
-            contact=Contact(record.contact_name, record.email) if contact_visible else None,
-        )
+    views: list[SuggestionView]
+    generation: int | None
 
 
-def _views(store: GraphStore, viewer: Viewer, suggestions: list[Suggestion]) -> list[SuggestionView]:
-    ids = {i for s in suggestions for i in (s.business_id, s.other_id)}
-    businesses = store.get_businesses(sorted(ids))
-    parties = _Parties(store, viewer, businesses.values())
-    across_book_others = {
-        s.other_id
-        for s in suggestions
-        if s.business_id in businesses
-        and s.other_id in businesses
-        and businesses[s.business_id].record.salesperson_id != businesses[s.other_id].record.salesperson_id
-    }
-    consents: dict[str, set[str]] = {}
-    for consent in store.contact_consents_of(sorted(across_book_others)) if across_book_others else ():
-        consents.setdefault(consent.business_id, set()).add(consent.other_id)
+def _party(sheet: SuggestionSheet, viewer: Viewer, business: StoredBusiness, contact_visible: bool) -> Party:
+    record = business.record
+    owner = sheet.salespeople.get(record.salesperson_id)
+    return Party(
+        id=record.id,
+        name=record.name,
+        categories=record.categories,
+        city=record.place.city if record.place else None,
+        website=record.website,
+        owner_id=record.salesperson_id,
+        owner_name=owner.name if owner else record.salesperson_id,
+        mine=record.salesperson_id == viewer.salesperson_id,
+        contact=Contact(record.contact_name, record.email) if contact_visible else None,
+    )
+
+
+def _listing(viewer: Viewer, sheet: SuggestionSheet, suggestions: Iterable[Suggestion]) -> Listing:
     views = []
     for s in suggestions:
-        mine, other = businesses.get(s.business_id), businesses.get(s.other_id)
+        mine, other = sheet.businesses.get(s.business_id), sheet.businesses.get(s.other_id)
         if mine is None or other is None:
             continue
         across = mine.record.salesperson_id != other.record.salesperson_id
         # The other side's contacts: same owner, a manager, or its owner agreed to share them.
-        visible = not across or viewer.sees_every_book or s.business_id in consents.get(other.id, set())
+        visible = not across or viewer.sees_every_book or (other.id, mine.id) in sheet.shared_contacts
         views.append(
             SuggestionView(
-                parties.party(mine, True),
-                parties.party(other, visible),
+                _party(sheet, viewer, mine, True),
+                _party(sheet, viewer, other, visible),
                 s.rank,
                 s.score,
                 s.reasons,
@@ -130,31 +116,43 @@ def _views(store: GraphStore, viewer: Viewer, suggestions: list[Suggestion]) -> 
                 s,
             )
         )
-    return views
+    return Listing(views, sheet.published)
+
+
+def business_listing(store: GraphStore, viewer: Viewer, business_id: str) -> Listing:
+    """The business's current suggestions, best first (the viewer must manage it): one read."""
+    sheet = store.suggestion_sheet(business_id)
+    check_business(viewer, sheet.businesses.get(business_id), business_id)
+    return _listing(viewer, sheet, sheet.suggestions)
 
 
 def suggestions_for_business(store: GraphStore, viewer: Viewer, business_id: str) -> list[SuggestionView]:
     """The business's current suggestions, best first (the viewer must manage it)."""
-    business_for(store, viewer, business_id)
-    return _views(store, viewer, store.suggestions_for(business_id))
+    return business_listing(store, viewer, business_id).views
+
+
+def best_listing(store: GraphStore, viewer: Viewer, salesperson_id: str, limit: int = 20) -> Listing:
+    """The best suggestions across a salesperson's book, each pair once, best first: one read."""
+    viewer.require_book(salesperson_id)
+    # A pair within the book is listed from both sides: twice the limit holds `limit` pairs.
+    sheet = store.best_sheet(salesperson_id, 2 * limit)
+    if salesperson_id not in sheet.salespeople:
+        raise NotFound(f"no salesperson {salesperson_id!r}")
+    seen: set[frozenset[str]] = set()
+    best: list[Suggestion] = []
+    for s in sheet.suggestions:
+        pair = frozenset((s.business_id, s.other_id))
+        if pair not in seen:
+            seen.add(pair)
+            best.append(s)
+    return _listing(viewer, sheet, best[:limit])
 
 
 def best_for_salesperson(
     store: GraphStore, viewer: Viewer, salesperson_id: str, limit: int = 20
 ) -> list[SuggestionView]:
     """The best suggestions across a salesperson's book, each pair once, best first."""
-    viewer.require_book(salesperson_id)
-    if store.get_salesperson(salesperson_id) is None:
-        raise NotFound(f"no salesperson {salesperson_id!r}")
-    seen: set[frozenset[str]] = set()
-    best: list[Suggestion] = []
-    # A pair within the book is listed from both sides: twice the limit holds `limit` pairs.
-    for s in store.suggestions_for_salesperson(salesperson_id, 2 * limit):
-        pair = frozenset((s.business_id, s.other_id))
-        if pair not in seen:
-            seen.add(pair)
-            best.append(s)
-    return _views(store, viewer, best[:limit])
+    return best_listing(store, viewer, salesperson_id, limit).views
 
 
 def record_feedback(

@@ -71,6 +71,7 @@ def test_migrations_are_recorded_and_idempotent(store):
         "005_introductions",
         "006_idempotency",
         "007_webhooks",
+        "008_best_first",
     ]
     assert store.migrate() == []
 

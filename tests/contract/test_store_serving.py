@@ -223,7 +223,7 @@ def test_an_incremental_generation_replaces_only_the_lists_it_holds(four):
     # A salesperson's book in one read: the same lists as one by one (D is Ken's and has none).
     danas = four.suggestions_for_salesperson("dana@example.com")
     one_by_one = [s for b in ("A", "B", "C") for s in four.suggestions_for(b)]
-    assert danas == sorted(one_by_one, key=lambda s: (-s.score, s.business_id, s.other_id))
+    assert danas == sorted(one_by_one, key=lambda s: (s.score, s.business_id, s.other_id), reverse=True)
     assert four.suggestions_for_salesperson("dana@example.com", limit=1) == danas[:1]
     assert four.suggestions_for_salesperson("ken@example.com") == []
     assert four.prune_lists(superseded_by=incremental.id) == 2, "A's and C's first lists"
@@ -235,6 +235,64 @@ def test_an_incremental_generation_replaces_only_the_lists_it_holds(four):
     assert four.prune_lists(below_base=100) == 2
     assert four.prune_lists(abandoned=True, below_base=100) == 0
     assert [(s.business_id, s.other_id) for s in four.all_suggestions()] == [("D", "A")]
+
+
+def test_a_salespersons_best_follow_a_business_moved_to_another_book(four):
+    publish(
+        four,
+        GenerationKind.FULL,
+        [
+            SuggestionList("A", T0, (suggestion("A", "D", 1, 0.9), suggestion("A", "B", 2, 0.4))),
+            SuggestionList("B", T0, (suggestion("B", "A", 1, 0.7),)),
+        ],
+    )
+    assert [(s.business_id, s.other_id) for s in four.suggestions_for_salesperson("dana@example.com", 2)] == [
+        ("A", "D"),
+        ("B", "A"),
+    ]
+    four.upsert_businesses([business("A", "Alpha", "ken@example.com")], T1)
+    # A's list was written while Dana managed A: it leaves her best at once, and reaches
+    # Ken's with A's next list.
+    assert [(s.business_id, s.other_id) for s in four.suggestions_for_salesperson("dana@example.com")] == [("B", "A")]
+    assert four.suggestions_for_salesperson("ken@example.com") == []
+    publish(four, GenerationKind.INCREMENTAL, [SuggestionList("A", T1, (suggestion("A", "C", 1, 0.8),))], T1)
+    assert [(s.business_id, s.other_id) for s in four.suggestions_for_salesperson("ken@example.com")] == [("A", "C")]
+    assert [s.other_id for s in four.suggestions_for_salesperson("dana@example.com")] == ["A"]
+
+
+def test_a_sheet_holds_all_that_showing_suggestions_takes(four):
+    publish(
+        four,
+        GenerationKind.FULL,
+        [
+            SuggestionList("A", T0, (suggestion("A", "D", 1, 0.9), suggestion("A", "B", 2, 0.4))),
+            SuggestionList("B", T0, (suggestion("B", "A", 1, 0.7), suggestion("B", "D", 2, 0.4))),
+        ],
+    )
+    four.write(lambda tx: tx.grant_contact(ContactConsent("D", "A", "ken@example.com", T1)))  # D's with A only
+    four.write(lambda tx: tx.grant_contact(ContactConsent("C", "A", "dana@example.com", T1)))  # not a pair shown
+    everyone = four.get_salespeople(["dana@example.com", "ken@example.com"])
+
+    sheet = four.suggestion_sheet("A")
+    assert sheet.suggestions == tuple(four.suggestions_for("A"))
+    assert sheet.businesses == four.get_businesses(["A", "B", "D"])
+    assert sheet.salespeople == everyone
+    assert sheet.shared_contacts == {("D", "A")}
+    assert sheet.published == four.match_state().published is not None
+
+    best = four.best_sheet("dana@example.com", 3)
+    assert best.suggestions == tuple(four.suggestions_for_salesperson("dana@example.com", 3))
+    assert [(s.business_id, s.other_id) for s in best.suggestions] == [("A", "D"), ("B", "A"), ("B", "D")]
+    assert best.businesses == four.get_businesses(["A", "B", "D"]) and best.salespeople == everyone
+    assert best.shared_contacts == {("D", "A")}, "D shares with A, not with B"
+
+    # Without suggestions: what was asked about, if it exists.
+    quiet = four.suggestion_sheet("C")
+    assert (quiet.suggestions, set(quiet.businesses), set(quiet.salespeople)) == ((), {"C"}, {"dana@example.com"})
+    assert four.suggestion_sheet("ghost").businesses == {}
+    kens = four.best_sheet("ken@example.com", 5)
+    assert (kens.suggestions, kens.businesses, set(kens.salespeople)) == ((), {}, {"ken@example.com"})
+    assert four.best_sheet("nobody@example.com", 5).salespeople == {}
 
 
 def test_a_refresh_that_crashed_is_never_shown_even_after_a_later_one(four):
@@ -406,6 +464,7 @@ def test_several_processes_starting_at_once_migrate_once(store_settings, store, 
         "005_introductions",
         "006_idempotency",
         "007_webhooks",
+        "008_best_first",
     ]
     assert sorted(name for names in applied for name in names) == everything, applied
     reopened = open_store(store_settings)

@@ -16,17 +16,13 @@ from netweave.web.api.schemas import Accepted, BestQuery, IdempotentHeaders, Job
 TAG = "matches"
 
 
-def _generation() -> int | None:
-    return get_store().match_state().published
-
-
 @bp.get("/businesses/<business_id>/matches")
 @requires(TokenScope.READ)
 @spec.validate(resp=responses({"HTTP_200": MatchList}, 404), tags=[TAG], operation_id="getMatches")
 def business_matches(business_id: str) -> MatchList:
     """The business's current suggestions, best first, with the reasons for each side."""
-    views = matches.suggestions_for_business(get_store(), caller().viewer, business_id)
-    return MatchList(items=[MatchOut.of(v) for v in views], generation=_generation())
+    listing = matches.business_listing(get_store(), caller().viewer, business_id)
+    return MatchList(items=[MatchOut.of(v) for v in listing.views], generation=listing.generation)
 
 
 @bp.get("/salespeople/<salesperson_id>/matches")
@@ -34,8 +30,8 @@ def business_matches(business_id: str) -> MatchList:
 @spec.validate(resp=responses({"HTTP_200": MatchList}, 404, 422), tags=[TAG], operation_id="getBestMatches")
 def best_matches(salesperson_id: str, query: BestQuery) -> MatchList:
     """The best suggestions across a salesperson's book, each pair once, best first."""
-    views = matches.best_for_salesperson(get_store(), caller().viewer, salesperson_id.strip().lower(), query.limit)
-    return MatchList(items=[MatchOut.of(v) for v in views], generation=_generation())
+    listing = matches.best_listing(get_store(), caller().viewer, salesperson_id.strip().lower(), query.limit)
+    return MatchList(items=[MatchOut.of(v) for v in listing.views], generation=listing.generation)
 
 
 def _accepted(job: Job | None) -> tuple[Accepted, int, dict[str, str]]:
