@@ -5,8 +5,8 @@
 
 On each backend it makes a book of 10,000 synthetic businesses (bench.matching's generator),
 imports it and computes its suggestions in this process, makes an integration token, then
-serves the app as the Procfile does (`gunicorn --workers 2 "netweave:create_app()"`, sync
-workers, the rate limit set out of reach) and drives it with Debian's wrk: 2 threads, 50
+serves the app as the Procfile does (`gunicorn --workers 2 --threads 4 "netweave:create_app()"`,
+the rate limit set out of reach) and drives it with Debian's wrk: 2 threads, 50
 connections, 30 s per scenario after a 2 s warm-up, each request for a random id of the book.
 This machine has 2 cores: gunicorn is pinned to core 0 and wrk to core 1 (taskset), so the
 load generator does not take the server's CPU (Neo4j and the worker are not pinned). For each
@@ -441,7 +441,7 @@ def bench_backend(label: str, settings: StoreSettings, args: argparse.Namespace,
         # The Procfile's web command, pinned away from wrk's core.
         log = folder / "gunicorn.log"
         gunicorn = start(["taskset", "-c", server_cores, str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}",
-                          "--workers", "2", "netweave:create_app()"], env, log)  # fmt: skip
+                          "--workers", "2", "--threads", "4", "netweave:create_app()"], env, log)  # fmt: skip
         stack.callback(stop, gunicorn)
         wait_until(lambda: call("GET", base + "/readyz", token)[0] == 200, "gunicorn ready", gunicorn, log, 120)
         master = psutil.Process(gunicorn.pid)

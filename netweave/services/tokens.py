@@ -11,9 +11,13 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from cachetools import TTLCache
 
 from graph import GraphStore, UnknownSalespersonError
 from graph.records import ApiToken, TokenScope
@@ -108,3 +112,25 @@ def authenticate(store: GraphStore, secret: str) -> Caller | None:
     if person is None:
         return None
     return Caller(token, Viewer(person.id, person.role))
+
+
+class RecentCallers:
+    """Callers whose tokens were found valid in the last `seconds` (one web process's memory,
+    by the token's hash): most requests then skip the store's lookups. A token revoked, or a
+    salesperson removed, meanwhile is refused within `seconds`; 0 looks up every request.
+    Only valid tokens are kept, so a new token works at once."""
+
+    def __init__(self, seconds: float, most: int = 4096, timer: Callable[[], float] = time.monotonic):
+        self._callers: TTLCache[str, Caller] | None = TTLCache(most, seconds, timer) if seconds > 0 else None
+        self._lock = threading.Lock()  # TTLCache is not thread-safe
+
+    def authenticate(self, store: GraphStore, secret: str) -> Caller | None:
+        if self._callers is None or not _TOKEN.fullmatch(secret):
+            return authenticate(store, secret)
+        key = _hash(secret)
+        with self._lock:
+            caller = self._callers.get(key)
+        if caller is None and (caller := authenticate(store, secret)) is not None:
+            with self._lock:
+                self._callers[key] = caller
+        return caller

@@ -17,9 +17,11 @@ from flask import Flask
 
 from graph import Role, Salesperson
 from graph.records import IdempotentRequest, TokenScope
+from netweave import create_app
 from netweave.jobs import get_runner
 from netweave.services import tokens
 from netweave.services.access import Viewer
+from tests.conftest import app_config
 from tests.support.api import Api, token
 
 DANA, KEN, MAYA = "dana@example.com", "ken@example.com", "maya@example.com"
@@ -81,7 +83,9 @@ def problem(response, status: int) -> dict:
 # Auth
 
 
-def test_no_token_a_bad_one_or_a_revoked_one_is_401_with_a_bearer_challenge(app, people, crm):
+def test_no_token_a_bad_one_or_a_revoked_one_is_401_with_a_bearer_challenge(store_settings, tmp_path):
+    app = create_app({**app_config(store_settings, tmp_path), "API_TOKEN_CACHE_SECONDS": "0"})
+    people = app.extensions["netweave.store"]
     anonymous = Api(app.test_client(), None)
     answer = anonymous.get("/businesses")
     assert "valid API token is required" in problem(answer, 401)["detail"]
@@ -94,6 +98,22 @@ def test_no_token_a_bad_one_or_a_revoked_one_is_401_with_a_bearer_challenge(app,
     assert Api(app.test_client(), issued.secret).get("/businesses").status_code == 200
     tokens.revoke_token(people, Viewer.system(), issued.token.id)
     problem(Api(app.test_client(), issued.secret).get("/businesses"), 401)
+    people.close()
+
+
+def test_a_valid_token_is_remembered_a_few_seconds_so_revoking_takes_effect_within_them(people):
+    clock = [0.0]
+    recent = tokens.RecentCallers(5, timer=lambda: clock[0])
+    issued = tokens.create_token(people, Viewer.system(), "crm", [TokenScope.READ])
+    assert recent.authenticate(people, issued.secret).token.id == issued.token.id
+    assert recent.authenticate(people, "nw_000000000000_" + "x" * 43) is None
+    tokens.revoke_token(people, Viewer.system(), issued.token.id)
+    assert recent.authenticate(people, issued.secret) is not None, "remembered: not looked up again yet"
+    clock[0] = 5.01
+    assert recent.authenticate(people, issued.secret) is None, "looked up again: revoked"
+    assert tokens.RecentCallers(0).authenticate(people, issued.secret) is None
+    fresh = tokens.create_token(people, Viewer.system(), "new", [TokenScope.READ])
+    assert recent.authenticate(people, fresh.secret) is not None, "only valid tokens are kept: a new one works at once"
 
 
 def test_tokens_are_stored_only_as_a_hash(people):

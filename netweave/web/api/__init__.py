@@ -125,7 +125,8 @@ def _authenticate_and_read_body() -> Response | None:
         return None
     header = request.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
-    found = tokens.authenticate(get_store(), secret.strip()) if scheme.lower() == "bearer" else None
+    recent = current_app.extensions["netweave.api_callers"]
+    found = recent.authenticate(get_store(), secret.strip()) if scheme.lower() == "bearer" else None
     if found is None:
         detail = "a valid API token is required: Authorization: Bearer <token>"
         if header:
@@ -217,6 +218,7 @@ def init_app(app: Flask) -> None:
     )
 
     handle_routing_errors(app)
+    app.extensions["netweave.api_callers"] = tokens.RecentCallers(float(app.config["API_TOKEN_CACHE_SECONDS"]))
     # Per token (Redis when configured, so every web process shares the count; else each
     # process counts its own). Over the limit: 429 with Retry-After, as a problem.
     limiter = Limiter(
