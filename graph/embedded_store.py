@@ -74,6 +74,7 @@ from graph.store import (
     UnknownBusinessError,
     UnknownJobError,
     UnknownSalespersonError,
+    each_pair_once,
     gave_up_message,
 )
 
@@ -748,6 +749,9 @@ class EmbeddedStore(GraphStore):
         return [_to_suggestion(r) for r in rows]
 
     def suggestions_for_salesperson(self, salesperson_id: str, limit: int | None = None) -> list[Suggestion]:
+        return [_to_suggestion(r) for r in self._best_rows(salesperson_id, limit)]
+
+    def _best_rows(self, salesperson_id: str, limit: int | None) -> list[sqlite3.Row]:
         # Walks the salesperson's suggestions best first (index suggestions_best) and keeps
         # those of each business's current list that are still safe, so it stops at `limit`
         # instead of reading and sorting the whole book. A business moved to another
@@ -766,7 +770,7 @@ class EmbeddedStore(GraphStore):
             " ORDER BY s.score DESC, s.business_id DESC, s.other_id DESC LIMIT ?",
             (salesperson_id, -1 if limit is None else limit),
         )
-        return [_to_suggestion(r) for r in rows]
+        return rows
 
     def suggestion_sheet(self, business_id: str) -> SuggestionSheet:
         with self._snapshot():
@@ -774,7 +778,11 @@ class EmbeddedStore(GraphStore):
 
     def best_sheet(self, salesperson_id: str, limit: int) -> SuggestionSheet:
         with self._snapshot():
-            return self._sheet(self.suggestions_for_salesperson(salesperson_id, limit), salespeople=[salesperson_id])
+            # A pair within the book is listed from both sides: 2 * limit rows hold `limit`
+            # pairs. Only the rows kept are decoded, and only their businesses read.
+            rows = self._best_rows(salesperson_id, 2 * limit)
+            kept = each_pair_once(rows, limit, lambda r: (r[0], r[1]))
+            return self._sheet([_to_suggestion(r) for r in kept], salespeople=[salesperson_id])
 
     def _sheet(
         self, suggestions: list[Suggestion], businesses: Sequence[str] = (), salespeople: Sequence[str] = ()

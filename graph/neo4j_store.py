@@ -218,6 +218,24 @@ def _best_suggestions(*, limited: bool) -> str:
     )
 
 
+# Follows a query of suggestions best first: the first `$pairs` of distinct pairs, in order.
+_EACH_PAIR_ONCE = f"""
+WITH collect({{{
+    ", ".join(
+        f"{n}: {n}"
+        for n in ("a", "b", "rank", "score", "reasons", "other_reasons", "at", "generation", "model", "rules_digest")
+    )
+}}}) AS rows
+WITH reduce(acc = {{seen: [], kept: []}}, r IN rows |
+       CASE WHEN size(acc.kept) >= $pairs OR (CASE WHEN r.a < r.b THEN [r.a, r.b] ELSE [r.b, r.a] END) IN acc.seen
+            THEN acc
+            ELSE {{seen: acc.seen + [CASE WHEN r.a < r.b THEN [r.a, r.b] ELSE [r.b, r.a] END], kept: acc.kept + [r]}}
+       END).kept AS kept
+UNWIND kept AS r
+RETURN r.a AS a, r.b AS b, r.rank AS rank, r.score AS score, r.reasons AS reasons, r.other_reasons AS other_reasons,
+       r.at AS at, r.generation AS generation, r.model AS model, r.rules_digest AS rules_digest
+"""
+
 # Follows a query of suggestions (_SUGGESTION_FIELDS): both sides of each, their salespeople,
 # the consents among them and the published generation, all in the same read.
 _SHEET = """
@@ -889,8 +907,11 @@ class Neo4jStore(GraphStore):
         return self._sheet(_SUGGESTIONS_OF_BUSINESS, id=business_id, businesses=[business_id], salespeople=[])
 
     def best_sheet(self, salesperson_id: str, limit: int) -> SuggestionSheet:
-        query = _best_suggestions(limited=True)
-        return self._sheet(query, id=salesperson_id, limit=limit, businesses=[], salespeople=[salesperson_id])
+        # A pair within the book is listed from both sides: 2 * limit rows hold `limit` pairs,
+        # kept each once (_EACH_PAIR_ONCE) before the businesses are read.
+        query = "CALL () { " + _best_suggestions(limited=True) + " }" + _EACH_PAIR_ONCE
+        return self._sheet(query, id=salesperson_id, limit=2 * limit, pairs=limit, businesses=[],
+                           salespeople=[salesperson_id])  # fmt: skip
 
     def _sheet(self, suggestions: str, **params: Any) -> SuggestionSheet:
         [row] = self._query("CALL () { " + suggestions + " }" + _SHEET, **params)

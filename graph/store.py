@@ -13,7 +13,7 @@ changes in that same transaction, which is how the matcher learns what to refres
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -98,6 +98,18 @@ class MatchState:
 
     published: int | None = None
     base: int | None = None
+
+
+def each_pair_once(items: Iterable[T], limit: int, pair: Callable[[T], tuple[str, str]]) -> list[T]:
+    """The first `limit` items of distinct pairs (either way round), in their order."""
+    seen: set[frozenset[str]] = set()
+    kept: list[T] = []
+    for item in items:
+        key = frozenset(pair(item))
+        if key not in seen and len(kept) < limit:
+            seen.add(key)
+            kept.append(item)
+    return kept
 
 
 class GraphWriter(ABC):
@@ -525,8 +537,10 @@ class GraphStore(ABC):
 
     @abstractmethod
     def best_sheet(self, salesperson_id: str, limit: int) -> SuggestionSheet:
-        """`suggestions_for_salesperson(salesperson_id, limit)` as a sheet (see
-        `suggestion_sheet`); the salesperson is in `salespeople` if they exist."""
+        """The salesperson's best `limit` pairs as a sheet (see `suggestion_sheet`): their
+        suggestions in `suggestions_for_salesperson`'s order, each pair once, from its better
+        side (a pair within the book is listed from both); the salesperson is in
+        `salespeople` if they exist."""
 
     @abstractmethod
     def all_suggestions(self) -> list[Suggestion]:

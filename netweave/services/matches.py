@@ -134,18 +134,10 @@ def suggestions_for_business(store: GraphStore, viewer: Viewer, business_id: str
 def best_listing(store: GraphStore, viewer: Viewer, salesperson_id: str, limit: int = 20) -> Listing:
     """The best suggestions across a salesperson's book, each pair once, best first: one read."""
     viewer.require_book(salesperson_id)
-    # A pair within the book is listed from both sides: twice the limit holds `limit` pairs.
-    sheet = store.best_sheet(salesperson_id, 2 * limit)
+    sheet = store.best_sheet(salesperson_id, limit)  # each pair once
     if salesperson_id not in sheet.salespeople:
         raise NotFound(f"no salesperson {salesperson_id!r}")
-    seen: set[frozenset[str]] = set()
-    best: list[Suggestion] = []
-    for s in sheet.suggestions:
-        pair = frozenset((s.business_id, s.other_id))
-        if pair not in seen:
-            seen.add(pair)
-            best.append(s)
-    return _listing(viewer, sheet, best[:limit])
+    return _listing(viewer, sheet, sheet.suggestions)
 
 
 def best_for_salesperson(

@@ -22,30 +22,9 @@ from netweave.jobs import get_runner
 from netweave.services import tokens
 from netweave.services.access import Viewer
 from tests.conftest import app_config
-from tests.support.api import Api, token
+from tests.support.api import BARN, DANA, KEN, MAYA, VENUE, Api, florist, problem, token
 
-DANA, KEN, MAYA = "dana@example.com", "ken@example.com", "maya@example.com"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def florist(business_id: str = "F1", **more) -> dict:
-    return {
-        "id": business_id, "name": "Petal & Stem", "salesperson": DANA, "salesperson_name": "Dana Reyes",
-        "categories": "Florist", "description": "Wedding and event flowers", "customers": "engaged couples",
-        "needs": "wedding venue referrals", "city": "Denver", "region": "CO", **more,
-    }  # fmt: skip
-
-
-VENUE = {
-    "id": "V1", "name": "Lakeside Venue", "salesperson": DANA, "categories": "Wedding Venue",
-    "description": "Lakeside wedding venue for 200 guests", "customers": "engaged couples",
-    "needs": "florists and caterers", "city": "Lakewood", "region": "Colorado",
-}  # fmt: skip
-BARN = {
-    "id": "V2", "name": "Summit Barn", "salesperson": KEN, "salesperson_name": "Ken Olson",
-    "categories": "Wedding Venue", "description": "Barn venue for rustic weddings", "customers": "engaged couples",
-    "needs": "florists", "city": "Denver", "region": "CO",
-}  # fmt: skip
 
 
 @pytest.fixture
@@ -70,14 +49,6 @@ def crm(app: Flask, people) -> Api:
 @pytest.fixture
 def dana(app: Flask, people) -> Api:
     return Api(app.test_client(), token(people, TokenScope.WRITE, salesperson=DANA))
-
-
-def problem(response, status: int) -> dict:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    body = response.get_json(force=True)
-    assert body["status"] == status and body["title"] and body["detail"]
-    return body
 
 
 # Auth

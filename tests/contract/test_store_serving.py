@@ -280,9 +280,14 @@ def test_a_sheet_holds_all_that_showing_suggestions_takes(four):
     assert sheet.shared_contacts == {("D", "A")}
     assert sheet.published == four.match_state().published is not None
 
-    best = four.best_sheet("dana@example.com", 3)
-    assert best.suggestions == tuple(four.suggestions_for_salesperson("dana@example.com", 3))
-    assert [(s.business_id, s.other_id) for s in best.suggestions] == [("A", "D"), ("B", "A"), ("B", "D")]
+    best = four.best_sheet("dana@example.com", 5)
+    rows = four.suggestions_for_salesperson("dana@example.com")
+    assert [(s.business_id, s.other_id) for s in rows] == [("A", "D"), ("B", "A"), ("B", "D"), ("A", "B")]
+    assert best.suggestions == tuple(rows[:3]), "each pair once: A-B from its better side, B"
+    assert [(s.business_id, s.other_id) for s in four.best_sheet("dana@example.com", 2).suggestions] == [
+        ("A", "D"),
+        ("B", "A"),
+    ]
     assert best.businesses == four.get_businesses(["A", "B", "D"]) and best.salespeople == everyone
     assert best.shared_contacts == {("D", "A")}, "D shares with A, not with B"
 

@@ -226,7 +226,13 @@ def init_app(app: Flask) -> None:
         app=app,
         storage_uri=app.config["REDIS_URL"] or "memory://",
         key_prefix="netweave-api",
+        # Redis down: each process counts in memory until it is back, so the API stays up
+        # (and limited) instead of failing every request.
+        in_memory_fallback_enabled=True,
     )
     app.extensions["netweave.api_limiter"] = limiter
-    limiter.limit(lambda: app.config["API_RATE_LIMIT"], exempt_when=lambda: request.endpoint in PUBLIC)(bp)
+    # One count per token for the whole API (not one per route).
+    limiter.shared_limit(
+        lambda: app.config["API_RATE_LIMIT"], scope="api", exempt_when=lambda: request.endpoint in PUBLIC
+    )(bp)
     app.register_blueprint(bp)
