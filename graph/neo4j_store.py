@@ -218,8 +218,10 @@ def _best_suggestions(*, limited: bool) -> str:
     )
 
 
-# Follows a query of suggestions best first: the first `$pairs` of distinct pairs, in order.
+# Follows a query of suggestions best first: the first `$pairs` of distinct pairs, in order
+# (sorted again before they are collected: a list's order is that of the rows it collects).
 _EACH_PAIR_ONCE = f"""
+WITH * ORDER BY score DESC, a DESC, b DESC
 WITH collect({{{
     ", ".join(
         f"{n}: {n}"
