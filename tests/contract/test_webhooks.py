@@ -13,20 +13,8 @@ from graph import Role, Salesperson
 from graph.records import DeliveryStatus, TokenScope
 from netweave.jobs import get_runner
 from netweave.services import webhooks
-from tests.support.api import Api, token
+from tests.support.api import DANA, KEN, VENUE, Api, florist, token
 from tests.support.receiver import webhook_receiver
-
-DANA, KEN = "dana@example.com", "ken@example.com"
-FLORIST = {
-    "id": "F1", "name": "Petal & Stem", "salesperson": DANA, "categories": "Florist",
-    "description": "Wedding and event flowers", "customers": "engaged couples", "needs": "wedding venue referrals",
-    "city": "Denver", "region": "CO",
-}  # fmt: skip
-VENUE = {
-    "id": "V1", "name": "Lakeside Venue", "salesperson": DANA, "categories": "Wedding Venue",
-    "description": "Lakeside wedding venue for 200 guests", "customers": "engaged couples",
-    "needs": "florists and caterers", "city": "Lakewood", "region": "CO",
-}  # fmt: skip
 
 
 @pytest.fixture
@@ -73,7 +61,7 @@ def test_a_private_or_unknown_target_is_refused_unless_allowlisted(setup):
 def test_an_introduction_moving_is_delivered_signed_and_a_failure_is_retried(app, setup, receiver, embedder):
     store, api = setup
     crm, dana = api(), api(salesperson=DANA)
-    crm.post("/businesses/bulk", json={"businesses": [FLORIST, VENUE]})
+    crm.post("/businesses/bulk", json={"businesses": [florist(), VENUE]})
     get_runner(app).run_queued()
     made = dana.post("/webhooks", json={"url": receiver.url, "events": ["introduction.status_changed"],
                                         "description": "Dana's CRM"})  # fmt: skip
@@ -130,7 +118,7 @@ def test_a_delivery_that_keeps_failing_is_failed_logged_and_can_be_replayed(app,
 def test_events_reach_only_the_books_they_concern_and_a_deleted_hook_gets_nothing(app, setup, receiver, embedder):
     store, api = setup
     crm, dana, ken = api(), api(salesperson=DANA), api(salesperson=KEN)
-    crm.post("/businesses/bulk", json={"businesses": [FLORIST, VENUE]})
+    crm.post("/businesses/bulk", json={"businesses": [florist(), VENUE]})
     get_runner(app).run_queued()
     kens = ken.post("/webhooks", json={"url": receiver.url, "events": ["introduction.status_changed"]}).get_json()
     problem = dana.get(f"/webhooks/{kens['id']}")
@@ -147,7 +135,7 @@ def test_new_suggestions_are_told_to_the_salesperson_whose_book_gained_them(app,
     crm, dana, ken = api(), api(salesperson=DANA), api(salesperson=KEN)
     danas = dana.post("/webhooks", json={"url": receiver.url, "events": ["suggestions.new"]}).get_json()
     kens = ken.post("/webhooks", json={"url": receiver.url, "events": ["suggestions.new"]}).get_json()
-    crm.post("/businesses/bulk", json={"businesses": [FLORIST, VENUE]})
+    crm.post("/businesses/bulk", json={"businesses": [florist(), VENUE]})
     get_runner(app).run_queued()
     [told] = store.list_deliveries(subscription_id=danas["id"])
     data = json.loads(told.payload)["data"]
