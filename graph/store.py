@@ -105,8 +105,10 @@ def each_pair_once(items: Iterable[T], limit: int, pair: Callable[[T], tuple[str
     seen: set[frozenset[str]] = set()
     kept: list[T] = []
     for item in items:
+        if len(kept) == limit:
+            break
         key = frozenset(pair(item))
-        if key not in seen and len(kept) < limit:
+        if key not in seen:
             seen.add(key)
             kept.append(item)
     return kept
