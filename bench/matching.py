@@ -39,7 +39,7 @@ from pathlib import Path
 
 import psutil
 
-from graph import StoreSettings, open_store
+from graph import GraphStore, StoreSettings, open_store
 from graph.records import EMBEDDING_FIELDS, JobStatus
 from netweave.demo.catalog import FIRST_NAMES, KINDS, SURNAMES
 from netweave.importer import import_rows
@@ -56,6 +56,26 @@ RESULTS: list[tuple[str, bool, str]] = []
 def target(name: str, met: bool, detail: str) -> None:
     RESULTS.append((name, met, detail))
     print(f"  {'PASS' if met else 'FAIL'}  {name}: {detail}")
+
+
+def report_targets() -> int:
+    """Print how many targets were met (and which were not); the exit status: 1 if any missed."""
+    missed = [name for name, met, _ in RESULTS if not met]
+    print(
+        f"{len(RESULTS) - len(missed)} of {len(RESULTS)} targets met"
+        + (f"; missed: {'; '.join(missed)}" if missed else "")
+    )
+    return 1 if missed else 0
+
+
+def wipe_neo4j(store: GraphStore) -> None:
+    """Empty the database, the schema kept (as tests/conftest.py does)."""
+    with store.driver.session(database=store.database) as session:  # batches: a big graph outgrows one tx
+        session.run(
+            "MATCH (n) WHERE NOT n:SchemaMigration AND NOT n:SchemaLock"
+            " CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 2000 ROWS"
+        ).consume()
+        session.run("MERGE (:MatchState {id: 'current'})").consume()
 
 
 def synthetic_row(rng: random.Random, n: int, markets: int) -> dict[str, str]:
@@ -257,11 +277,7 @@ def run(label: str, settings: StoreSettings, count: int, embedder: Embedder, see
     store = open_store(settings)
     store.migrate()
     if store.backend == "neo4j":
-        with store.driver.session(database=store.database) as session:  # batches: a big graph outgrows one tx
-            session.run(
-                "MATCH (n) WHERE NOT n:SchemaMigration AND NOT n:SchemaLock"
-                " CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 2000 ROWS"
-            ).consume()
+        wipe_neo4j(store)
     print(f"\n[{label}, {count:,} businesses]")
     big = count >= 100_000
 
@@ -362,12 +378,7 @@ def main() -> int:
         else:
             print("\n[neo4j] not run: pass --neo4j-url or use `make bench-matching`")
     print(f"\nbench process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
-    missed = [name for name, met, _ in RESULTS if not met]
-    print(
-        f"{len(RESULTS) - len(missed)} of {len(RESULTS)} targets met"
-        + (f"; missed: {'; '.join(missed)}" if missed else "")
-    )
-    return 1 if missed else 0
+    return report_targets()
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ from urllib.parse import quote, urlsplit
 import numpy as np
 import psutil
 
-from bench.matching import synthetic_row, synthetic_rows, timed
+from bench.matching import report_targets, synthetic_row, synthetic_rows, target, timed, wipe_neo4j
 from graph import GraphStore, StoreSettings, open_store
 from graph.records import JobStatus, TokenScope
 from netweave.importer import import_rows
@@ -81,7 +81,6 @@ BULK = 1_000  # the most one bulk request takes
 P95_MS, MIN_RPS, BULK_SECONDS = 50, 300, 2
 STEADY_RATE = 345  # offered by the paced clients: over MIN_RPS, as answers take time too
 READS = ("GET /api/v1/businesses/{id}/matches", "GET /api/v1/salespeople/{email}/matches?limit=20")
-RESULTS: list[tuple[str, bool, str]] = []
 
 # The wrk script: each request a random path of the list, with the token. `done` prints wrk's
 # own figures (latencies in microseconds) on one line, so nothing depends on its report's layout.
@@ -117,11 +116,6 @@ function done(summary, latency, requests)
 end
 """)
 WRK_ERRORS = ("connect", "read", "write", "status", "timeout")
-
-
-def target(name: str, met: bool, detail: str) -> None:
-    RESULTS.append((name, met, detail))
-    print(f"  {'PASS' if met else 'FAIL'}  {name}: {detail}")
 
 
 def figure(name: str, seconds: float, detail: str) -> None:
@@ -327,16 +321,6 @@ def listening_process(url: str) -> psutil.Process | None:
     except psutil.AccessDenied:
         pass
     return None
-
-
-def wipe_neo4j(store: GraphStore) -> None:
-    """Empty the database, the schema kept (as tests/conftest.py does)."""
-    with store.driver.session(database=store.database) as session:  # batches: a bench may have left a big graph
-        session.run(
-            "MATCH (n) WHERE NOT n:SchemaMigration AND NOT n:SchemaLock"
-            " CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 2000 ROWS"
-        ).consume()
-        session.run("MERGE (:MatchState {id: 'current'})").consume()
 
 
 def server_env(settings: StoreSettings, folder: Path) -> dict[str, str]:
@@ -550,12 +534,7 @@ def main() -> int:
             else:
                 print("\n[neo4j] not run: pass --neo4j-url or use `make bench-api`")
     print(f"\nwhole run: {time.perf_counter() - began:.0f} s")
-    missed = [name for name, met, _ in RESULTS if not met]
-    print(
-        f"{len(RESULTS) - len(missed)} of {len(RESULTS)} targets met"
-        + (f"; missed: {'; '.join(missed)}" if missed else "")
-    )
-    return 1 if missed else 0
+    return report_targets()
 
 
 if __name__ == "__main__":
