@@ -31,6 +31,7 @@ from graph.records import (
     BusinessStatus,
     Category,
     ContactConsent,
+    Credentials,
     DeliveryStatus,
     Feedback,
     FeedbackKind,
@@ -968,6 +969,33 @@ class EmbeddedStore(GraphStore):
         rows = self._rows(f"SELECT * FROM webhook_deliveries{where} ORDER BY {order} LIMIT ?", [*params, limit])
         return [_to_delivery(r) for r in rows]
 
+    def last_introduced(self, business_ids: Sequence[str]) -> dict[str, datetime]:
+        newest: dict[str, datetime] = {}
+        for chunk in _chunks(sorted(set(business_ids))):
+            for side in ("business_a", "business_b"):
+                rows = self._rows(
+                    f"SELECT {side} AS id, max(created_at) AS at FROM introductions"
+                    f" WHERE {side} IN ({_marks(chunk)}) GROUP BY {side}",
+                    chunk,
+                )
+                for r in rows:
+                    at = datetime.fromisoformat(r["at"])
+                    newest[r["id"]] = max(at, newest.get(r["id"], at))
+        return newest
+
+    def credentials_for(self, login: str) -> Credentials | None:
+        key = login.strip().lower()
+        row = self._one(
+            "SELECT s.id, s.name, s.email, s.role, c.password_hash, c.changed_at FROM salespeople s"
+            " LEFT JOIN credentials c ON c.salesperson_id = s.id"
+            " WHERE lower(s.id) = ? OR lower(s.email) = ? ORDER BY lower(s.id) = ? DESC, s.id LIMIT 1",
+            (key, key, key),
+        )
+        if row is None:
+            return None
+        person = Salesperson(row["id"], row["name"], row["email"], Role(row["role"]))
+        return Credentials(person, row["password_hash"], _when(row["changed_at"]))
+
     def api_token_by_hash(self, secret_hash: str) -> ApiToken | None:
         row = self._one("SELECT * FROM api_tokens WHERE secret_hash = ?", (secret_hash,))
         return _to_api_token(row) if row else None
@@ -1471,6 +1499,16 @@ class _SqliteWriter(GraphWriter):
             (d.status.value, d.attempts, _iso(d.next_attempt_at) if d.next_attempt_at else None,
              _iso(d.last_attempt_at) if d.last_attempt_at else None, d.last_status, d.last_error, d.id),
         )  # fmt: skip
+
+    def set_password_hash(self, salesperson_id: str, password_hash: str, now: datetime) -> None:
+        if not self.conn.execute("SELECT 1 FROM salespeople WHERE id = ?", (salesperson_id,)).fetchone():
+            raise UnknownSalespersonError(salesperson_id)
+        self.conn.execute(
+            "INSERT INTO credentials (salesperson_id, password_hash, changed_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (salesperson_id) DO UPDATE SET password_hash = excluded.password_hash,"
+            " changed_at = excluded.changed_at",
+            (salesperson_id, password_hash, _iso(now)),
+        )
 
     def create_api_token(self, token: ApiToken, secret_hash: str) -> None:
         if (

@@ -31,6 +31,7 @@ from graph.records import (
     BusinessStatus,
     Category,
     ContactConsent,
+    Credentials,
     DeliveryStatus,
     Feedback,
     FeedbackKind,
@@ -1087,6 +1088,27 @@ class Neo4jStore(GraphStore):
         )
         return [_to_delivery(r["d"]) for r in rows]
 
+    def last_introduced(self, business_ids: Sequence[str]) -> dict[str, datetime]:
+        rows = self._query(
+            "UNWIND $ids AS wanted MATCH (:Business {id: wanted})<-[:INTRODUCES]-(i:Introduction)"
+            " RETURN wanted AS id, toString(max(i.created_at)) AS at",
+            ids=sorted(set(business_ids)),
+        )
+        return {r["id"]: _native(r["at"]) for r in rows}
+
+    def credentials_for(self, login: str) -> Credentials | None:
+        rows = self._query(
+            "MATCH (s:Salesperson) WHERE toLower(s.id) = $key OR toLower(s.email) = $key"
+            " RETURN s.id AS id, s.name AS name, s.email AS email, s.role AS role, s.password_hash AS hash,"
+            " toString(s.password_changed_at) AS changed_at ORDER BY toLower(s.id) = $key DESC, s.id LIMIT 1",
+            key=login.strip().lower(),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        person = Salesperson(r["id"], r["name"], r["email"], Role(r["role"] or Role.SALESPERSON))
+        return Credentials(person, r["hash"], _native(r["changed_at"]))
+
     def api_token_by_hash(self, secret_hash: str) -> ApiToken | None:
         rows = self._query("MATCH (t:ApiToken {secret_hash: $hash}) RETURN t {.*} AS t", hash=secret_hash)
         return _to_api_token(rows[0]["t"]) if rows else None
@@ -1599,6 +1621,16 @@ class _Neo4jWriter(GraphWriter):
         self._run(
             "MATCH (d:WebhookDelivery {id: $id}) SET d += $props", id=delivery.id, props=_delivery_props(delivery)
         ).consume()
+
+    def set_password_hash(self, salesperson_id: str, password_hash: str, now: datetime) -> None:
+        row = self._run(
+            "MATCH (s:Salesperson {id: $id}) SET s.password_hash = $hash, s.password_changed_at = $now RETURN s.id",
+            id=salesperson_id,
+            hash=password_hash,
+            now=now,
+        ).single()
+        if row is None:
+            raise UnknownSalespersonError(salesperson_id)
 
     def create_api_token(self, token: ApiToken, secret_hash: str) -> None:
         if (

@@ -385,6 +385,16 @@ class TokenScope(StrEnum):
 
 
 @dataclass(frozen=True)
+class Credentials:
+    """What signing in to the web app checks: the salesperson and an argon2 hash of their
+    password (None until one is set), never the password."""
+
+    salesperson: Salesperson
+    password_hash: str | None
+    changed_at: datetime | None
+
+
+@dataclass(frozen=True)
 class ApiToken:
     """An API token as stored (its secret only as a hash). Owned by a salesperson (who may be a
     manager), acting with their reach, or, with `salesperson_id` None, by an integration

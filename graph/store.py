@@ -25,6 +25,7 @@ from graph.records import (
     BusinessRecord,
     BusinessStatus,
     ContactConsent,
+    Credentials,
     DeliveryStatus,
     Feedback,
     Generation,
@@ -292,6 +293,12 @@ class GraphWriter(ABC):
     @abstractmethod
     def update_delivery(self, delivery: WebhookDelivery) -> None:
         """Record an attempt's outcome (status, attempts, times, last status and error)."""
+
+    # Sign-in
+    @abstractmethod
+    def set_password_hash(self, salesperson_id: str, password_hash: str, now: datetime) -> None:
+        """Replace the salesperson's password hash. Raises UnknownSalespersonError, writing
+        nothing, for an unknown id."""
 
     # API tokens
     @abstractmethod
@@ -602,6 +609,17 @@ class GraphStore(ABC):
         limit: int = 50,
     ) -> list[WebhookDelivery]:
         """Newest first; `due_before`: pending ones whose next attempt is due then (oldest first)."""
+
+    @abstractmethod
+    def last_introduced(self, business_ids: Sequence[str]) -> dict[str, datetime]:
+        """For those of `business_ids` in any introduction (either side, any status), when the
+        newest was made."""
+
+    # Sign-in
+    @abstractmethod
+    def credentials_for(self, login: str) -> Credentials | None:
+        """The salesperson whose id is `login`, else the one whose email is (either ignoring
+        case), with their password hash; None if there is none."""
 
     # API tokens
     @abstractmethod

@@ -72,6 +72,7 @@ def test_migrations_are_recorded_and_idempotent(store):
         "006_idempotency",
         "007_webhooks",
         "008_best_first",
+        "009_sign_in",
     ]
     assert store.migrate() == []
 
@@ -313,6 +314,9 @@ def test_introductions_move_one_step_at_a_time_from_the_version_read(store):
     assert [i.id for i in store.list_introductions(status=IntroStatus.ASKED)] == ["i1"]
     assert [i.id for i in store.list_introductions(salesperson_id="dana@example.com", limit=1)] == ["i3"]
     assert store.list_introductions(salesperson_id="ken@example.com") == []
+    # When each side was last introduced (either side, any status); none for a business never introduced.
+    assert store.last_introduced(["ACC-1", "V1", "X", "NOPE"]) == {"ACC-1": T0, "V1": T1, "X": T1}
+    assert store.last_introduced([]) == {}
 
 
 def test_an_idempotency_key_is_claimed_once_answered_then_replayed_and_expires(store):

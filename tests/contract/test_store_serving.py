@@ -470,6 +470,7 @@ def test_several_processes_starting_at_once_migrate_once(store_settings, store, 
         "006_idempotency",
         "007_webhooks",
         "008_best_first",
+        "009_sign_in",
     ]
     assert sorted(name for names in applied for name in names) == everything, applied
     reopened = open_store(store_settings)
