@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -35,6 +36,17 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "WEBHOOK_ALLOWLIST": ("NETWEAVE_WEBHOOK_ALLOWLIST", ""),
     "WEBHOOK_RETRY_SECONDS": ("NETWEAVE_WEBHOOK_RETRY_SECONDS", "10,60,300,1800,7200"),
     "WEBHOOK_TIMEOUT_SECONDS": ("NETWEAVE_WEBHOOK_TIMEOUT_SECONDS", "10"),
+    # Email out (netweave/digest/mailer.py): off while the host is empty.
+    "SMTP_HOST": ("NETWEAVE_SMTP_HOST", ""),
+    "SMTP_PORT": ("NETWEAVE_SMTP_PORT", "587"),
+    "SMTP_SECURITY": ("NETWEAVE_SMTP_SECURITY", "starttls"),  # none, starttls or tls
+    "SMTP_USERNAME": ("NETWEAVE_SMTP_USERNAME", ""),
+    "SMTP_PASSWORD": ("NETWEAVE_SMTP_PASSWORD", ""),
+    "MAIL_FROM": ("NETWEAVE_MAIL_FROM", "Netweave <netweave@localhost>"),
+    # The web app's sign-in
+    "PASSWORD_RESET_MINUTES": ("NETWEAVE_PASSWORD_RESET_MINUTES", "60"),
+    "SIGN_IN_RATE_LIMIT": ("NETWEAVE_SIGN_IN_RATE_LIMIT", "10 per minute"),
+    "SECURE_COOKIES": ("NETWEAVE_SECURE_COOKIES", "false"),  # true behind HTTPS
 }
 
 
@@ -42,9 +54,26 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> dict[str, str]
     """app.config entries from the environment; unset variables take their defaults."""
     config = {name: environ.get(variable, default) for name, (variable, default) in SETTINGS.items()}
     if not config["SECRET_KEY"]:
-        # Sessions do not survive a restart without a configured key; fine for development.
-        config["SECRET_KEY"] = secrets.token_hex(32)
+        config["SECRET_KEY"] = _local_secret_key(INSTANCE / "secret_key")
     return config
+
+
+def _local_secret_key(path: Path) -> str:
+    """A key made once and kept in instance/ (owner-only), so that every web process, and the
+    next start, signs sessions and reset links alike. Set NETWEAVE_SECRET_KEY in production."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another process may be writing it this instant
+            if key := path.read_text().strip():
+                return key
+            time.sleep(0.02)
+        raise RuntimeError(f"{path} is empty: delete it, or set NETWEAVE_SECRET_KEY") from None
+    key = secrets.token_hex(32)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key + "\n")
+    return key
 
 
 def queue_path(config: Mapping[str, str]) -> Path:

@@ -53,6 +53,8 @@ class Party:
     owner_name: str
     mine: bool  # in the viewer's book
     contact: Contact | None  # None: hidden until the owner shares it
+    since: datetime | None = None  # a customer since (first imported)
+    updated_at: datetime | None = None  # its profile last changed
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ def _party(sheet: SuggestionSheet, viewer: Viewer, business: StoredBusiness, con
         owner_name=owner.name if owner else record.salesperson_id,
         mine=record.salesperson_id == viewer.salesperson_id,
         contact=Contact(record.contact_name, record.email) if contact_visible else None,
+        since=business.created_at,
+        updated_at=business.updated_at,
     )
 
 
