@@ -15,7 +15,7 @@ TEST_NEO4J_PORT ?= 7688
 TEST_NEO4J_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/netweave/neo4j-test
 TEST_NEO4J_PASSWORD ?= netweave-test
 
-.PHONY: run test lint redis-server jq bench-import bench-quality bench-matching bench-api clean
+.PHONY: run test lint redis-server jq chromium bench-import bench-quality bench-matching bench-api bench-web clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,9 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 VENDOR := netweave/web/static/vendor
 $(VENDOR)/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
-	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/swagger-ui
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/swagger-ui $(VENDOR)/htmx
 	cp node_modules/swagger-ui-dist/{swagger-ui-bundle.js,swagger-ui.css,LICENSE,NOTICE} $(VENDOR)/swagger-ui/
+	cp node_modules/htmx.org/{dist/htmx.min.js,LICENSE} $(VENDOR)/htmx/
 	touch $@
 
 run: $(BIN)/.installed $(VENDOR)/.installed
@@ -67,7 +68,15 @@ jq:
 	  $$sudo apt-get install -y -qq jq >/dev/null 2>&1 || \
 	  { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq jq >/dev/null; }; }
 
-test: $(BIN)/.installed $(VENDOR)/.installed lint redis-server jq
+# The web app's browser tests drive Debian's chromium through Playwright (a browser download by
+# Playwright itself is not possible here); installed when missing.
+chromium:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium"; \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium >/dev/null; }; }
+
+test: $(BIN)/.installed $(VENDOR)/.installed lint redis-server jq chromium
 	@$(call with_test_neo4j,$(BIN)/pytest $(PYTEST_ARGS))
 
 bench-import: $(BIN)/.installed
@@ -86,6 +95,9 @@ bench-api: $(BIN)/.installed
 	  $$sudo apt-get install -y -qq wrk >/dev/null 2>&1 || \
 	  { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq wrk >/dev/null; }; }
 	$(call with_test_neo4j,$(BIN)/python -m bench.api)
+
+bench-web: $(BIN)/.installed
+	@$(call with_test_neo4j,$(BIN)/python -m bench.web)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache node_modules $(VENDOR)

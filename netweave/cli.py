@@ -25,7 +25,7 @@ from graph.store import UnknownBusinessError, UnknownJobError, UnknownSalesperso
 from netweave.importer import FORMATS, ImportFileError, ImportReport, SyncRefused, prepare_file
 from netweave.importer.columns import COLUMNS
 from netweave.jobs import JobQueue, get_jobs, get_runner, run_worker
-from netweave.services import customers, network, tokens
+from netweave.services import accounts, customers, network, tokens
 from netweave.services.access import NotAllowed, NotFound, Viewer, viewer_for
 from netweave.store import get_store
 
@@ -414,6 +414,44 @@ def salespeople_role_command(salesperson_id: str, role: str) -> None:
     """Make a salesperson a manager (sees every book) or a salesperson (their own)."""
     customers.set_role(get_store(), Viewer.system(), salesperson_id.strip().lower(), Role(role))
     click.echo(f"{salesperson_id}: {role}")
+
+
+def _new_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@salespeople_group.command("add")
+@click.argument("email")
+@click.option("--name", required=True, help="Their name, as shown in the app.")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.SALESPERSON.value, show_default=True)
+@click.option("--password/--no-password", "with_password", default=True, show_default=True,
+              help="Ask for their password now (else set it later with set-password).")  # fmt: skip
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@with_appcontext
+@service_errors
+def salespeople_add_command(email: str, name: str, role: str, with_password: bool, password_stdin: bool) -> None:
+    """Add a salesperson who signs in to the web app with EMAIL."""
+    store = get_store()
+    password = _new_password(password_stdin) if with_password or password_stdin else None
+    if password is not None:
+        accounts.check_password(password, email)  # before anything is written
+    person = accounts.add_salesperson(store, email, name, Role(role))
+    if password is not None:
+        accounts.set_password(store, person.id, password)
+    click.echo(f"{person.id}: added as {person.role.value}" + ("" if password else "; no password yet"))
+
+
+@salespeople_group.command("set-password")
+@click.argument("salesperson_id", metavar="EMAIL")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input (for scripts).")
+@with_appcontext
+@service_errors
+def salespeople_set_password_command(salesperson_id: str, password_stdin: bool) -> None:
+    """Set a salesperson's password for the web app (signs their other sessions out)."""
+    person = accounts.set_password(get_store(), salesperson_id.strip().lower(), _new_password(password_stdin))
+    click.echo(f"{person.id}: password set")
 
 
 @click.group("jobs")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from graph import GraphStore
+from graph import GraphStore, Role
 from netweave.demo.catalog import (
     CITIES,
     FIRST_NAMES,
@@ -167,6 +167,30 @@ def write_csv(data: DemoData, path: Path) -> None:
         writer = csv.DictWriter(out, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(data.rows)
+
+
+# Demo sign-in (demo data only; `demo load` prints it and the README gives it).
+DEMO_PASSWORD = "netweave-demo"
+DEMO_MANAGER = ("morgan.reyes@netweave-demo.com", "Morgan Reyes")
+
+
+def enable_sign_in(store: GraphStore) -> list[str]:
+    """Let the demo's salespeople, and a manager over them, sign in with DEMO_PASSWORD; a
+    password already set (changed since, say) is left alone. Returns who can sign in."""
+    from netweave.services import accounts
+
+    email, name = DEMO_MANAGER
+    if store.get_salesperson(email) is None:
+        accounts.add_salesperson(store, email, name, Role.MANAGER)
+    ready = []
+    for person_id in [email, *(person for person, _ in SALESPEOPLE)]:
+        credentials = store.credentials_for(person_id)
+        if credentials is None:  # not in this (smaller) demo
+            continue
+        if credentials.password_hash is None:
+            accounts.set_password(store, person_id, DEMO_PASSWORD)
+        ready.append(person_id)
+    return ready
 
 
 def load(store: GraphStore, data: DemoData) -> ImportReport:

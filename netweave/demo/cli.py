@@ -36,8 +36,14 @@ _count = click.option(
 @with_appcontext
 def load_command(seed: int, count: int) -> None:
     """Import the demo into the configured graph (re-running changes nothing)."""
-    report = demo.load(get_store(), demo.generate(seed, count))
+    store = get_store()
+    report = demo.load(store, demo.generate(seed, count))
     click.echo(f"demo: {report.summary()}")
+    people = demo.enable_sign_in(store)
+    click.echo(
+        f"sign in as {demo.DEMO_MANAGER[0]} (a manager: every book) or {people[1 if len(people) > 1 else 0]}, "
+        f"password {demo.DEMO_PASSWORD!r} ({len(people)} demo accounts)"
+    )
     if report.changed_ids:
         job = customers.request_refresh(get_jobs(), Viewer.system())
         click.echo(

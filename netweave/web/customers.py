@@ -1,29 +1,31 @@
-"""Browse the customer book: list with search and salesperson filter, one page per customer.
-
-There is no sign-in yet (the salesperson web app adds it), so these pages act as the system:
-every book. They read through the same service functions the other surfaces use.
-"""
+"""Browse accounts: a list with search (and, for a manager, a salesperson filter), one page
+per account. A salesperson sees their own book; another book's account is a 404."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_login import current_user, login_required
 
 from graph import BusinessStatus
 from netweave.services import matches
-from netweave.services.access import Viewer
+from netweave.services.access import NotAllowed, NotFound, business_for
 from netweave.store import get_store
+from netweave.web.auth import viewer
 
 bp = Blueprint("customers", __name__)
 
 PAGE_SIZE = 50
 
 
-@bp.get("/")
+@bp.get("/customers")
+@login_required
 def index() -> ResponseReturnValue:
     store = get_store()
-    search = request.args.get("q", "").strip() or None
+    search = request.args.get("q", "").strip()[:100] or None
     salesperson = request.args.get("salesperson") or None
+    if not current_user.is_manager:
+        salesperson = current_user.salesperson.id
     archived = request.args.get("archived") == "1"
     status = BusinessStatus.ARCHIVED if archived else BusinessStatus.ACTIVE
     total = store.count_businesses(salesperson_id=salesperson, search=search, status=status)
@@ -35,7 +37,7 @@ def index() -> ResponseReturnValue:
     return render_template(
         "customers/index.html",
         businesses=businesses,
-        salespeople=store.list_salespeople(),
+        salespeople=store.list_salespeople() if current_user.is_manager else [],
         total=total,
         page=page,
         pages=pages,
@@ -46,14 +48,16 @@ def index() -> ResponseReturnValue:
 
 
 @bp.get("/customers/<path:business_id>")
+@login_required
 def detail(business_id: str) -> ResponseReturnValue:
     store = get_store()
-    business = store.get_business(business_id)
-    if business is None:
+    try:
+        business = business_for(store, viewer(), business_id, active=False)
+    except (NotFound, NotAllowed):
         abort(404)
     ties = [(tie, store.get_business(tie.b if tie.a == business_id else tie.a)) for tie in store.ties_of(business_id)]
     salesperson = store.get_salesperson(business.record.salesperson_id)
-    suggestions = [] if business.archived_at else matches.suggestions_for_business(store, Viewer.system(), business_id)
+    suggestions = [] if business.archived_at else matches.suggestions_for_business(store, viewer(), business_id)
     return render_template(
         "customers/detail.html",
         business=business,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 
+from graph import Role
+from netweave.services import accounts
+
 
 def test_import_command_reports_and_exits_by_outcome(runner, tmp_path):
     good = tmp_path / "good.csv"
@@ -48,11 +51,12 @@ def test_demo_load_is_idempotent_and_stats_show_it(runner):
     first = runner.invoke(args=["demo", "load", "--businesses", "160"])
     assert first.exit_code == 0, first.output
     assert "160 created" in first.output
+    assert "sign in as morgan.reyes@netweave-demo.com (a manager: every book)" in first.output
     again = runner.invoke(args=["demo", "load", "--businesses", "160"])
     assert "160 unchanged" in again.output
     stats = runner.invoke(args=["graph", "stats"])
     assert "businesses   160" in stats.output
-    assert "salespeople  5" in stats.output
+    assert "salespeople  6" in stats.output  # the five of the book and their manager
     assert runner.invoke(args=["graph", "migrate"]).output.endswith("schema is up to date\n")
 
 
@@ -157,3 +161,30 @@ def test_match_rules_shows_the_weights_outcomes_moved(runner, tmp_path):
     assert "Petal & Stem [A-1] with a Wedding Venue: x1.20 (1.0 accepted, 0.0 declined or dismissed)" in learned
     assert "Lakeside Venue [A-2] with a Florist: x1.20" in learned
     assert "Petal & Stem [A-1] with a Real Estate Agent: x0.80 (0.0 accepted, 1.0 declined or dismissed)" in learned
+
+
+def test_salespeople_are_added_for_sign_in_and_their_passwords_set(runner, app):
+    store = app.extensions["netweave.store"]
+    added = runner.invoke(
+        args=["salespeople", "add", "Maya@Example.com", "--name", "Maya Lind", "--role", "manager", "--password-stdin"],
+        input="a long enough one\n",
+    )
+    assert added.exit_code == 0, added.output
+    assert "maya@example.com: added as manager" in added.output
+    assert accounts.sign_in(store, "maya@example.com", "a long enough one").role is Role.MANAGER
+    again = runner.invoke(args=["salespeople", "add", "maya@example.com", "--name", "Maya", "--no-password"])
+    assert again.exit_code == 2 and "exists already" in again.output
+
+    weak = runner.invoke(args=["salespeople", "set-password", "maya@example.com", "--password-stdin"], input="short\n")
+    assert weak.exit_code == 2 and "at least 10 characters" in weak.output
+    assert accounts.sign_in(store, "maya@example.com", "a long enough one") is not None  # unchanged
+    prompted = runner.invoke(args=["salespeople", "set-password", "MAYA@example.com"],
+                             input="tulips and roses\ntulips and roses\n")  # fmt: skip
+    assert prompted.exit_code == 0 and "maya@example.com: password set" in prompted.output
+    assert accounts.sign_in(store, "maya@example.com", "tulips and roses") is not None
+    unknown = runner.invoke(args=["salespeople", "set-password", "nobody@example.com", "--password-stdin"],
+                            input="a long enough one\n")  # fmt: skip
+    assert unknown.exit_code == 2 and "no salesperson" in unknown.output
+    refused = runner.invoke(args=["salespeople", "add", "lee@example.com", "--name", "Lee", "--password-stdin"],
+                            input="short\n")  # fmt: skip
+    assert refused.exit_code == 2 and store.get_salesperson("lee@example.com") is None  # nothing half-written

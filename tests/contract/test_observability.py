@@ -26,10 +26,11 @@ def test_every_response_carries_a_request_id(app):
 
 def test_metrics_cover_requests_the_queue_and_the_published_generation(app):
     client = app.test_client()
-    client.get("/")
+    client.get("/sign-in")
     get_jobs(app).refresh_changes()
     text = client.get("/metrics").get_data(as_text=True)
-    assert re.search(r'netweave_http_request_duration_seconds_count\{method="GET",route="/",status="200"\} [1-9]', text)
+    counted = r'netweave_http_request_duration_seconds_count\{method="GET",route="/sign-in",status="200"\} [1-9]'
+    assert re.search(counted, text)
     assert 'netweave_jobs_queued{kind="refresh_changes"} 1.0' in text
     assert "netweave_queue_messages 1.0" in text
     assert "netweave_pending_changes 0.0" in text

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from netweave import demo
-from tests.support.service import flask, get, published_generation, wait_until
+from tests.support.service import SignedIn, flask, get, published_generation, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -28,20 +28,24 @@ def test_the_demo_is_served_by_web_and_worker(service, backend):
     status, body, _ = get(base + "/readyz")
     assert (status, json.loads(body)) == (200, {"status": "ready", "checks": {"store": "ok", "queue": "ok"}})
 
-    status, page, headers = get(base + "/", {"X-Request-ID": "trace-me-42"})
+    status, page, headers = get(base + "/sign-in", {"X-Request-ID": "trace-me-42"})
     assert status == 200 and headers["X-Request-ID"] == "trace-me-42"
+    manager = SignedIn(base, demo.DEMO_MANAGER[0], demo.DEMO_PASSWORD)  # the README's demo sign-in
+    status, page, _ = manager.get("/customers")
     assert "320 customers" in page
     assert "Page 1 of 7" in page
 
     rows = demo.generate().rows
     dana = "dana.whitfield@netweave-demo.com"
     expected = [r["name"] for r in rows if "coffee" in r["name"].lower() and r["salesperson"] == dana]
-    status, page, _ = get(base + f"/?q=Coffee&salesperson={quote(dana)}")
+    status, page, _ = manager.get(f"/customers?q=Coffee&salesperson={quote(dana)}")
     assert status == 200
     assert f"{len(expected)} customer" in page
     assert all(html.escape(name) in page for name in expected)
+    status, page, _ = SignedIn(base, dana, demo.DEMO_PASSWORD).get("/")
+    assert status == 200 and "Why now:" in page and page.count("Introduce</button>") >= 10
 
-    status, page, _ = get(base + "/customers/ACC-10001")
+    status, page, _ = manager.get("/customers/ACC-10001")
     assert status == 200
     assert "CRM id ACC-10001" in page
     assert "Partners with" in page
@@ -50,7 +54,7 @@ def test_the_demo_is_served_by_web_and_worker(service, backend):
 
     _, metrics, _ = get(base + "/metrics")
     assert re.search(
-        r'netweave_http_request_duration_seconds_count\{method="GET",route="/",status="200"\} [1-9]', metrics
+        r'netweave_http_request_duration_seconds_count\{method="GET",route="/customers",status="200"\} [1-9]', metrics
     )
     assert re.search(r'netweave_job_duration_seconds_count\{kind="refresh_\w+",outcome="done"\} [1-9]', metrics), (
         "the worker's job timings reach the web's /metrics"
@@ -61,7 +65,7 @@ def test_the_demo_is_served_by_web_and_worker(service, backend):
 def test_unknown_customers_are_404(service):
     base, _ = service
     with pytest.raises(urllib.error.HTTPError) as caught:
-        get(base + "/customers/NOPE-1")
+        SignedIn(base, demo.DEMO_MANAGER[0], demo.DEMO_PASSWORD).get("/customers/NOPE-1")
     assert caught.value.code == 404
 
 
@@ -75,13 +79,14 @@ def test_an_import_while_it_runs_shows_refreshed_lists_without_a_restart(service
         "Minneapolis,MN,Twin Cities,44.97,-93.26\n"
     )
     before = published_generation(base)
+    dana = SignedIn(base, "dana.whitfield@netweave-demo.com", demo.DEMO_PASSWORD)
     started = time.monotonic()
     imported = flask(server_env, "import", str(newcomer))
     assert imported.returncode == 0, imported.stderr
     assert "suggestions refresh in the background" in imported.stdout
 
     def newcomer_listed() -> str | None:
-        status, page, _ = get(base + "/customers/NEW-1")
+        status, page, _ = dana.get("/customers/NEW-1")
         return page if status == 200 and "Why Bluebird Blooms gains" in page else None
 
     page = wait_until(newcomer_listed, "the newcomer's suggestions", process, timeout=60)
@@ -96,8 +101,9 @@ def test_an_import_while_it_runs_shows_refreshed_lists_without_a_restart(service
 
 def test_web_processes_never_load_torch_or_the_model(service):
     base, process = service
-    for path in ("/", "/customers/ACC-10001", "/healthz", "/readyz", "/metrics", "/?archived=1"):
-        get(base + path)
+    manager = SignedIn(base, demo.DEMO_MANAGER[0], demo.DEMO_PASSWORD)
+    for path in ("/", "/customers", "/customers/ACC-10001", "/healthz", "/readyz", "/metrics", "/customers?archived=1"):
+        manager.get(path)
     tree = psutil.Process(process.pid).children(recursive=True)
     web = [p for p in tree if any(part.endswith("/gunicorn") for part in p.cmdline()[:2])]
     worker = [p for p in tree if p.cmdline()[-1:] == ["worker"]]

@@ -3,6 +3,7 @@ by honcho, as `make run` does) on a free loopback port, and small HTTP helpers."
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import re
 import signal
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +33,24 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, dict
     request = urllib.request.Request(url, headers=headers or {})
     with urllib.request.urlopen(request, timeout=10) as response:
         return response.status, response.read().decode(), dict(response.headers)
+
+
+class SignedIn:
+    """A browser-like client over real HTTP (cookies kept) that signed in through the form."""
+
+    def __init__(self, base: str, login: str, password: str):
+        self.base = base
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        _, page, _ = self.get("/sign-in")
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+        form = urllib.parse.urlencode({"csrf_token": token, "login": login, "password": password}).encode()
+        with self.opener.open(urllib.request.Request(base + "/sign-in", data=form), timeout=10) as response:
+            assert urllib.parse.urlsplit(response.url).path == "/", "signed in and sent to Today"
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
+        request = urllib.request.Request(self.base + path, headers=headers or {})
+        with self.opener.open(request, timeout=10) as response:
+            return response.status, response.read().decode(), dict(response.headers)
 
 
 def wait_until(check, what: str, process: subprocess.Popen, timeout: float = 120) -> object:

@@ -39,7 +39,6 @@ from netweave.web.api.problems import (
     ApiProblem,
     field_errors,
     handle_errors,
-    handle_routing_errors,
     problem_response,
 )
 from netweave.web.api.schemas import Problem
@@ -217,7 +216,6 @@ def init_app(app: Flask) -> None:
         webhooks,
     )
 
-    handle_routing_errors(app)
     app.extensions["netweave.api_callers"] = tokens.RecentCallers(float(app.config["API_TOKEN_CACHE_SECONDS"]))
     # Per token (Redis when configured, so every web process shares the count; else each
     # process counts its own). Over the limit: 429 with Retry-After, as a problem.

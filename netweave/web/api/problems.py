@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
-from flask import Blueprint, Flask, Response, json, request
+from flask import Blueprint, Response, json, request
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -73,7 +73,8 @@ def field_errors(error: ValidationError, where: str) -> list[dict[str, str]]:
     ]
 
 
-def _http_problem(error: HTTPException) -> Response:
+def http_problem(error: HTTPException) -> Response:
+    """An HTTP error as a problem (also for /api/ paths no route matched: netweave/web/errors.py)."""
     headers = {}
     if error.code == 405 and getattr(error, "valid_methods", None):
         headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
@@ -111,7 +112,7 @@ def _unexpected(error: Exception) -> Response:
 def handle_errors(bp: Blueprint) -> None:
     """Every error of the API's views as a problem (set up once, as the blueprint is made)."""
     bp.register_error_handler(ApiProblem, problem_response)
-    bp.register_error_handler(HTTPException, _http_problem)
+    bp.register_error_handler(HTTPException, http_problem)
     # Another book's data is not found: its existence is not told.
     for error in (NotFound, NotAllowed, UnknownBusinessError, UnknownSalespersonError, UnknownJobError):
         bp.register_error_handler(error, _not_found)
@@ -119,15 +120,3 @@ def handle_errors(bp: Blueprint) -> None:
     bp.register_error_handler(Invalid, _invalid)
     bp.register_error_handler(ValueError, _bad_value)  # a service's refusal of a value, with its reason
     bp.register_error_handler(Exception, _unexpected)
-
-
-def handle_routing_errors(app: Flask) -> None:
-    """No API route matched (unknown path or method): a problem under /api/, a page elsewhere."""
-
-    def routing(error: HTTPException) -> Any:
-        if request.path == "/api" or request.path.startswith("/api/"):
-            return _http_problem(error)
-        return error
-
-    app.register_error_handler(404, routing)
-    app.register_error_handler(405, routing)
