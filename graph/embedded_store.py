@@ -33,6 +33,7 @@ from graph.records import (
     ContactConsent,
     Credentials,
     DeliveryStatus,
+    DigestPreferences,
     Feedback,
     FeedbackKind,
     Generation,
@@ -983,6 +984,12 @@ class EmbeddedStore(GraphStore):
                     newest[r["id"]] = max(at, newest.get(r["id"], at))
         return newest
 
+    def digest_preferences(self, salesperson_id: str) -> DigestPreferences:
+        row = self._one("SELECT * FROM digest_preferences WHERE salesperson_id = ?", (salesperson_id,))
+        if row is None:
+            return DigestPreferences(salesperson_id)
+        return DigestPreferences(salesperson_id, bool(row["weekly"]), row["weekday"], row["size"])
+
     def credentials_for(self, login: str) -> Credentials | None:
         key = login.strip().lower()
         row = self._one(
@@ -1427,6 +1434,15 @@ class _SqliteWriter(GraphWriter):
         self._insert_steps(introduction_id, expected_steps, [step])
         return True
 
+    def edit_introduction_messages(
+        self, introduction_id: str, expected_steps: int, message_a: str, message_b: str
+    ) -> bool:
+        edited = self.conn.execute(
+            "UPDATE introductions SET message_a = ?, message_b = ? WHERE id = ? AND steps = ?",
+            (message_a, message_b, introduction_id, expected_steps),
+        )
+        return edited.rowcount == 1
+
     def add_introduction_feedback(self, introduction_id: str, feedback: IntroFeedback) -> None:
         f = feedback
         self.conn.execute(
@@ -1499,6 +1515,17 @@ class _SqliteWriter(GraphWriter):
             (d.status.value, d.attempts, _iso(d.next_attempt_at) if d.next_attempt_at else None,
              _iso(d.last_attempt_at) if d.last_attempt_at else None, d.last_status, d.last_error, d.id),
         )  # fmt: skip
+
+    def set_digest_preferences(self, preferences: DigestPreferences) -> None:
+        p = preferences
+        if not self.conn.execute("SELECT 1 FROM salespeople WHERE id = ?", (p.salesperson_id,)).fetchone():
+            raise UnknownSalespersonError(p.salesperson_id)
+        self.conn.execute(
+            "INSERT INTO digest_preferences (salesperson_id, weekly, weekday, size) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (salesperson_id) DO UPDATE SET weekly = excluded.weekly, weekday = excluded.weekday,"
+            " size = excluded.size",
+            (p.salesperson_id, int(p.weekly), p.weekday, p.size),
+        )
 
     def set_password_hash(self, salesperson_id: str, password_hash: str, now: datetime) -> None:
         if not self.conn.execute("SELECT 1 FROM salespeople WHERE id = ?", (salesperson_id,)).fetchone():

@@ -33,6 +33,7 @@ from graph.records import (
     ContactConsent,
     Credentials,
     DeliveryStatus,
+    DigestPreferences,
     Feedback,
     FeedbackKind,
     Generation,
@@ -1096,6 +1097,18 @@ class Neo4jStore(GraphStore):
         )
         return {r["id"]: _native(r["at"]) for r in rows}
 
+    def digest_preferences(self, salesperson_id: str) -> DigestPreferences:
+        rows = self._query(
+            "MATCH (s:Salesperson {id: $id}) RETURN s.digest_weekly AS weekly, s.digest_weekday AS weekday,"
+            " s.digest_size AS size",
+            id=salesperson_id,
+        )
+        default = DigestPreferences(salesperson_id)
+        if not rows or rows[0]["weekly"] is None:
+            return default
+        r = rows[0]
+        return DigestPreferences(salesperson_id, r["weekly"], r["weekday"], r["size"])
+
     def credentials_for(self, login: str) -> Credentials | None:
         rows = self._query(
             "MATCH (s:Salesperson) WHERE toLower(s.id) = $key OR toLower(s.email) = $key"
@@ -1547,6 +1560,19 @@ class _Neo4jWriter(GraphWriter):
         self._add_steps(introduction_id, expected_steps, [step])
         return True
 
+    def edit_introduction_messages(
+        self, introduction_id: str, expected_steps: int, message_a: str, message_b: str
+    ) -> bool:
+        edited = self._run(
+            "MATCH (i:Introduction {id: $id}) SET i._lock = true REMOVE i._lock"
+            " WITH i WHERE i.steps = $expected SET i.message_a = $a, i.message_b = $b RETURN i.id",
+            id=introduction_id,
+            expected=expected_steps,
+            a=message_a,
+            b=message_b,
+        ).single()
+        return edited is not None
+
     def add_introduction_feedback(self, introduction_id: str, feedback: IntroFeedback) -> None:
         f = feedback
         self._run(
@@ -1621,6 +1647,19 @@ class _Neo4jWriter(GraphWriter):
         self._run(
             "MATCH (d:WebhookDelivery {id: $id}) SET d += $props", id=delivery.id, props=_delivery_props(delivery)
         ).consume()
+
+    def set_digest_preferences(self, preferences: DigestPreferences) -> None:
+        p = preferences
+        row = self._run(
+            "MATCH (s:Salesperson {id: $id})"
+            " SET s.digest_weekly = $weekly, s.digest_weekday = $weekday, s.digest_size = $size RETURN s.id",
+            id=p.salesperson_id,
+            weekly=p.weekly,
+            weekday=p.weekday,
+            size=p.size,
+        ).single()
+        if row is None:
+            raise UnknownSalespersonError(p.salesperson_id)
 
     def set_password_hash(self, salesperson_id: str, password_hash: str, now: datetime) -> None:
         row = self._run(

@@ -385,6 +385,17 @@ class TokenScope(StrEnum):
 
 
 @dataclass(frozen=True)
+class DigestPreferences:
+    """How a salesperson wants the weekly email: at all, on which day (0 Monday .. 6 Sunday),
+    and how many introductions it suggests."""
+
+    salesperson_id: str
+    weekly: bool = True
+    weekday: int = 0
+    size: int = 5
+
+
+@dataclass(frozen=True)
 class Credentials:
     """What signing in to the web app checks: the salesperson and an argon2 hash of their
     password (None until one is set), never the password."""

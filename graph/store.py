@@ -27,6 +27,7 @@ from graph.records import (
     ContactConsent,
     Credentials,
     DeliveryStatus,
+    DigestPreferences,
     Feedback,
     Generation,
     GenerationKind,
@@ -262,6 +263,13 @@ class GraphWriter(ABC):
     def add_introduction_feedback(self, introduction_id: str, feedback: IntroFeedback) -> None:
         """Append one side's rating and comment."""
 
+    @abstractmethod
+    def edit_introduction_messages(
+        self, introduction_id: str, expected_steps: int, message_a: str, message_b: str
+    ) -> bool:
+        """Replace the two messages if the introduction still has `expected_steps` steps;
+        False, writing nothing, if it has moved since (or is unknown)."""
+
     # Idempotency keys (the API's)
     @abstractmethod
     def claim_idempotency_key(self, request: IdempotentRequest, expires_before: datetime) -> IdempotentRequest | None:
@@ -293,6 +301,11 @@ class GraphWriter(ABC):
     @abstractmethod
     def update_delivery(self, delivery: WebhookDelivery) -> None:
         """Record an attempt's outcome (status, attempts, times, last status and error)."""
+
+    @abstractmethod
+    def set_digest_preferences(self, preferences: DigestPreferences) -> None:
+        """Keep a salesperson's digest preferences. Raises UnknownSalespersonError, writing
+        nothing, for an unknown id."""
 
     # Sign-in
     @abstractmethod
@@ -614,6 +627,10 @@ class GraphStore(ABC):
     def last_introduced(self, business_ids: Sequence[str]) -> dict[str, datetime]:
         """For those of `business_ids` in any introduction (either side, any status), when the
         newest was made."""
+
+    @abstractmethod
+    def digest_preferences(self, salesperson_id: str) -> DigestPreferences:
+        """The salesperson's digest preferences (the defaults until they set theirs)."""
 
     # Sign-in
     @abstractmethod

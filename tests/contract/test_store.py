@@ -73,6 +73,7 @@ def test_migrations_are_recorded_and_idempotent(store):
         "007_webhooks",
         "008_best_first",
         "009_sign_in",
+        "010_digest_preferences",
     ]
     assert store.migrate() == []
 
@@ -299,6 +300,11 @@ def test_introductions_move_one_step_at_a_time_from_the_version_read(store):
     assert store.write(lambda tx: tx.advance_introduction("i1", 1, asked)) is True
     assert store.write(lambda tx: tx.advance_introduction("i1", 1, asked)) is False  # moved since version 1
     assert store.write(lambda tx: tx.advance_introduction("nope", 0, asked)) is False
+    # Messages change only from the version read (and not at all for an unknown id).
+    assert store.write(lambda tx: tx.edit_introduction_messages("i1", 1, "New A", "New B")) is False
+    assert store.write(lambda tx: tx.edit_introduction_messages("nope", 2, "New A", "New B")) is False
+    assert store.write(lambda tx: tx.edit_introduction_messages("i1", 2, "New A", "New B")) is True
+    assert (store.get_introduction("i1").message_a, store.get_introduction("i1").message_b) == ("New A", "New B")
     rating = IntroFeedback("V1", 5, "great fit", T1, "dana@example.com")
     store.write(lambda tx: tx.add_introduction_feedback("i1", rating))
     store.write(lambda tx: tx.add_introduction_feedback("i1", replace(rating, business_id="ACC-1", rating=4)))
