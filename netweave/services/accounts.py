@@ -18,11 +18,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from graph import GraphStore, Role, Salesperson, UnknownSalespersonError
-from graph.records import Credentials
-from netweave.services.access import Conflict, Invalid, NotFound
+from graph.records import Credentials, DigestPreferences
+from netweave.services.access import Conflict, Invalid, NotAllowed, NotFound, Viewer
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256  # argon2 takes any length; a bound keeps one request's work bounded
+MIN_DIGEST, MAX_DIGEST = 1, 20  # introductions a weekly email may suggest
 
 _HASHER = PasswordHasher()
 # Checked when the login is unknown, so that a wrong login takes as long as a wrong password.
@@ -148,3 +149,30 @@ def reset_password(
     ):
         raise Invalid((("token", "this reset link has been used already; ask for a new one"),))
     return set_password(store, salesperson_id, password, now)
+
+
+def digest_preferences(store: GraphStore, viewer: Viewer) -> DigestPreferences:
+    """The signed-in salesperson's weekly-email preferences (defaults until set)."""
+    return store.digest_preferences(_own(viewer))
+
+
+def set_digest_preferences(
+    store: GraphStore, viewer: Viewer, *, weekly: bool, weekday: int, size: int
+) -> DigestPreferences:
+    """Keep how the salesperson wants the weekly email; Invalid names a field out of range."""
+    problems = []
+    if not 0 <= weekday <= 6:
+        problems.append(("weekday", "choose a day from Monday (0) to Sunday (6)"))
+    if not MIN_DIGEST <= size <= MAX_DIGEST:
+        problems.append(("size", f"choose {MIN_DIGEST} to {MAX_DIGEST} introductions"))
+    if problems:
+        raise Invalid(tuple(problems))
+    preferences = DigestPreferences(_own(viewer), weekly, weekday, size)
+    store.write(lambda w: w.set_digest_preferences(preferences))
+    return preferences
+
+
+def _own(viewer: Viewer) -> str:
+    if viewer.salesperson_id is None:
+        raise NotAllowed("preferences belong to a salesperson")
+    return viewer.salesperson_id

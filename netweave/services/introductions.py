@@ -13,7 +13,8 @@ acceptance or a good rating counts for the pair's kinds, a decline or a poor rat
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from graph import GraphStore, GraphWriter
 from graph.records import (
@@ -26,9 +27,10 @@ from graph.records import (
     WebhookDelivery,
     WebhookEvent,
 )
+from netweave.digest import mailer
 from netweave.jobs import JobQueue
 from netweave.services import webhooks
-from netweave.services.access import Conflict, NotAllowed, NotFound, Viewer, business_for
+from netweave.services.access import Conflict, Invalid, NotAllowed, NotFound, Viewer, business_for
 from netweave.services.customers import request_refresh
 from netweave.services.matches import Party, SuggestionView, suggestions_for_business
 
@@ -261,3 +263,148 @@ def rate(
     if kind is not None:
         request_refresh(jobs, viewer)
     return get(store, viewer, introduction_id)
+
+
+MAX_MESSAGE = 5000
+FOLLOW_UP_AFTER = timedelta(days=7)  # an open introduction unchanged this long needs a nudge
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of an introduction as the viewer may see it: its email only when the viewer
+    manages it, or its owner shared its contact with the other side."""
+
+    id: str
+    name: str
+    email: str | None
+    contact_name: str | None
+    mine: bool
+
+
+def sides(store: GraphStore, viewer: Viewer, introduction: Introduction) -> tuple[Side, Side]:
+    found = store.get_businesses([introduction.a_id, introduction.b_id])
+    shared = {(c.business_id, c.other_id) for c in store.contact_consents_of(list(found))}
+
+    def side(this_id: str, other_id: str) -> Side:
+        business = found.get(this_id)
+        if business is None:  # a business can be archived, not deleted: this is a guard only
+            return Side(this_id, this_id, None, None, False)
+        mine = viewer.manages(business)
+        visible = mine or (this_id, other_id) in shared
+        record = business.record
+        return Side(this_id, record.name, record.email if visible else None,
+                    record.contact_name if visible else None, mine)  # fmt: skip
+
+    return side(introduction.a_id, introduction.b_id), side(introduction.b_id, introduction.a_id)
+
+
+def _check_message(field: str, text: str) -> str:
+    text = text.strip()
+    if not text:
+        return f"{field}: write the message (it is sent as it is)"
+    if len(text) > MAX_MESSAGE:
+        return f"{field}: at most {MAX_MESSAGE} characters ({len(text)} now)"
+    return ""
+
+
+def edit_messages(
+    store: GraphStore, viewer: Viewer, introduction_id: str, message_a: str, message_b: str, *, expected_steps: int
+) -> Introduction:
+    """Replace the drafts before anyone is asked. Invalid names an empty or over-long message;
+    Conflict if the introduction moved since `expected_steps` (or asking began)."""
+    current = get(store, viewer, introduction_id)
+    problems = tuple(
+        (field, problem.partition(": ")[2])
+        for field, problem in (("message_a", _check_message("message_a", message_a)),
+                               ("message_b", _check_message("message_b", message_b)))
+        if problem
+    )  # fmt: skip
+    if problems:
+        raise Invalid(problems)
+    if current.status is not S.PROPOSED:
+        raise Conflict(f"the messages are fixed once asking begins (it is {current.status.value})")
+    if not store.write(
+        lambda tx: tx.edit_introduction_messages(introduction_id, expected_steps, message_a.strip(), message_b.strip())
+    ):
+        raise Conflict(f"introduction {introduction_id!r} changed since it was read; read it again")
+    return get(store, viewer, introduction_id)
+
+
+def email_asks(
+    store: GraphStore,
+    jobs: JobQueue,
+    viewer: Viewer,
+    introduction_id: str,
+    settings: mailer.MailSettings,
+    *,
+    expected_steps: int,
+    now: datetime | None = None,
+) -> Introduction:
+    """Email each side its own message (ask first), then mark the introduction asked.
+
+    Both addresses must be known to the viewer (Invalid names the side otherwise). If a message
+    cannot be sent, MailFailed says which went out, and the introduction stays proposed."""
+    current = get(store, viewer, introduction_id)
+    if current.status is not S.PROPOSED:
+        raise Conflict(f"asking is done once, from proposed (it is {current.status.value})")
+    if len(current.steps) != expected_steps:
+        raise Conflict(f"introduction {introduction_id!r} changed since it was read; read it again")
+    a, b = sides(store, viewer, current)
+    missing = tuple(
+        (field, f"no email address for {side.name}" + ("" if side.mine else " (its salesperson has not shared it)"))
+        for field, side in (("business_a", a), ("business_b", b))
+        if not side.email
+    )
+    if missing:
+        raise Invalid(missing)
+    sender = viewer.label if viewer.salesperson_id is None else _name(store, viewer.salesperson_id)
+    sent: list[str] = []
+    for side, other, text in ((a, b, current.message_a), (b, a, current.message_b)):
+        message = mailer.compose(settings, side.email or "", f"An introduction to {other.name}?", text)
+        try:
+            mailer.send(settings, message)
+        except mailer.MailFailed as error:
+            done = f"sent to {', '.join(sent)}; " if sent else "nothing was sent; "
+            raise mailer.MailFailed(f"{done}not to {side.name}: {error}") from error
+        sent.append(side.name)
+    return advance(store, jobs, viewer, introduction_id, S.ASKED, f"emailed {a.name} and {b.name} from {sender}",
+                   expected_steps=expected_steps, now=now)  # fmt: skip
+
+
+def waiting(introduction: Introduction, now: datetime) -> timedelta | None:
+    """How long an open introduction has waited since its last step, once that is long
+    enough to follow up on; None otherwise."""
+    if introduction.status not in OPEN:
+        return None
+    waited = now - introduction.updated_at
+    return waited if waited >= FOLLOW_UP_AFTER else None
+
+
+REACHED_YES = {S.ACCEPTED, S.INTRODUCED, S.MET, S.WON}
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What one customer has received from us: every introduction it was a side of (newest
+    first), when the last was made, how many both sides said yes to, how many won business,
+    and the average of its own 1-5 ratings."""
+
+    introductions: list[Introduction]
+    last_received: datetime | None
+    accepted: int
+    won: int
+    average_rating: float | None
+
+
+def ledger(store: GraphStore, viewer: Viewer, business_id: str) -> Ledger:
+    """The give-back ledger of a business the viewer manages (archived ones too)."""
+    items = list_for(store, viewer, business_id=business_id, limit=1000)
+    reached = [i for i in items if any(step.status in REACHED_YES for step in i.steps)]
+    own = [f.rating for i in items for f in i.feedback if f.business_id == business_id]
+    return Ledger(
+        introductions=items,
+        last_received=max((i.created_at for i in items), default=None),
+        accepted=len(reached),
+        won=sum(1 for i in items if any(step.status is S.WON for step in i.steps)),
+        average_rating=sum(own) / len(own) if own else None,
+    )

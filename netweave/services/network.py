@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from graph import GraphStore, Tie, TieKind
@@ -66,3 +67,56 @@ def unblock(store: GraphStore, jobs: JobQueue, viewer: Viewer, a: str, b: str, n
     if removed:
         request_refresh(jobs, viewer)
     return removed
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    name: str
+    kind: str  # its first category ('' when it has none)
+    mine: bool  # in the viewer's book (its page can be opened)
+    centre: bool = False
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    kind: str  # "partners", "knows", "introduction" or "suggestion"
+    label: str  # why: the reason for a suggestion, the status of an introduction
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    nodes: list[Node]
+    edges: list[Edge]
+
+
+def neighbourhood(store: GraphStore, viewer: Viewer, business_id: str) -> Neighbourhood:
+    """An account and what surrounds it in the graph: the customers it knows or partners with,
+    the introductions made (with their status) and its open suggestions (with their first
+    reason). The viewer must manage it."""
+    from netweave.services import introductions, matches
+
+    centre = business_for(store, viewer, business_id, active=False)
+    edges = [
+        Edge(business_id, tie.b if tie.a == business_id else tie.a,
+             "partners" if tie.kind is TieKind.PARTNERS_WITH else "knows",
+             "partners with" if tie.kind is TieKind.PARTNERS_WITH else "already know each other")
+        for tie in store.ties_of(business_id)
+    ]  # fmt: skip
+    for intro in introductions.list_for(store, viewer, business_id=business_id, limit=200):
+        other = intro.b_id if intro.a_id == business_id else intro.a_id
+        edges.append(Edge(business_id, other, "introduction", f"introduction: {intro.status.value}"))
+    if centre.archived_at is None:
+        for view in matches.suggestions_for_business(store, viewer, business_id):
+            reason = view.reasons[0] if view.reasons else "suggested"
+            edges.append(Edge(business_id, view.other.id, "suggestion", f"{view.score * 100:.0f}: {reason}"))
+    found = store.get_businesses(sorted({business_id, *(e.target for e in edges)}))
+    nodes = [
+        Node(b.id, b.record.name, b.record.categories[0] if b.record.categories else "", viewer.manages(b),
+             b.id == business_id)
+        for b in found.values()
+    ]  # fmt: skip
+    nodes.sort(key=lambda n: (not n.centre, n.name.casefold()))
+    return Neighbourhood(nodes, [e for e in edges if e.target in found])

@@ -46,9 +46,13 @@ def create_token(
     now: datetime | None = None,
 ) -> IssuedToken:
     """A new token for a salesperson (their reach) or, without one, an integration (every
-    book). Only the system (the CLI) or a manager may create tokens."""
-    if not viewer.sees_every_book:
-        raise NotAllowed(f"{viewer.label} may not create API tokens")
+    book). The system (the CLI) or a manager may create any; a salesperson, their own, without
+    the admin scope."""
+    own = salesperson_id is not None and salesperson_id.strip().lower() == viewer.salesperson_id
+    if not (viewer.sees_every_book or own):
+        raise NotAllowed(f"{viewer.label} may create API tokens for themselves only")
+    if not viewer.sees_every_book and TokenScope.ADMIN in scopes:
+        raise NotAllowed("the admin scope is for managers' tokens")
     if not name.strip():
         raise ValueError("name: required (what the token is for, e.g. 'HubSpot sync')")
     if not scopes:
@@ -71,18 +75,18 @@ def create_token(
 
 
 def revoke_token(store: GraphStore, viewer: Viewer, token_id: str, now: datetime | None = None) -> bool:
-    """Revoke a token at once; True if it was live."""
-    if not viewer.sees_every_book:
-        raise NotAllowed(f"{viewer.label} may not revoke API tokens")
-    if not any(t.id == token_id for t in store.list_api_tokens()):
+    """Revoke a token at once (a salesperson, their own only); True if it was live."""
+    if not any(t.id == token_id for t in list_tokens(store, viewer)):
         raise NotFound(f"no API token {token_id!r}")
     return store.write(lambda tx: tx.revoke_api_token(token_id, now or datetime.now(UTC)))
 
 
 def list_tokens(store: GraphStore, viewer: Viewer) -> list[ApiToken]:
-    if not viewer.sees_every_book:
-        raise NotAllowed(f"{viewer.label} may not list API tokens")
-    return store.list_api_tokens()
+    """Every token for a manager or the system; a salesperson's own for them."""
+    every = store.list_api_tokens()
+    if viewer.sees_every_book:
+        return every
+    return [t for t in every if t.salesperson_id == viewer.salesperson_id]
 
 
 @dataclass(frozen=True)
