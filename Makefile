@@ -27,9 +27,13 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 VENDOR := netweave/web/static/vendor
 $(VENDOR)/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
-	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/swagger-ui $(VENDOR)/htmx
+	rm -rf $(VENDOR) && mkdir -p $(VENDOR)/{swagger-ui,htmx,cytoscape,chart.js}
 	cp node_modules/swagger-ui-dist/{swagger-ui-bundle.js,swagger-ui.css,LICENSE,NOTICE} $(VENDOR)/swagger-ui/
 	cp node_modules/htmx.org/{dist/htmx.min.js,LICENSE} $(VENDOR)/htmx/
+	cp node_modules/cytoscape/LICENSE $(VENDOR)/cytoscape/
+	# an ES module: served as .js, which every server types as JavaScript
+	cp node_modules/cytoscape/dist/cytoscape.esm.min.mjs $(VENDOR)/cytoscape/cytoscape.esm.min.js
+	cp node_modules/chart.js/{dist/chart.umd.min.js,LICENSE.md} $(VENDOR)/chart.js/
 	touch $@
 
 run: $(BIN)/.installed $(VENDOR)/.installed

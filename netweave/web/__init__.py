@@ -27,7 +27,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 def register_blueprints(app: Flask) -> None:
-    from netweave.web import api, auth, customers, errors, health, today
+    from netweave.web import api, auth, customers, dashboard, errors, health, introductions, settings, today
 
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
@@ -43,6 +43,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(today.bp)
     app.register_blueprint(customers.bp)
+    app.register_blueprint(introductions.bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(settings.bp)
     api.init_app(app)
     csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing for a forged form to ride on
 

@@ -3,12 +3,14 @@ per account. A salesperson sees their own book; another book's account is a 404.
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from datetime import UTC, datetime
+
+from flask import Blueprint, abort, jsonify, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
 from graph import BusinessStatus
-from netweave.services import matches
+from netweave.services import introductions, matches, network
 from netweave.services.access import NotAllowed, NotFound, business_for
 from netweave.store import get_store
 from netweave.web.auth import viewer
@@ -58,11 +60,46 @@ def detail(business_id: str) -> ResponseReturnValue:
     ties = [(tie, store.get_business(tie.b if tie.a == business_id else tie.a)) for tie in store.ties_of(business_id)]
     salesperson = store.get_salesperson(business.record.salesperson_id)
     suggestions = [] if business.archived_at else matches.suggestions_for_business(store, viewer(), business_id)
+    ledger = introductions.ledger(store, viewer(), business_id)
+    others = {b.id: b.record.name for b in store.get_businesses(
+        sorted({i.b_id if i.a_id == business_id else i.a_id for i in ledger.introductions})).values()}  # fmt: skip
     return render_template(
         "customers/detail.html",
         business=business,
+        ledger=ledger,
+        others=others,
+        now=datetime.now(UTC),
         ties=ties,
         salesperson=salesperson,
         suggestions=suggestions,
         generation=store.published_generation(),
     )
+
+
+def _neighbourhood(business_id: str) -> network.Neighbourhood:
+    try:
+        return network.neighbourhood(get_store(), viewer(), business_id)
+    except (NotFound, NotAllowed):
+        abort(404)
+
+
+@bp.get("/customers/<path:business_id>/network")
+@login_required
+def network_view(business_id: str) -> ResponseReturnValue:
+    """The account's neighbourhood drawn with Cytoscape.js (and listed, for every reader)."""
+    around = _neighbourhood(business_id)
+    names = {n.id: n for n in around.nodes}
+    return render_template("customers/network.html", around=around, names=names, centre=around.nodes[0])
+
+
+@bp.get("/customers/<path:business_id>/network.json")
+@login_required
+def network_data(business_id: str) -> ResponseReturnValue:
+    """The same neighbourhood as Cytoscape elements."""
+    around = _neighbourhood(business_id)
+    nodes = [{"data": {"id": n.id, "label": n.name, "kind": n.kind, "mine": n.mine, "centre": n.centre,
+                       "href": url_for("customers.detail", business_id=n.id) if n.mine else None}}
+             for n in around.nodes]  # fmt: skip
+    edges = [{"data": {"id": f"e{i}", "source": e.source, "target": e.target, "kind": e.kind, "label": e.label}}
+             for i, e in enumerate(around.edges)]  # fmt: skip
+    return jsonify(elements=nodes + edges)

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 import pytest
 from flask import Flask
 
-from graph import Role, Salesperson
+from graph import Role, Salesperson, TieKind
 from graph.records import FeedbackKind, TokenScope
 from netweave import create_app
-from netweave.jobs import get_runner
+from netweave.jobs import get_jobs, get_runner
 from netweave.services import accounts
 from tests.conftest import app_config
 from tests.support.api import BARN, DANA, KEN, MAYA, VENUE, Api, florist, token
@@ -232,11 +232,118 @@ HOSTILE = ["999999999999999999999", "-1", "0", "abc", "1e309", "NaN", "%00", "' 
 def test_hostile_query_parameters_never_get_a_500(app, book):
     maya = signed_in(app, MAYA)
     pages = {"/": ["q", "city", "kind", "min_score", "show_all", "book"],
-             "/customers": ["q", "salesperson", "archived", "page"]}  # fmt: skip
+             "/customers": ["q", "salesperson", "archived", "page"], "/dashboard": ["book"],
+             "/introductions": ["status"], "/settings": ["tab"], "/customers/F1/network": ["depth"]}  # fmt: skip
     for path, names in pages.items():
         for name in names:
             for value in HOSTILE:
                 answer = maya.get(path, query_string={name: value})
                 assert answer.status_code in (200, 400), (path, name, value[:20], answer.status_code)
-    for path in ("/customers/%00", "/customers/" + "x" * 3000, "/customers/..%2F..%2Fetc", "/nope", "/reset/abc"):
+    odd = (
+        "/customers/%00",
+        "/customers/" + "x" * 3000,
+        "/customers/..%2F..%2Fetc",
+        "/nope",
+        "/reset/abc",
+        "/introductions/nope",
+        "/introductions/%00",
+        "/customers/nope/network",
+        "/customers/nope/network.json",
+    )
+    for path in odd:
         assert maya.get(path).status_code in (200, 400, 404), path
+
+
+def test_the_network_view_draws_and_lists_an_accounts_neighbourhood(app, book):
+    from netweave.services import network
+    from netweave.services.access import Viewer
+
+    network.add_tie(book, get_jobs(app), Viewer(DANA), "F1", "V1", TieKind.PARTNERS_WITH)
+    dana = signed_in(app, DANA)
+    page = dana.get("/customers/F1/network")
+    assert page.status_code == 200
+    words = text_of(page)
+    assert "Petal & Stem's network" in words and "Lakeside Venue" in words and "partners with" in words
+    assert re.search(r"Summit Barn .*Suggestion \d+: ", words)  # an open suggestion, with its reason
+    elements = dana.get("/customers/F1/network.json").get_json()["elements"]
+    nodes = {e["data"]["id"]: e["data"] for e in elements if "source" not in e["data"]}
+    edges = [e["data"] for e in elements if "source" in e["data"]]
+    assert nodes["F1"]["centre"] and nodes["V1"]["href"] == "/customers/V1" and nodes["V2"]["href"] is None
+    assert {(e["target"], e["kind"]) for e in edges} >= {("V1", "partners"), ("V2", "suggestion")}
+    assert signed_in(app, KEN).get("/customers/F1/network").status_code == 404
+    assert signed_in(app, KEN).get("/customers/F1/network.json").status_code == 404
+
+
+def test_the_loyalty_dashboard_counts_give_back_and_lists_who_waits(app, book):
+    from datetime import UTC, datetime, timedelta
+
+    from graph.records import IntroStatus
+    from netweave.services import introductions, loyalty
+    from netweave.services.access import NotAllowed, Viewer
+
+    jobs, dana_view = get_jobs(app), Viewer(DANA)
+    intro = introductions.propose(book, jobs, dana_view, "F1", "V1")
+    for status in (IntroStatus.ASKED, IntroStatus.ACCEPTED, IntroStatus.INTRODUCED, IntroStatus.WON):
+        introductions.advance(book, jobs, dana_view, intro.id, status)
+    figures = loyalty.loyalty(book, dana_view, DANA)
+    assert (figures.made, figures.asked, figures.accepted, figures.won) == (1, 1, 1, 1)
+    assert figures.acceptance_rate == 1.0 and figures.weeks[-1].made == 1 and len(figures.weeks) == loyalty.WEEKS
+    assert figures.accounts == 2 and figures.neglected_count == 0
+    later = loyalty.loyalty(book, dana_view, DANA, now=datetime.now(UTC) + timedelta(days=91))
+    assert [w.business.id for w in later.neglected] == ["V1", "F1"] and later.weeks[-1].made == 0  # same day: by name
+    kens = loyalty.loyalty(book, Viewer(KEN), KEN)
+    assert kens.made == 0 and [w.last_introduced for w in kens.neglected] == [None]
+    with pytest.raises(NotAllowed):
+        loyalty.loyalty(book, Viewer(KEN), None)
+    with pytest.raises(NotAllowed):
+        loyalty.loyalty(book, Viewer(KEN), DANA)
+
+    words = text_of(signed_in(app, DANA).get("/dashboard"))
+    assert "1 introduction made" in words and "100% accepted by both sides (1 of 1 asked)" in words
+    assert "1 won business" in words and "0 of 2 customers with nothing in 90 days" in words
+    ken = text_of(signed_in(app, KEN).get(f"/dashboard?book={DANA}"))  # a salesperson sees their own
+    assert "0 introductions made" in ken and "Summit Barn" in ken and "never" in ken
+    maya = signed_in(app, MAYA)
+    team = text_of(maya.get("/dashboard"))
+    assert "the whole team" in team and "1 introduction made" in team
+    assert "Ken Olson's book" in text_of(maya.get(f"/dashboard?book={KEN}"))
+
+
+def test_settings_keep_my_digest_preferences_and_my_own_api_tokens(app, book):
+    from netweave.services import accounts, tokens
+    from netweave.services.access import Invalid, NotAllowed, NotFound, Viewer
+
+    dana = signed_in(app, DANA)
+    page = dana.get("/settings")
+    assert page.status_code == 200 and "Send me the weekly email" in text_of(page)
+    token_ = csrf_of(page.get_data(as_text=True))
+    friday = {"csrf_token": token_, "weekly": "y", "weekday": "4", "size": "10"}
+    saved = dana.client.post("/settings/digest", data=friday)
+    assert saved.status_code == 303
+    assert accounts.digest_preferences(book, Viewer(DANA)) == accounts.DigestPreferences(DANA, True, 4, 10)
+    bad = dana.client.post("/settings/digest", data={"csrf_token": token_, "weekday": "9", "size": "10"})
+    assert bad.status_code == 400 and accounts.digest_preferences(book, Viewer(DANA)).weekday == 4
+    dana.client.post("/settings/digest", data={"csrf_token": token_, "weekday": "0", "size": "3"})  # unticked: off
+    assert accounts.digest_preferences(book, Viewer(DANA)) == accounts.DigestPreferences(DANA, False, 0, 3)
+    assert accounts.digest_preferences(book, Viewer(KEN)) == accounts.DigestPreferences(KEN)  # the defaults
+    with pytest.raises(Invalid):
+        accounts.set_digest_preferences(book, Viewer(DANA), weekly=True, weekday=0, size=99)
+
+    wanted = {"csrf_token": token_, "name": "My CRM", "scopes": ["read", "write"]}
+    made = dana.client.post("/settings/tokens", data=wanted)
+    assert made.status_code == 201 and made.headers["Cache-Control"] == "no-store"
+    secret = re.search(r"nw_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", made.get_data(as_text=True)).group(0)
+    assert Api(app.test_client(), secret).get(f"/salespeople/{DANA}/matches").status_code == 200
+    assert Api(app.test_client(), secret).get(f"/salespeople/{KEN}/matches").status_code == 404  # her book only
+    [mine] = tokens.list_tokens(book, Viewer(DANA))
+    assert mine.name == "My CRM" and mine.salesperson_id == DANA and secret not in text_of(dana.get("/settings"))
+    with pytest.raises(NotAllowed):
+        tokens.create_token(book, Viewer(DANA), "x", [TokenScope.ADMIN], salesperson_id=DANA)
+    with pytest.raises(NotAllowed):
+        tokens.create_token(book, Viewer(DANA), "x", [TokenScope.READ], salesperson_id=KEN)
+    with pytest.raises(NotFound):
+        tokens.revoke_token(book, Viewer(KEN), mine.id)  # not Ken's to revoke
+    revoked = dana.client.post("/settings/tokens/revoke", data={"csrf_token": token_, "token_id": mine.id})
+    assert revoked.status_code == 303 and tokens.list_tokens(book, Viewer(DANA))[0].revoked_at is not None
+    empty = dana.client.post("/settings/tokens", data={"csrf_token": token_, "name": "", "scopes": []})
+    assert empty.status_code == 400 and "Name the token" in text_of(empty)

@@ -6,6 +6,7 @@ Screenshots of the main pages land in docs/screenshots/ (the README shows Today)
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -17,6 +18,15 @@ pytestmark = pytest.mark.e2e
 
 DANA = "dana.whitfield@netweave-demo.com"
 KEN = "ken.okafor@netweave-demo.com"
+
+
+def wait_for_script(page: Page, expression: str, timeout: float = 15.0) -> None:
+    """Poll a page's state (wait_for_function evaluates a string in the page, which the app's
+    CSP rightly refuses)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(f"() => Boolean({expression})"):
+        assert time.monotonic() < deadline, f"not within {timeout} s: {expression}"
+        time.sleep(0.1)
 
 
 def sign_in(page: Page, base: str, login: str) -> None:
@@ -119,3 +129,91 @@ def test_the_keyboard_alone_signs_in_and_reaches_the_cards(service):
         expect(first_action).to_be_focused()
         page.keyboard.press("Enter")
         expect(page.locator("ol.cards > li").first.locator(".drafts pre")).to_have_count(2)
+
+
+def test_an_introduction_from_a_card_through_the_composer_and_board_to_its_outcome(service, backend):
+    base, _ = service
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        sign_in(page, base, DANA)
+        card = page.locator("ol.cards > li").first
+        card.get_by_role("button", name="Introduce").click()
+        card.get_by_role("link", name="Edit the messages and send them").click()
+        expect(page.get_by_role("heading", name="Ask each side first")).to_be_visible()
+        first_message = page.locator("textarea").first
+        first_message.fill("Hi there,\n\nWould you like an introduction? Only if you both say yes.\n\nDana")
+        page.get_by_role("button", name="Save the messages").click()
+        expect(page.locator(".flash")).to_contain_text("Messages saved")
+        expect(page.locator("textarea").first).to_have_value(re.compile("Would you like an introduction"))
+        assert serious_violations(page) == []
+        if backend == "embedded":
+            screenshot(page, "composer")
+
+        page.get_by_role("button", name="Mark asked").click()
+        expect(page.locator(".status")).to_have_text("Asked")
+        page.get_by_role("button", name="Both said yes").click()
+        expect(page.locator(".status")).to_have_text("Both said yes")
+        page.get_by_label("How did it go?").select_option("5")
+        page.get_by_label("What they said (optional)").fill("A great fit")
+        page.get_by_role("button", name="Record").click()
+        expect(page.get_by_text("5/5")).to_be_visible()
+
+        page.get_by_role("link", name="Introductions", exact=True).click()
+        expect(page.get_by_role("heading", name="Both said yes 1")).to_be_visible()
+        assert serious_violations(page) == []
+        if backend == "embedded":
+            screenshot(page, "introductions")
+
+
+def test_the_network_view_draws_the_neighbourhood_and_explains_a_line(service, backend):
+    base, _ = service
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        sign_in(page, base, DANA)
+        page.locator("ol.cards > li").first.get_by_role("heading", level=2).get_by_role("link").first.click()
+        page.get_by_role("link", name=re.compile("network$")).click()
+        expect(page.get_by_role("heading", name=re.compile("network$"))).to_be_visible()
+        wait_for_script(page, "window.netweaveNetwork && window.netweaveNetwork.nodes().length > 1")
+        listed = page.locator("table.customers tbody tr").count()
+        assert page.evaluate("window.netweaveNetwork.edges().length") == listed
+        page.evaluate("window.netweaveNetwork.edges()[0].emit('tap')")
+        expect(page.locator("#network-detail")).not_to_contain_text("Select a line")
+        assert serious_violations(page) == []
+        if backend == "embedded":
+            screenshot(page, "network")
+
+
+def test_a_manager_reads_the_loyalty_dashboard_for_the_team_and_one_book(service, backend):
+    base, _ = service
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        sign_in(page, base, demo.DEMO_MANAGER[0])
+        page.get_by_role("link", name="Loyalty").click()
+        expect(page.get_by_role("heading", name=re.compile("the whole team"))).to_be_visible()
+        wait_for_script(page, "window.netweaveChart && window.netweaveChart.data.labels.length === 12")
+        assert serious_violations(page) == []
+        if backend == "embedded":
+            screenshot(page, "loyalty")
+        page.get_by_label("Book").select_option(DANA)
+        page.get_by_role("button", name="Show").click()
+        expect(page.get_by_role("heading", name=re.compile("Dana Whitfield's book"))).to_be_visible()
+        expect(page.get_by_text(re.compile(r"customers with nothing in 90 days"))).to_be_visible()
+
+
+def test_settings_change_the_weekly_email_and_make_an_api_token(service, backend):
+    base, _ = service
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        sign_in(page, base, DANA)
+        page.get_by_role("link", name="Dana Whitfield").click()
+        expect(page.get_by_role("heading", name="Settings")).to_be_visible()
+        page.get_by_label("On", exact=True).select_option("Thursday")
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator(".flash")).to_contain_text("preferences are saved")
+        expect(page.get_by_label("On", exact=True)).to_have_value("3")
+        page.get_by_label("What it is for").fill("My CRM")
+        page.get_by_role("button", name="Make a token").click()
+        expect(page.locator("#new-token")).to_have_text(re.compile(r"^nw_"))
+        assert serious_violations(page) == []
+        if backend == "embedded":
+            screenshot(page, "settings")
