@@ -8,7 +8,9 @@ computed in this process, as bench.api does), lets one salesperson of the book a
 sign in, then asks the app for each page through Flask's test client, in this process: the
 time measured is the app's own (routing, sign-in check, store reads, template), with no
 network or browser. Each page is asked for `--requests` times (random accounts, books and
-filters) after 20 unmeasured requests; it prints p50, p95 and max in ms. Baseline, measured in
+filters) after 20 unmeasured requests; it prints p50, p95 and max in ms. Before measuring, the
+salesperson makes 40 introductions from their best suggestions and moves half of them on, so
+the board, the ledgers and the dashboard have something to show. Baseline, measured in
 the same run with the same client: GET /healthz (the framework's own cost) and the sign-in
 page (a template, no store read). Target on each backend: every page's p95 under 300 ms.
 """
@@ -31,10 +33,14 @@ from flask.testing import FlaskClient
 
 from bench.api.__main__ import SharedEncoder, prepare
 from bench.matching import report_targets, target
-from graph import Role, StoreSettings
+from graph import GraphStore, Role, StoreSettings
+from graph.records import IntroStatus
 from netweave import create_app
+from netweave.jobs import JobQueue, get_jobs
 from netweave.matching.embedder import Embedder
-from netweave.services import accounts
+from netweave.services import accounts, introductions, matches
+from netweave.services.access import Viewer
+from netweave.store import get_store
 
 P95_MS = 300
 PASSWORD = "bench password 1"
@@ -68,6 +74,17 @@ def measure(name: str, client: FlaskClient, paths: Callable[[random.Random], str
         target(f"{name} p95 < {P95_MS} ms", p95 < P95_MS, f"{p95:.1f} ms")
 
 
+def seed_introductions(store: GraphStore, jobs: JobQueue, salesperson_id: str, count: int = 40) -> None:
+    """Introductions from the salesperson's best suggestions, half of them moved on (the
+    refreshes they ask for wait in the queue: no worker runs here)."""
+    viewer = Viewer(salesperson_id)
+    for n, view in enumerate(matches.best_for_salesperson(store, viewer, salesperson_id, count)):
+        intro = introductions.propose(store, jobs, viewer, view.business.id, view.other.id)
+        if n % 2:
+            for status in (IntroStatus.ASKED, IntroStatus.ACCEPTED):
+                introductions.advance(store, jobs, viewer, intro.id, status)
+
+
 def bench_backend(label: str, settings: StoreSettings, args: argparse.Namespace, embedder: SharedEncoder,
                   folder: Path) -> None:  # fmt: skip
     print(f"\n[{label}, {args.businesses:,} businesses]")
@@ -85,6 +102,8 @@ def bench_backend(label: str, settings: StoreSettings, args: argparse.Namespace,
         "METRICS_DIR": str(folder / "metrics"), "SIGN_IN_RATE_LIMIT": "1000000 per minute",
     })  # fmt: skip
     try:
+        with app.app_context():
+            seed_introductions(get_store(), get_jobs(), mine)
         anonymous = app.test_client()
         rep, boss = signed_in(app, mine), signed_in(app, manager.id)
         print(f"  salesperson {mine} ({len(own_ids)} accounts); manager over {len(salespeople)} books")
@@ -98,7 +117,13 @@ def bench_backend(label: str, settings: StoreSettings, args: argparse.Namespace,
             ("Accounts, salesperson's book", rep, lambda r: f"/customers?page={r.randint(1, 8)}"),
             ("Accounts, manager: every book, searched", boss,
              lambda r: f"/customers?q={r.choice('aeiou')}&page={r.randint(1, 20)}"),
-            ("Account page", rep, lambda r: f"/customers/{quote(r.choice(own_ids))}"),
+            ("Account page (with its ledger)", rep, lambda r: f"/customers/{quote(r.choice(own_ids))}"),
+            ("Network view", rep, lambda r: f"/customers/{quote(r.choice(own_ids))}/network"),
+            ("Network data (JSON)", rep, lambda r: f"/customers/{quote(r.choice(own_ids))}/network.json"),
+            ("Introductions board", rep, lambda r: "/introductions"),
+            ("Loyalty dashboard, salesperson", rep, lambda r: "/dashboard"),
+            ("Loyalty dashboard, manager: the whole team", boss, lambda r: "/dashboard"),
+            ("Settings", rep, lambda r: "/settings"),
         ]  # fmt: skip
         for name, client, paths in pages:
             measure(name, client, paths, args.requests, False)
