@@ -23,7 +23,6 @@ import random
 import re
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +30,7 @@ from urllib.parse import quote
 
 from flask.testing import FlaskClient
 
-from bench.api.__main__ import SharedEncoder, prepare
+from bench.api.__main__ import SharedEncoder, on_each_backend, prepare
 from bench.matching import report_targets, target
 from graph import GraphStore, Role, StoreSettings
 from graph.records import IntroStatus
@@ -146,17 +145,7 @@ def main() -> int:
     print(f"machine: {os.cpu_count()} cores; pages asked in-process through Flask's test client")
     began = time.perf_counter()
     embedder = SharedEncoder(Embedder())
-    with tempfile.TemporaryDirectory(prefix="netweave-bench-web-") as folder:
-        for backend in backends:
-            work = Path(folder) / backend
-            (work / "metrics").mkdir(parents=True)
-            if backend == "embedded":
-                bench_backend("embedded", StoreSettings(url=str(work / "bench.sqlite3")), args, embedder, work)
-            elif args.neo4j_url:
-                settings = StoreSettings(url=args.neo4j_url, password=args.neo4j_password)
-                bench_backend("neo4j", settings, args, embedder, work)
-            else:
-                print("\n[neo4j] not run: pass --neo4j-url or use `make bench-web`")
+    on_each_backend(backends, args, embedder, bench_backend, "bench-web")
     print(f"\nwhole run: {time.perf_counter() - began:.0f} s")
     return report_targets()
 

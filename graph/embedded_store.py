@@ -43,6 +43,7 @@ from graph.records import (
     IdempotentRequest,
     InferredCategory,
     Introduction,
+    IntroductionGap,
     IntroFeedback,
     IntroStatus,
     IntroStep,
@@ -969,6 +970,19 @@ class EmbeddedStore(GraphStore):
         where = " WHERE " + " AND ".join(clauses) if clauses else ""
         rows = self._rows(f"SELECT * FROM webhook_deliveries{where} ORDER BY {order} LIMIT ?", [*params, limit])
         return [_to_delivery(r) for r in rows]
+
+    def introduction_gaps(self, salesperson_id: str | None, before: datetime) -> list[IntroductionGap]:
+        rows = self._rows(
+            "SELECT id, name, created_at, nullif(max(coalesce(a, ''), coalesce(b, '')), '') AS last FROM ("
+            "  SELECT b.id, b.name, b.created_at,"
+            "   (SELECT max(created_at) FROM introductions WHERE business_a = b.id) AS a,"
+            "   (SELECT max(created_at) FROM introductions WHERE business_b = b.id) AS b"
+            "  FROM businesses b WHERE b.archived_at IS NULL AND (? IS NULL OR b.salesperson_id = ?))"
+            " WHERE last IS NULL OR last < ?"
+            " ORDER BY last IS NOT NULL, coalesce(last, created_at), lower(name), id",
+            (salesperson_id, salesperson_id, _iso(before)),
+        )
+        return [IntroductionGap(r["id"], r["name"], _when(r["created_at"]), _when(r["last"])) for r in rows]
 
     def last_introduced(self, business_ids: Sequence[str]) -> dict[str, datetime]:
         newest: dict[str, datetime] = {}

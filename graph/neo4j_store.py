@@ -43,6 +43,7 @@ from graph.records import (
     IdempotentRequest,
     InferredCategory,
     Introduction,
+    IntroductionGap,
     IntroFeedback,
     IntroStatus,
     IntroStep,
@@ -1088,6 +1089,19 @@ class Neo4jStore(GraphStore):
             limit=limit,
         )
         return [_to_delivery(r["d"]) for r in rows]
+
+    def introduction_gaps(self, salesperson_id: str | None, before: datetime) -> list[IntroductionGap]:
+        rows = self._query(
+            "MATCH (b:Business) WHERE b.archived_at IS NULL"
+            " AND ($salesperson_id IS NULL OR EXISTS { (:Salesperson {id: $salesperson_id})-[:MANAGES]->(b) })"
+            " OPTIONAL MATCH (b)<-[:INTRODUCES]-(i:Introduction)"
+            " WITH b, max(i.created_at) AS last WHERE last IS NULL OR last < $before"
+            " RETURN b.id AS id, b.name AS name, toString(b.created_at) AS created_at, toString(last) AS last"
+            " ORDER BY last IS NOT NULL, coalesce(last, b.created_at), toLower(b.name), b.id",
+            salesperson_id=salesperson_id,
+            before=before.astimezone(UTC),
+        )
+        return [IntroductionGap(r["id"], r["name"], _native(r["created_at"]), _native(r["last"])) for r in rows]
 
     def last_introduced(self, business_ids: Sequence[str]) -> dict[str, datetime]:
         rows = self._query(

@@ -385,6 +385,17 @@ class TokenScope(StrEnum):
 
 
 @dataclass(frozen=True)
+class IntroductionGap:
+    """An active account that has gone without an introduction: when it was last in one (None:
+    never), and when it became a customer."""
+
+    business_id: str
+    name: str
+    created_at: datetime
+    last_introduced: datetime | None
+
+
+@dataclass(frozen=True)
 class DigestPreferences:
     """How a salesperson wants the weekly email: at all, on which day (0 Monday .. 6 Sunday),
     and how many introductions it suggests."""

@@ -35,6 +35,7 @@ from graph.records import (
     IdempotentRequest,
     InferredCategory,
     Introduction,
+    IntroductionGap,
     IntroFeedback,
     IntroStatus,
     IntroStep,
@@ -622,6 +623,12 @@ class GraphStore(ABC):
         limit: int = 50,
     ) -> list[WebhookDelivery]:
         """Newest first; `due_before`: pending ones whose next attempt is due then (oldest first)."""
+
+    @abstractmethod
+    def introduction_gaps(self, salesperson_id: str | None, before: datetime) -> list[IntroductionGap]:
+        """The active accounts of a book (None: every book) never in an introduction or last in
+        one before `before`: never first (oldest customers first), then the longest waiting;
+        ties by name, then id."""
 
     @abstractmethod
     def last_introduced(self, business_ids: Sequence[str]) -> dict[str, datetime]:

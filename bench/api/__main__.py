@@ -522,19 +522,26 @@ def main() -> int:
     began = time.perf_counter()
     embedder = SharedEncoder(Embedder())
     print(f"model loaded: {embedder.name} ({embedder.dimensions} dimensions)")
-    with tempfile.TemporaryDirectory(prefix="netweave-bench-api-") as folder:
+    on_each_backend(backends, args, embedder, bench_backend, "bench-api")
+    print(f"\nwhole run: {time.perf_counter() - began:.0f} s")
+    return report_targets()
+
+
+def on_each_backend(backends: Sequence[str], args: argparse.Namespace, embedder: SharedEncoder,
+                    bench_backend: Callable[..., None], make_target: str) -> None:  # fmt: skip
+    """Run `bench_backend(label, settings, args, embedder, folder)` on each backend, each in a
+    folder of its own (removed after); Neo4j only when a URL is given."""
+    with tempfile.TemporaryDirectory(prefix=f"netweave-{make_target}-") as folder:
         for backend in backends:
             work = Path(folder) / backend
-            work.mkdir()
+            (work / "metrics").mkdir(parents=True)
             if backend == "embedded":
                 bench_backend("embedded", StoreSettings(url=str(work / "bench.sqlite3")), args, embedder, work)
             elif args.neo4j_url:
                 settings = StoreSettings(url=args.neo4j_url, password=args.neo4j_password)
                 bench_backend("neo4j", settings, args, embedder, work)
             else:
-                print("\n[neo4j] not run: pass --neo4j-url or use `make bench-api`")
-    print(f"\nwhole run: {time.perf_counter() - began:.0f} s")
-    return report_targets()
+                print(f"\n[neo4j] not run: pass --neo4j-url or use `make {make_target}`")
 
 
 if __name__ == "__main__":

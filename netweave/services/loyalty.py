@@ -67,19 +67,16 @@ def loyalty(
         starts = monday - timedelta(weeks=back)
         those = [i for i in made if starts <= i.created_at.astimezone(UTC).date() < starts + timedelta(days=7)]
         weeks.append(Week(starts, len(those), sum(1 for i in those if reached[i.id] & YES)))
-    accounts = store.list_businesses(salesperson_id=salesperson_id, status=BusinessStatus.ACTIVE, limit=None)
-    last = store.last_introduced([b.id for b in accounts]) if accounts else {}
-    waiting = [Waiting(b, last.get(b.id)) for b in accounts if b.id not in last or now - last[b.id] >= NEGLECT]
-    # Never introduced first (the longest customers first), then the longest since their last one.
-    waiting.sort(key=lambda w: (w.last_introduced is not None, w.last_introduced or w.business.created_at,
-                                w.business.record.name.casefold(), w.business.id))  # fmt: skip
+    gaps = store.introduction_gaps(salesperson_id, now - NEGLECT)
+    shown = store.get_businesses([gap.business_id for gap in gaps[:show]])
+    waiting = [Waiting(shown[gap.business_id], gap.last_introduced) for gap in gaps[:show] if gap.business_id in shown]
     return Loyalty(
         weeks=weeks,
         made=len(made),
         asked=sum(1 for i in made if reached[i.id] & ASKED_OR_LATER),
         accepted=sum(1 for i in made if reached[i.id] & YES),
         won=sum(1 for i in made if IntroStatus.WON in reached[i.id]),
-        accounts=len(accounts),
-        neglected=waiting[:show],
-        neglected_count=len(waiting),
+        accounts=store.count_businesses(salesperson_id=salesperson_id, status=BusinessStatus.ACTIVE),
+        neglected=waiting,
+        neglected_count=len(gaps),
     )

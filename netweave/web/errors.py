@@ -60,8 +60,10 @@ def _http(error: HTTPException) -> ResponseReturnValue:
 def _store_down(error: Exception) -> ResponseReturnValue:
     log.warning("graph store unreachable during %s %s: %s", request.method, request.path, error)
     title, advice = _TITLES[503]
-    # `bare`: no signed-in header, which would ask the store who is signed in.
-    body = render_template("error.html", status=503, title=title, advice=advice, bare=True)
+    # Straight from the Jinja environment, `bare`: Flask's context processors (Flask-Login's
+    # among them) would ask the store who is signed in.
+    page = current_app.jinja_env.get_template("error.html")
+    body = page.render(status=503, title=title, advice=advice, bare=True, request=request)
     return body, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 

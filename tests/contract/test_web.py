@@ -347,3 +347,21 @@ def test_settings_keep_my_digest_preferences_and_my_own_api_tokens(app, book):
     assert revoked.status_code == 303 and tokens.list_tokens(book, Viewer(DANA))[0].revoked_at is not None
     empty = dana.client.post("/settings/tokens", data={"csrf_token": token_, "name": "", "scopes": []})
     assert empty.status_code == 400 and "Name the token" in text_of(empty)
+
+
+def test_a_store_that_cannot_be_reached_gets_a_clear_page_with_retry_after(app, book, monkeypatch):
+    from neo4j.exceptions import ServiceUnavailable
+
+    dana = signed_in(app, DANA)
+    store = app.extensions["netweave.store"]
+
+    def down(*args, **kwargs):
+        raise ServiceUnavailable("connection refused")
+
+    monkeypatch.setattr(store, "best_sheet", down)
+    answer = dana.get("/")
+    assert answer.status_code == 503 and answer.headers["Retry-After"] == "10"
+    words = text_of(answer)
+    assert "Netweave is briefly unavailable" in words and "Traceback" not in answer.get_data(as_text=True)
+    monkeypatch.setattr(store, "credentials_for", down)  # even who is signed in cannot be read
+    assert dana.get("/customers").status_code == 503

@@ -45,6 +45,8 @@ def test_a_salesperson_signs_in_filters_and_acts_on_a_card_in_place(service, bac
         errors: list[str] = []
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
 
+        page.goto(base + "/reset")
+        assert serious_violations(page) == []
         page.goto(base + "/sign-in")
         assert serious_violations(page) == []
         if backend == "embedded":
@@ -91,6 +93,8 @@ def test_accounts_another_books_account_and_a_phone_sized_screen(service, backen
     with chromium() as browser:
         page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
         sign_in(page, base, DANA)
+        expect(page.locator("ol.cards > li").first).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 1, "Today fits a phone"
         page.get_by_role("link", name="Accounts").click()
         expect(page.get_by_role("heading", name="Accounts")).to_be_visible()
         assert serious_violations(page) == []
@@ -149,7 +153,13 @@ def test_an_introduction_from_a_card_through_the_composer_and_board_to_its_outco
         if backend == "embedded":
             screenshot(page, "composer")
 
-        page.get_by_role("button", name="Mark asked").click()
+        here = page.url
+        # Moved on from the board, with a click.
+        page.get_by_role("link", name="Introductions", exact=True).click()
+        drafted = page.locator("section.column", has=page.get_by_role("heading", name="Drafted 1"))
+        drafted.get_by_role("button", name="Mark asked").click()
+        expect(page.get_by_role("heading", name="Asked 1")).to_be_visible()
+        page.goto(here)
         expect(page.locator(".status")).to_have_text("Asked")
         page.get_by_role("button", name="Both said yes").click()
         expect(page.locator(".status")).to_have_text("Both said yes")
