@@ -971,18 +971,22 @@ class EmbeddedStore(GraphStore):
         rows = self._rows(f"SELECT * FROM webhook_deliveries{where} ORDER BY {order} LIMIT ?", [*params, limit])
         return [_to_delivery(r) for r in rows]
 
-    def introduction_gaps(self, salesperson_id: str | None, before: datetime) -> list[IntroductionGap]:
+    def introduction_gaps(
+        self, salesperson_id: str | None, before: datetime, limit: int
+    ) -> tuple[int, list[IntroductionGap]]:
         rows = self._rows(
-            "SELECT id, name, created_at, nullif(max(coalesce(a, ''), coalesce(b, '')), '') AS last FROM ("
-            "  SELECT b.id, b.name, b.created_at,"
-            "   (SELECT max(created_at) FROM introductions WHERE business_a = b.id) AS a,"
-            "   (SELECT max(created_at) FROM introductions WHERE business_b = b.id) AS b"
-            "  FROM businesses b WHERE b.archived_at IS NULL AND (? IS NULL OR b.salesperson_id = ?))"
-            " WHERE last IS NULL OR last < ?"
-            " ORDER BY last IS NOT NULL, coalesce(last, created_at), lower(name), id",
-            (salesperson_id, salesperson_id, _iso(before)),
+            "WITH latest AS (SELECT id, max(at) AS last FROM ("
+            "   SELECT business_a AS id, created_at AS at FROM introductions"
+            "   UNION ALL SELECT business_b, created_at FROM introductions) GROUP BY id)"
+            " SELECT count(*) OVER () AS total, b.id, b.name, b.created_at, latest.last FROM businesses b"
+            " LEFT JOIN latest ON latest.id = b.id"
+            " WHERE b.archived_at IS NULL AND (? IS NULL OR b.salesperson_id = ?)"
+            "   AND (latest.last IS NULL OR latest.last < ?)"
+            " ORDER BY latest.last IS NOT NULL, coalesce(latest.last, b.created_at), lower(b.name), b.id LIMIT ?",
+            (salesperson_id, salesperson_id, _iso(before), limit),
         )
-        return [IntroductionGap(r["id"], r["name"], _when(r["created_at"]), _when(r["last"])) for r in rows]
+        gaps = [IntroductionGap(r["id"], r["name"], _when(r["created_at"]), _when(r["last"])) for r in rows]
+        return (rows[0]["total"] if rows else 0), gaps
 
     def last_introduced(self, business_ids: Sequence[str]) -> dict[str, datetime]:
         newest: dict[str, datetime] = {}

@@ -1090,18 +1090,25 @@ class Neo4jStore(GraphStore):
         )
         return [_to_delivery(r["d"]) for r in rows]
 
-    def introduction_gaps(self, salesperson_id: str | None, before: datetime) -> list[IntroductionGap]:
-        rows = self._query(
+    def introduction_gaps(
+        self, salesperson_id: str | None, before: datetime, limit: int
+    ) -> tuple[int, list[IntroductionGap]]:
+        [row] = self._query(
             "MATCH (b:Business) WHERE b.archived_at IS NULL"
             " AND ($salesperson_id IS NULL OR EXISTS { (:Salesperson {id: $salesperson_id})-[:MANAGES]->(b) })"
             " OPTIONAL MATCH (b)<-[:INTRODUCES]-(i:Introduction)"
             " WITH b, max(i.created_at) AS last WHERE last IS NULL OR last < $before"
-            " RETURN b.id AS id, b.name AS name, toString(b.created_at) AS created_at, toString(last) AS last"
-            " ORDER BY last IS NOT NULL, coalesce(last, b.created_at), toLower(b.name), b.id",
+            " WITH b, last ORDER BY last IS NOT NULL, coalesce(last, b.created_at), toLower(b.name), b.id"
+            " WITH collect({id: b.id, name: b.name, created_at: toString(b.created_at), last: toString(last)}) AS rows"
+            " RETURN size(rows) AS total, rows[0..$limit] AS first",
             salesperson_id=salesperson_id,
             before=before.astimezone(UTC),
+            limit=limit,
         )
-        return [IntroductionGap(r["id"], r["name"], _native(r["created_at"]), _native(r["last"])) for r in rows]
+        first = [
+            IntroductionGap(r["id"], r["name"], _native(r["created_at"]), _native(r["last"])) for r in row["first"]
+        ]
+        return row["total"], first
 
     def last_introduced(self, business_ids: Sequence[str]) -> dict[str, datetime]:
         rows = self._query(

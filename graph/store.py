@@ -625,10 +625,12 @@ class GraphStore(ABC):
         """Newest first; `due_before`: pending ones whose next attempt is due then (oldest first)."""
 
     @abstractmethod
-    def introduction_gaps(self, salesperson_id: str | None, before: datetime) -> list[IntroductionGap]:
-        """The active accounts of a book (None: every book) never in an introduction or last in
-        one before `before`: never first (oldest customers first), then the longest waiting;
-        ties by name, then id."""
+    def introduction_gaps(
+        self, salesperson_id: str | None, before: datetime, limit: int
+    ) -> tuple[int, list[IntroductionGap]]:
+        """How many active accounts of a book (None: every book) were never in an introduction
+        or last in one before `before`, and the first `limit` (1 or more) of them: never first (oldest
+        customers first), then the longest waiting; ties by name, then id."""
 
     @abstractmethod
     def last_introduced(self, business_ids: Sequence[str]) -> dict[str, datetime]:

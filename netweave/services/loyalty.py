@@ -67,9 +67,9 @@ def loyalty(
         starts = monday - timedelta(weeks=back)
         those = [i for i in made if starts <= i.created_at.astimezone(UTC).date() < starts + timedelta(days=7)]
         weeks.append(Week(starts, len(those), sum(1 for i in those if reached[i.id] & YES)))
-    gaps = store.introduction_gaps(salesperson_id, now - NEGLECT)
-    shown = store.get_businesses([gap.business_id for gap in gaps[:show]])
-    waiting = [Waiting(shown[gap.business_id], gap.last_introduced) for gap in gaps[:show] if gap.business_id in shown]
+    neglected, gaps = store.introduction_gaps(salesperson_id, now - NEGLECT, show)
+    shown = store.get_businesses([gap.business_id for gap in gaps])
+    waiting = [Waiting(shown[gap.business_id], gap.last_introduced) for gap in gaps if gap.business_id in shown]
     return Loyalty(
         weeks=weeks,
         made=len(made),
@@ -78,5 +78,5 @@ def loyalty(
         won=sum(1 for i in made if IntroStatus.WON in reached[i.id]),
         accounts=store.count_businesses(salesperson_id=salesperson_id, status=BusinessStatus.ACTIVE),
         neglected=waiting,
-        neglected_count=len(gaps),
+        neglected_count=neglected,
     )

@@ -326,11 +326,13 @@ def test_introductions_move_one_step_at_a_time_from_the_version_read(store):
     # Accounts gone without: never introduced first, then the longest waiting; only active ones.
     store.upsert_businesses([business("N", "Newcomer"), business("Z", "Zed")], T1)
     store.write(lambda tx: tx.set_archived(["Z"], True, T1))
-    gaps = store.introduction_gaps("dana@example.com", T1 + timedelta(days=1))
+    total, gaps = store.introduction_gaps("dana@example.com", T1 + timedelta(days=1), 10)
     assert [(g.business_id, g.last_introduced) for g in gaps] == [("N", None), ("ACC-1", T0), ("V1", T1), ("X", T1)]
-    assert gaps[0].name == "Newcomer" and gaps[0].created_at == T1
-    assert [g.business_id for g in store.introduction_gaps(None, T1)] == ["N", "ACC-1"]
-    assert [g.business_id for g in store.introduction_gaps("ken@example.com", T1)] == []
+    assert total == 4 and gaps[0].name == "Newcomer" and gaps[0].created_at == T1
+    total, gaps = store.introduction_gaps(None, T1 + timedelta(days=1), 2)  # the count is of all, not the first
+    assert total == 4 and [g.business_id for g in gaps] == ["N", "ACC-1"]
+    assert [g.business_id for g in store.introduction_gaps(None, T1, 10)[1]] == ["N", "ACC-1"]
+    assert store.introduction_gaps("ken@example.com", T1, 10) == (0, [])
 
 
 def test_an_idempotency_key_is_claimed_once_answered_then_replayed_and_expires(store):
