@@ -115,10 +115,10 @@ def act() -> ResponseReturnValue:
                                     _FEEDBACK[action].value, channel="web")  # fmt: skip
     except (NotFound, NotAllowed):
         abort(404)
-    except Conflict as error:
+    except ValueError as error:  # Conflict (an open introduction already), or a pair that is no pair
         message = f"Nothing was changed: {error}"
         if partial:
-            return render_template("today/_outcome.html", error=message), 409
+            return render_template("today/_outcome.html", error=message), 409 if isinstance(error, Conflict) else 400
         flash(message, "error")
         return redirect(url_for("today.index")), 303
     names = {b.id: b.record.name for b in store.get_businesses([business_id, other_id]).values()}

@@ -191,6 +191,8 @@ def test_acting_needs_a_valid_form_and_a_pair_in_my_book(app, book):
     bad = ken.client.post("/today/act", headers=HTMX, data={**form, "action": "explode"})
     assert bad.status_code == 400 and "action" in text_of(bad)
     assert ken.client.post("/today/act", headers=HTMX, data={**form, "csrf_token": "forged"}).status_code == 400
+    same = ken.client.post("/today/act", headers=HTMX, data={**form, "business_id": "V2", "other_id": "V2"})
+    assert same.status_code == 400 and "two different customers" in text_of(same)
     assert book.list_feedback(["F1", "V1"]) == []
 
 
