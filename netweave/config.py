@@ -45,6 +45,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "MAIL_FROM": ("NETWEAVE_MAIL_FROM", "Netweave <netweave@localhost>"),
     # The web app's sign-in
     "PASSWORD_RESET_MINUTES": ("NETWEAVE_PASSWORD_RESET_MINUTES", "60"),
+    # Where users reach the app: links in email are built on it, never on a request's Host header.
+    "PUBLIC_URL": ("NETWEAVE_PUBLIC_URL", "http://127.0.0.1:8000"),
     "SIGN_IN_RATE_LIMIT": ("NETWEAVE_SIGN_IN_RATE_LIMIT", "10 per minute"),
     "SECURE_COOKIES": ("NETWEAVE_SECURE_COOKIES", "false"),  # true behind HTTPS
 }

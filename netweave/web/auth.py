@@ -134,7 +134,8 @@ def request_reset() -> ResponseReturnValue:
         else:
             wanted = accounts.request_reset(get_store(), current_app.config["SECRET_KEY"], form.login.data or "")
             if wanted is not None:
-                link = url_for("auth.reset", token=wanted.token, _external=True)
+                # On the configured address: a forged Host header must not send the link elsewhere.
+                link = current_app.config["PUBLIC_URL"].rstrip("/") + url_for("auth.reset", token=wanted.token)
                 minutes = int(current_app.config["PASSWORD_RESET_MINUTES"])
                 text = render_template("auth/reset_email.txt", person=wanted.salesperson, link=link, minutes=minutes)
                 message = mailer.compose(settings, wanted.email, "Reset your Netweave password", text)

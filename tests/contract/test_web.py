@@ -97,12 +97,18 @@ def test_a_password_reset_link_arrives_by_email_and_works_once(store_settings, t
         try:
             _people(app.extensions["netweave.store"])
             session = Session(app.test_client())
+            # Asked through a forged Host: the link must still point at the configured address.
+            forged = app.test_client()
+            form = csrf_of(forged.get("/reset", base_url="http://evil.example").get_data(as_text=True))
             for login in ("DANA@example.com", "nobody@example.com"):  # the same answer either way
-                answer = session.post_form("/reset", "/reset", {"login": login})
+                answer = forged.post(
+                    "/reset", data={"csrf_token": form, "login": login}, base_url="http://evil.example"
+                )
                 assert answer.status_code == 302 and answer.location == "/sign-in"
             [message] = mailbox.wait_for(1)
             assert message["To"] == DANA and "Reset your Netweave password" in message["Subject"]
             link = re.search(r"http://\S+/reset/\S+", message.get_content()).group(0)
+            assert link.startswith("http://127.0.0.1:8000/reset/")  # the configured address, not the Host header
             path = urlsplit(link).path
             weak = session.post_form(path, path, {"password": "short", "confirm": "short"})
             assert weak.status_code == 400 and "at least 10" in text_of(weak)
