@@ -15,7 +15,7 @@ from wtforms import BooleanField, DecimalField, HiddenField, SearchField, Select
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
-from graph import GraphStore
+from graph import GraphStore, SalespersonSummary
 from graph.records import DismissReason, FeedbackKind
 from netweave.jobs import get_jobs
 from netweave.services import introductions, matches
@@ -61,15 +61,17 @@ class ActForm(FlaskForm):
     action = SelectField(choices=[SelectChoice(v, label) for v, label in ACTIONS.items()], validators=[InputRequired()])
 
 
-def _book(store: GraphStore, wanted: str | None) -> str:
-    """Whose book to show: one's own; a manager may pick any (their own, else the first)."""
+def _book(store: GraphStore, wanted: str | None) -> tuple[str, list[SalespersonSummary]]:
+    """Whose book to show, and the books a manager can pick from: a salesperson's own; a
+    manager's pick (else their own book, else the first)."""
     me = current_user.salesperson
     if not current_user.is_manager:
-        return me.id
-    people = [s.salesperson.id for s in store.list_salespeople() if s.business_count]
+        return me.id, []
+    books = store.list_salespeople()
+    people = [s.salesperson.id for s in books if s.business_count]
     if wanted and wanted in people:
-        return wanted
-    return me.id if me.id in people or not people else people[0]
+        return wanted, books
+    return (me.id if me.id in people or not people else people[0]), books
 
 
 @bp.get("/")
@@ -79,7 +81,7 @@ def index() -> ResponseReturnValue:
     form = FilterForm(request.args)
     if not form.validate():
         return render_template("today/index.html", form=form, page=None, book=None, books=[]), 400
-    book = _book(store, form.book.data)
+    book, books = _book(store, form.book.data)
     filters = today_service.TodayFilters(
         search=(form.q.data or "").strip(),
         city=(form.city.data or "").strip(),
@@ -88,7 +90,6 @@ def index() -> ResponseReturnValue:
         never_introduced=not form.show_all.data,
     )
     page = today_service.today(store, viewer(), book, filters)
-    books = store.list_salespeople() if current_user.is_manager else []
     matches.mark_shown(store, viewer(), [card.view for card in page.cards], channel="web")
     return render_template("today/index.html", form=form, page=page, book=book, books=books, act=ActForm())
 
