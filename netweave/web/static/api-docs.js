@@ -8,7 +8,7 @@
   window.ui = SwaggerUIBundle({
     url: root.dataset.specUrl,
     domNode: root,
-    deepLinking: true,
+    deepLinking: false, // true puts a link inside each operation's button (nested controls: axe-core)
     persistAuthorization: false,
     tryItOutEnabled: false,
   });
