@@ -298,12 +298,13 @@ def sides(store: GraphStore, viewer: Viewer, introduction: Introduction) -> tupl
     return side(introduction.a_id, introduction.b_id), side(introduction.b_id, introduction.a_id)
 
 
-def _check_message(field: str, text: str) -> str:
+def _message_problem(text: str) -> str:
+    """What is wrong with a message ('' if nothing)."""
     text = text.strip()
     if not text:
-        return f"{field}: write the message (it is sent as it is)"
+        return "write the message (it is sent as it is)"
     if len(text) > MAX_MESSAGE:
-        return f"{field}: at most {MAX_MESSAGE} characters ({len(text)} now)"
+        return f"at most {MAX_MESSAGE} characters ({len(text)} now)"
     return ""
 
 
@@ -313,12 +314,8 @@ def edit_messages(
     """Replace the drafts before anyone is asked. Invalid names an empty or over-long message;
     Conflict if the introduction moved since `expected_steps` (or asking began)."""
     current = get(store, viewer, introduction_id)
-    problems = tuple(
-        (field, problem.partition(": ")[2])
-        for field, problem in (("message_a", _check_message("message_a", message_a)),
-                               ("message_b", _check_message("message_b", message_b)))
-        if problem
-    )  # fmt: skip
+    checked = (("message_a", _message_problem(message_a)), ("message_b", _message_problem(message_b)))
+    problems = tuple((field, problem) for field, problem in checked if problem)
     if problems:
         raise Invalid(problems)
     if current.status is not S.PROPOSED:

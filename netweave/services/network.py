@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from graph import GraphStore, Tie, TieKind
 from netweave.jobs import JobQueue
+from netweave.services import introductions, matches
 from netweave.services.access import NotAllowed, Viewer, business_for
 from netweave.services.customers import request_refresh
 
@@ -96,8 +97,6 @@ def neighbourhood(store: GraphStore, viewer: Viewer, business_id: str) -> Neighb
     """An account and what surrounds it in the graph: the customers it knows or partners with,
     the introductions made (with their status) and its open suggestions (with their first
     reason). The viewer must manage it."""
-    from netweave.services import introductions, matches
-
     centre = business_for(store, viewer, business_id, active=False)
     edges = [
         Edge(business_id, tie.b if tie.a == business_id else tie.a,

@@ -22,6 +22,7 @@ from netweave.digest import mailer
 from netweave.services import accounts
 from netweave.services.access import Invalid, Viewer
 from netweave.store import get_store
+from netweave.web.forms import show_problems
 
 bp = Blueprint("auth", __name__)
 
@@ -161,9 +162,8 @@ def reset(token: str) -> ResponseReturnValue:
                 get_store(), current_app.config["SECRET_KEY"], token, form.password.data or "",
                 max_age_seconds=int(current_app.config["PASSWORD_RESET_MINUTES"]) * 60,
             )  # fmt: skip
-        except Invalid as error:
-            for field, message in error.problems:
-                (form.password.errors if field == "password" else form.form_errors).append(message)
+        except Invalid as error:  # a bad link (field `token`: the form's own error) or a weak password
+            show_problems(form, error)
         else:
             logout_user()
             session.clear()

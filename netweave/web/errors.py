@@ -10,18 +10,13 @@ import time
 from flask import Flask, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_limiter import RateLimitExceeded
+from neo4j.exceptions import ServiceUnavailable, SessionExpired
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 10
-STORE_DOWN: tuple[type[Exception], ...]
-try:
-    from neo4j.exceptions import ServiceUnavailable, SessionExpired
-
-    STORE_DOWN = (ServiceUnavailable, SessionExpired)
-except ImportError:  # pragma: no cover - the driver is a dependency
-    STORE_DOWN = ()
+STORE_DOWN = (ServiceUnavailable, SessionExpired)
 
 _TITLES = {
     400: ("That request was not understood",

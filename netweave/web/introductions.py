@@ -24,6 +24,7 @@ from netweave.services import introductions
 from netweave.services.access import Conflict, Invalid, NotAllowed, NotFound
 from netweave.store import get_store
 from netweave.web.auth import viewer
+from netweave.web.forms import show_problems
 
 bp = Blueprint("introductions", __name__)
 
@@ -154,8 +155,7 @@ def messages(introduction_id: str) -> ResponseReturnValue:
         introductions.edit_messages(get_store(), viewer(), intro.id, form.message_a.data or "",
                                     form.message_b.data or "", expected_steps=int(form.steps.data))  # fmt: skip
     except Invalid as error:
-        for field, message in error.problems:
-            getattr(form, field).errors = [*getattr(form, field).errors, message]
+        show_problems(form, error)
         return _detail_page(intro, messages=form, status=400)
     except Conflict as error:
         flash(f"Not saved: {error}.", "error")
@@ -195,7 +195,7 @@ def rate(introduction_id: str) -> ResponseReturnValue:
     try:
         introductions.rate(get_store(), get_jobs(), viewer(), intro.id, form.business_id.data, int(form.rating.data),
                            form.comment.data or "")  # fmt: skip
-    except (Conflict, ValueError, NotAllowed) as error:
+    except (ValueError, NotAllowed) as error:  # Conflict and Invalid are ValueErrors
         flash(f"Not saved: {error}.", "error")
     else:
         flash("Thanks: the outcome is recorded, and matching learns from it.", "info")

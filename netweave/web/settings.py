@@ -17,6 +17,7 @@ from netweave.services import accounts, tokens
 from netweave.services.access import Invalid, NotAllowed, NotFound
 from netweave.store import get_store
 from netweave.web.auth import viewer
+from netweave.web.forms import show_problems
 
 bp = Blueprint("settings", __name__)
 
@@ -51,14 +52,14 @@ class RevokeForm(FlaskForm):
 
 
 def _page(digest: DigestForm | None = None, token: TokenForm | None = None, secret: str | None = None,
-          status: int = 200) -> ResponseReturnValue:  # fmt: skip
+          status: int = 200, headers: dict[str, str] | None = None) -> ResponseReturnValue:  # fmt: skip
     store = get_store()
     if digest is None:
         saved = accounts.digest_preferences(store, viewer())
         digest = DigestForm(data={"weekly": saved.weekly, "weekday": str(saved.weekday), "size": str(saved.size)})
     mine = [t for t in tokens.list_tokens(store, viewer()) if t.salesperson_id == current_user.salesperson.id]
     return render_template("settings.html", digest=digest, token=token or TokenForm(), tokens=mine, secret=secret,
-                           revoke=RevokeForm()), status  # fmt: skip
+                           revoke=RevokeForm()), status, headers or {}  # fmt: skip
 
 
 @bp.get("/settings")
@@ -77,8 +78,7 @@ def digest() -> ResponseReturnValue:
         accounts.set_digest_preferences(get_store(), viewer(), weekly=form.weekly.data,
                                         weekday=int(form.weekday.data), size=int(form.size.data))  # fmt: skip
     except Invalid as error:
-        for field, message in error.problems:
-            getattr(form, field).errors = [message]
+        show_problems(form, error)
         return _page(digest=form, status=400)
     flash("Your weekly email preferences are saved.", "info")
     return redirect(url_for("settings.index")), 303
@@ -94,8 +94,7 @@ def create_token() -> ResponseReturnValue:
                                  salesperson_id=current_user.salesperson.id)  # fmt: skip
     # Shown once, on this answer only (never stored, never redirected through a URL or a flash),
     # and kept out of every cache.
-    body, status = _page(secret=issued.secret, status=201)  # type: ignore[misc]
-    return body, status, {"Cache-Control": "no-store"}
+    return _page(secret=issued.secret, status=201, headers={"Cache-Control": "no-store"})
 
 
 @bp.post("/settings/tokens/revoke")
