@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from flask.testing import FlaskClient
 
-from bench.api.__main__ import SharedEncoder, on_each_backend, prepare
+from bench.api.__main__ import SharedEncoder, on_each_backend, parse_backend_args, prepare
 from bench.matching import report_targets, target
 from graph import GraphStore, Role, StoreSettings
 from graph.records import IntroStatus
@@ -134,14 +134,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--businesses", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=200, help="Measured requests per page.")
-    parser.add_argument("--backends", default="embedded,neo4j", help="Comma-separated: embedded, neo4j.")
-    parser.add_argument("--neo4j-url", default=os.environ.get("NETWEAVE_TEST_NEO4J_URL"))
-    parser.add_argument("--neo4j-password", default=os.environ.get("NETWEAVE_TEST_NEO4J_PASSWORD", "netweave-test"))
-    parser.add_argument("--seed", type=int, default=3)
-    args = parser.parse_args()
-    backends = [name for name in args.backends.split(",") if name]
-    if unknown := set(backends) - {"embedded", "neo4j"}:
-        parser.error(f"--backends: unknown {', '.join(sorted(unknown))} (expected embedded, neo4j)")
+    args, backends = parse_backend_args(parser)
     print(f"machine: {os.cpu_count()} cores; pages asked in-process through Flask's test client")
     began = time.perf_counter()
     embedder = SharedEncoder(Embedder())

@@ -502,14 +502,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=30, help="Measured seconds per scenario.")
     # Neo4j's JIT compiles a new query to native code over its first seconds of use.
     parser.add_argument("--warmup", type=int, default=10, help="Seconds of unmeasured load before each scenario.")
-    parser.add_argument("--backends", default="embedded,neo4j", help="Comma-separated: embedded, neo4j.")
-    parser.add_argument("--neo4j-url", default=os.environ.get("NETWEAVE_TEST_NEO4J_URL"))
-    parser.add_argument("--neo4j-password", default=os.environ.get("NETWEAVE_TEST_NEO4J_PASSWORD", "netweave-test"))
-    parser.add_argument("--seed", type=int, default=3)
-    args = parser.parse_args()
-    backends = [name for name in args.backends.split(",") if name]
-    if unknown := set(backends) - {"embedded", "neo4j"}:
-        parser.error(f"--backends: unknown {', '.join(sorted(unknown))} (expected embedded, neo4j)")
+    args, backends = parse_backend_args(parser)
     if missing := [tool for tool in ("wrk", "taskset") if not shutil.which(tool)]:
         print(f"{' and '.join(missing)} not found: `make bench-api` installs Debian's wrk", file=sys.stderr)
         return 2
@@ -525,6 +518,20 @@ def main() -> int:
     on_each_backend(backends, args, embedder, bench_backend, "bench-api")
     print(f"\nwhole run: {time.perf_counter() - began:.0f} s")
     return report_targets()
+
+
+def parse_backend_args(parser: argparse.ArgumentParser) -> tuple[argparse.Namespace, list[str]]:
+    """The options every backend bench takes (--backends, --neo4j-url, --neo4j-password,
+    --seed) added to `parser`, then the arguments and the chosen backends."""
+    parser.add_argument("--backends", default="embedded,neo4j", help="Comma-separated: embedded, neo4j.")
+    parser.add_argument("--neo4j-url", default=os.environ.get("NETWEAVE_TEST_NEO4J_URL"))
+    parser.add_argument("--neo4j-password", default=os.environ.get("NETWEAVE_TEST_NEO4J_PASSWORD", "netweave-test"))
+    parser.add_argument("--seed", type=int, default=3)
+    args = parser.parse_args()
+    backends = [name for name in args.backends.split(",") if name]
+    if unknown := set(backends) - {"embedded", "neo4j"}:
+        parser.error(f"--backends: unknown {', '.join(sorted(unknown))} (expected embedded, neo4j)")
+    return args, backends
 
 
 def on_each_backend(backends: Sequence[str], args: argparse.Namespace, embedder: SharedEncoder,
