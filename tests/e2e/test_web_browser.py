@@ -228,3 +228,28 @@ def test_settings_change_the_weekly_email_and_make_an_api_token(service, backend
         assert serious_violations(page) == []
         if backend == "embedded":
             screenshot(page, "settings")
+
+
+def test_the_api_reference_renders_every_operation_and_passes_axe(service, backend):
+    base, _ = service
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors: list[str] = []
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.goto(base + "/api/v1/docs")
+        operations = page.locator(".swagger-ui .opblock")
+        expect(operations.first).to_be_visible(timeout=15000)
+        spec = page.request.get(base + "/api/v1/openapi.json").json()
+        expected = sum(len([m for m in item if m != "parameters"]) for item in spec["paths"].values())
+        assert operations.count() == expected
+        # Operations open in place with their parameters, request body and a form to try them.
+        page.locator(".swagger-ui .opblock-get .opblock-summary").first.click()
+        expect(page.locator(".swagger-ui .opblock-get.is-open .parameters").first).to_be_visible()
+        page.locator(".swagger-ui .opblock-post .opblock-summary").first.click()
+        expect(page.locator(".swagger-ui .opblock-post.is-open").first).to_be_visible()
+        page.get_by_role("button", name="Try it out").first.click()
+        expect(page.get_by_role("button", name="Execute").first).to_be_visible()
+        assert serious_violations(page) == []
+        assert errors == []
+        if backend == "embedded":
+            screenshot(page, "api-reference")
