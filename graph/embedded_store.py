@@ -33,7 +33,10 @@ from graph.records import (
     ContactConsent,
     Credentials,
     DeliveryStatus,
+    Digest,
+    DigestItem,
     DigestPreferences,
+    DigestStatus,
     Feedback,
     FeedbackKind,
     Generation,
@@ -69,6 +72,8 @@ from graph.records import (
     WebhookDelivery,
     WebhookEvent,
     WebhookSubscription,
+    digest_items_from_json,
+    digest_items_json,
 )
 from graph.store import (
     GraphStore,
@@ -177,6 +182,38 @@ def _to_delivery(r: sqlite3.Row) -> WebhookDelivery:
         last_attempt_at=_when(r["last_attempt_at"]),
         last_status=r["last_status"],
         last_error=r["last_error"],
+    )
+
+
+_DIGEST_COLUMNS_WITHOUT_BODIES = (
+    "salesperson_id", "week", "status", "created_at", "items", "recipient", "subject", "'' AS text_body",
+    "'' AS html_body", "message_id", "attempts", "lease_until", "next_attempt_at", "sent_at", "last_error",
+)  # fmt: skip
+
+
+def _to_digest(r: sqlite3.Row) -> Digest:
+    return Digest(
+        salesperson_id=r["salesperson_id"],
+        week=r["week"],
+        status=DigestStatus(r["status"]),
+        created_at=datetime.fromisoformat(r["created_at"]),
+        items=digest_items_from_json(r["items"]),
+        recipient=r["recipient"],
+        subject=r["subject"],
+        text=r["text_body"],
+        html=r["html_body"],
+        message_id=r["message_id"],
+        attempts=r["attempts"],
+        lease_until=_when(r["lease_until"]),
+        next_attempt_at=_when(r["next_attempt_at"]),
+        sent_at=_when(r["sent_at"]),
+        last_error=r["last_error"],
+    )
+
+
+def _to_preferences(r: sqlite3.Row) -> DigestPreferences:
+    return DigestPreferences(
+        r["id"], bool(r["weekly"]), r["weekday"], r["size"], r["hour"], r["timezone"], bool(r["note_when_empty"])
     )
 
 
@@ -1002,11 +1039,54 @@ class EmbeddedStore(GraphStore):
                     newest[r["id"]] = max(at, newest.get(r["id"], at))
         return newest
 
+    _PREFERENCES = (
+        "SELECT s.id, coalesce(p.weekly, 1) AS weekly, coalesce(p.weekday, 0) AS weekday, coalesce(p.size, 5) AS size,"
+        " coalesce(p.hour, 8) AS hour, coalesce(p.timezone, 'UTC') AS timezone,"
+        " coalesce(p.note_when_empty, 0) AS note_when_empty"
+        " FROM salespeople s LEFT JOIN digest_preferences p ON p.salesperson_id = s.id"
+    )
+
     def digest_preferences(self, salesperson_id: str) -> DigestPreferences:
-        row = self._one("SELECT * FROM digest_preferences WHERE salesperson_id = ?", (salesperson_id,))
-        if row is None:
-            return DigestPreferences(salesperson_id)
-        return DigestPreferences(salesperson_id, bool(row["weekly"]), row["weekday"], row["size"])
+        row = self._one(self._PREFERENCES + " WHERE s.id = ?", (salesperson_id,))
+        return DigestPreferences(salesperson_id) if row is None else _to_preferences(row)
+
+    def all_digest_preferences(self) -> list[DigestPreferences]:
+        return [_to_preferences(r) for r in self._rows(self._PREFERENCES + " ORDER BY s.id")]
+
+    def get_digest(self, salesperson_id: str, week: str) -> Digest | None:
+        row = self._one("SELECT * FROM digests WHERE salesperson_id = ? AND week = ?", (salesperson_id, week))
+        return _to_digest(row) if row else None
+
+    def list_digests(
+        self,
+        *,
+        week: str | None = None,
+        salesperson_id: str | None = None,
+        status: DigestStatus | None = None,
+        bodies: bool = True,
+    ) -> list[Digest]:
+        columns = "*" if bodies else ", ".join(_DIGEST_COLUMNS_WITHOUT_BODIES)
+        rows = self._rows(
+            f"SELECT {columns} FROM digests WHERE (? IS NULL OR week = ?) AND (? IS NULL OR salesperson_id = ?)"
+            " AND (? IS NULL OR status = ?) ORDER BY created_at DESC, week DESC, salesperson_id",
+            (week, week, salesperson_id, salesperson_id, status, status),
+        )
+        return [_to_digest(r) for r in rows]
+
+    def link_used(self, link_id: str) -> datetime | None:
+        row = self._one("SELECT used_at FROM used_links WHERE id = ?", (link_id,))
+        return _when(row["used_at"]) if row else None
+
+    def digest_items(
+        self, *, salesperson_id: str | None = None, since: datetime | None = None
+    ) -> list[tuple[str, DigestItem]]:
+        since_text = _iso(since) if since else None
+        rows = self._rows(
+            "SELECT salesperson_id, items FROM digests WHERE (? IS NULL OR salesperson_id = ?)"
+            " AND (? IS NULL OR created_at >= ?) ORDER BY created_at, salesperson_id",
+            (salesperson_id, salesperson_id, since_text, since_text),
+        )
+        return [(r["salesperson_id"], item) for r in rows for item in digest_items_from_json(r["items"])]
 
     def credentials_for(self, login: str) -> Credentials | None:
         key = login.strip().lower()
@@ -1539,11 +1619,61 @@ class _SqliteWriter(GraphWriter):
         if not self.conn.execute("SELECT 1 FROM salespeople WHERE id = ?", (p.salesperson_id,)).fetchone():
             raise UnknownSalespersonError(p.salesperson_id)
         self.conn.execute(
-            "INSERT INTO digest_preferences (salesperson_id, weekly, weekday, size) VALUES (?, ?, ?, ?)"
+            "INSERT INTO digest_preferences (salesperson_id, weekly, weekday, size, hour, timezone, note_when_empty)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (salesperson_id) DO UPDATE SET weekly = excluded.weekly, weekday = excluded.weekday,"
-            " size = excluded.size",
-            (p.salesperson_id, int(p.weekly), p.weekday, p.size),
+            " size = excluded.size, hour = excluded.hour, timezone = excluded.timezone,"
+            " note_when_empty = excluded.note_when_empty",
+            (p.salesperson_id, int(p.weekly), p.weekday, p.size, p.hour, p.timezone, int(p.note_when_empty)),
         )
+
+    def record_digest(self, digest: Digest) -> bool:
+        d = digest
+        if not self.conn.execute("SELECT 1 FROM salespeople WHERE id = ?", (d.salesperson_id,)).fetchone():
+            raise UnknownSalespersonError(d.salesperson_id)
+        cursor = self.conn.execute(
+            "INSERT INTO digests (salesperson_id, week, status, created_at, items, recipient, subject, text_body,"
+            " html_body, message_id, attempts, lease_until, next_attempt_at, sent_at, last_error)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (salesperson_id, week) DO NOTHING",
+            (d.salesperson_id, d.week, d.status.value, _iso(d.created_at), digest_items_json(d.items), d.recipient,
+             d.subject, d.text, d.html, d.message_id, d.attempts, _iso(d.lease_until) if d.lease_until else None,
+             _iso(d.next_attempt_at) if d.next_attempt_at else None, _iso(d.sent_at) if d.sent_at else None,
+             d.last_error),
+        )  # fmt: skip
+        return cursor.rowcount == 1
+
+    def claim_digest(self, salesperson_id: str, week: str, now: datetime, lease_until: datetime) -> Digest | None:
+        row = self.conn.execute(
+            "UPDATE digests SET status = 'sending', lease_until = ? WHERE salesperson_id = ? AND week = ?"
+            " AND ((status = 'failed' AND next_attempt_at <= ?) OR (status = 'sending' AND lease_until < ?))"
+            " RETURNING *",
+            (_iso(lease_until), salesperson_id, week, _iso(now), _iso(now)),
+        ).fetchone()
+        return _to_digest(row) if row else None
+
+    def finish_digest(
+        self,
+        salesperson_id: str,
+        week: str,
+        status: DigestStatus,
+        now: datetime,
+        *,
+        error: str = "",
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        cursor = self.conn.execute(
+            "UPDATE digests SET status = ?, attempts = attempts + 1, lease_until = NULL, next_attempt_at = ?,"
+            " sent_at = ?, last_error = ? WHERE salesperson_id = ? AND week = ? AND status = 'sending'",
+            (status.value, _iso(next_attempt_at) if next_attempt_at else None,
+             _iso(now) if status is DigestStatus.SENT else None, error, salesperson_id, week),
+        )  # fmt: skip
+        return cursor.rowcount == 1
+
+    def consume_link(self, link_id: str, now: datetime) -> bool:
+        cursor = self.conn.execute(
+            "INSERT INTO used_links (id, used_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING", (link_id, _iso(now))
+        )
+        return cursor.rowcount == 1
 
     def set_password_hash(self, salesperson_id: str, password_hash: str, now: datetime) -> None:
         if not self.conn.execute("SELECT 1 FROM salespeople WHERE id = ?", (salesperson_id,)).fetchone():

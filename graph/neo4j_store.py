@@ -33,7 +33,10 @@ from graph.records import (
     ContactConsent,
     Credentials,
     DeliveryStatus,
+    Digest,
+    DigestItem,
     DigestPreferences,
+    DigestStatus,
     Feedback,
     FeedbackKind,
     Generation,
@@ -69,6 +72,9 @@ from graph.records import (
     WebhookDelivery,
     WebhookEvent,
     WebhookSubscription,
+    digest_id,
+    digest_items_from_json,
+    digest_items_json,
 )
 from graph.store import (
     GraphStore,
@@ -401,6 +407,51 @@ def _delivery_props(d: WebhookDelivery) -> dict[str, Any]:
         "next_attempt_at": d.next_attempt_at, "last_attempt_at": d.last_attempt_at, "last_status": d.last_status,
         "last_error": d.last_error,
     }  # fmt: skip
+
+
+def _digest_props(d: Digest) -> dict[str, Any]:
+    return {
+        "id": d.id, "salesperson_id": d.salesperson_id, "week": d.week, "status": d.status.value,
+        "created_at": d.created_at, "items": digest_items_json(d.items), "recipient": d.recipient,
+        "subject": d.subject, "text_body": d.text, "html_body": d.html, "message_id": d.message_id,
+        "attempts": d.attempts, "lease_until": d.lease_until, "next_attempt_at": d.next_attempt_at,
+        "sent_at": d.sent_at, "last_error": d.last_error,
+    }  # fmt: skip
+
+
+def _to_digest(props: Any) -> Digest:
+    return Digest(
+        salesperson_id=props["salesperson_id"],
+        week=props["week"],
+        status=DigestStatus(props["status"]),
+        created_at=props["created_at"].to_native(),
+        items=digest_items_from_json(props["items"]),
+        recipient=props["recipient"],
+        subject=props["subject"],
+        text=props["text_body"],
+        html=props["html_body"],
+        message_id=props["message_id"],
+        attempts=props["attempts"],
+        lease_until=_native(props.get("lease_until")),
+        next_attempt_at=_native(props.get("next_attempt_at")),
+        sent_at=_native(props.get("sent_at")),
+        last_error=props.get("last_error") or "",
+    )
+
+
+# Each property falls back to the record's default: a salesperson who never saved preferences
+# has none of them.
+_PREFERENCES = (
+    "RETURN s.id AS id, coalesce(s.digest_weekly, true) AS weekly, coalesce(s.digest_weekday, 0) AS weekday,"
+    " coalesce(s.digest_size, 5) AS size, coalesce(s.digest_hour, 8) AS hour,"
+    " coalesce(s.digest_timezone, 'UTC') AS timezone, coalesce(s.digest_note_when_empty, false) AS note_when_empty"
+)
+
+
+def _to_preferences(r: Any) -> DigestPreferences:
+    return DigestPreferences(
+        r["id"], r["weekly"], r["weekday"], r["size"], r["hour"], r["timezone"], r["note_when_empty"]
+    )
 
 
 def _to_delivery(props: Any) -> WebhookDelivery:
@@ -1119,16 +1170,51 @@ class Neo4jStore(GraphStore):
         return {r["id"]: _native(r["at"]) for r in rows}
 
     def digest_preferences(self, salesperson_id: str) -> DigestPreferences:
+        rows = self._query("MATCH (s:Salesperson {id: $id}) " + _PREFERENCES, id=salesperson_id)
+        return _to_preferences(rows[0]) if rows else DigestPreferences(salesperson_id)
+
+    def all_digest_preferences(self) -> list[DigestPreferences]:
+        return [_to_preferences(r) for r in self._query("MATCH (s:Salesperson) " + _PREFERENCES + " ORDER BY id")]
+
+    def get_digest(self, salesperson_id: str, week: str) -> Digest | None:
+        rows = self._query("MATCH (d:Digest {id: $id}) RETURN d {.*} AS d", id=digest_id(salesperson_id, week))
+        return _to_digest(rows[0]["d"]) if rows else None
+
+    def list_digests(
+        self,
+        *,
+        week: str | None = None,
+        salesperson_id: str | None = None,
+        status: DigestStatus | None = None,
+        bodies: bool = True,
+    ) -> list[Digest]:
+        projection = "d {.*}" if bodies else "d {.*, text_body: '', html_body: ''}"
         rows = self._query(
-            "MATCH (s:Salesperson {id: $id}) RETURN s.digest_weekly AS weekly, s.digest_weekday AS weekday,"
-            " s.digest_size AS size",
-            id=salesperson_id,
+            "MATCH (d:Digest) WHERE ($week IS NULL OR d.week = $week)"
+            " AND ($salesperson IS NULL OR d.salesperson_id = $salesperson)"
+            " AND ($status IS NULL OR d.status = $status)"
+            f" RETURN {projection} AS d ORDER BY d.created_at DESC, d.week DESC, d.salesperson_id",
+            week=week,
+            salesperson=salesperson_id,
+            status=status.value if status else None,
         )
-        default = DigestPreferences(salesperson_id)
-        if not rows or rows[0]["weekly"] is None:
-            return default
-        r = rows[0]
-        return DigestPreferences(salesperson_id, r["weekly"], r["weekday"], r["size"])
+        return [_to_digest(r["d"]) for r in rows]
+
+    def link_used(self, link_id: str) -> datetime | None:
+        rows = self._query("MATCH (u:UsedLink {id: $id}) RETURN u.used_at AS at", id=link_id)
+        return _native(rows[0]["at"]) if rows else None
+
+    def digest_items(
+        self, *, salesperson_id: str | None = None, since: datetime | None = None
+    ) -> list[tuple[str, DigestItem]]:
+        rows = self._query(
+            "MATCH (d:Digest) WHERE ($salesperson IS NULL OR d.salesperson_id = $salesperson)"
+            " AND ($since IS NULL OR d.created_at >= $since)"
+            " RETURN d.salesperson_id AS salesperson_id, d.items AS items ORDER BY d.created_at, d.salesperson_id",
+            salesperson=salesperson_id,
+            since=since,
+        )
+        return [(r["salesperson_id"], item) for r in rows for item in digest_items_from_json(r["items"])]
 
     def credentials_for(self, login: str) -> Credentials | None:
         rows = self._query(
@@ -1673,14 +1759,76 @@ class _Neo4jWriter(GraphWriter):
         p = preferences
         row = self._run(
             "MATCH (s:Salesperson {id: $id})"
-            " SET s.digest_weekly = $weekly, s.digest_weekday = $weekday, s.digest_size = $size RETURN s.id",
+            " SET s.digest_weekly = $weekly, s.digest_weekday = $weekday, s.digest_size = $size,"
+            "     s.digest_hour = $hour, s.digest_timezone = $timezone, s.digest_note_when_empty = $note RETURN s.id",
             id=p.salesperson_id,
             weekly=p.weekly,
             weekday=p.weekday,
             size=p.size,
+            hour=p.hour,
+            timezone=p.timezone,
+            note=p.note_when_empty,
         ).single()
         if row is None:
             raise UnknownSalespersonError(p.salesperson_id)
+
+    def record_digest(self, digest: Digest) -> bool:
+        row = self._run(
+            "MATCH (s:Salesperson {id: $salesperson})"
+            " MERGE (d:Digest {id: $id}) ON CREATE SET d += $props, d._created = true"
+            " WITH d, coalesce(d._created, false) AS created REMOVE d._created RETURN created",
+            salesperson=digest.salesperson_id,
+            id=digest.id,
+            props=_digest_props(digest),
+        ).single()
+        if row is None:
+            raise UnknownSalespersonError(digest.salesperson_id)
+        return bool(row["created"])
+
+    def claim_digest(self, salesperson_id: str, week: str, now: datetime, lease_until: datetime) -> Digest | None:
+        # Lock the node before reading its status, so two runs cannot both claim it.
+        row = self._run(
+            "MATCH (d:Digest {id: $id}) SET d._lock = true REMOVE d._lock"
+            " WITH d WHERE (d.status = 'failed' AND d.next_attempt_at <= $now)"
+            "   OR (d.status = 'sending' AND d.lease_until < $now)"
+            " SET d.status = 'sending', d.lease_until = $lease RETURN d {.*} AS d",
+            id=digest_id(salesperson_id, week),
+            now=now,
+            lease=lease_until,
+        ).single()
+        return _to_digest(row["d"]) if row else None
+
+    def finish_digest(
+        self,
+        salesperson_id: str,
+        week: str,
+        status: DigestStatus,
+        now: datetime,
+        *,
+        error: str = "",
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        row = self._run(
+            "MATCH (d:Digest {id: $id}) SET d._lock = true REMOVE d._lock"
+            " WITH d WHERE d.status = 'sending'"
+            " SET d.status = $status, d.attempts = d.attempts + 1, d.lease_until = null,"
+            "     d.next_attempt_at = $next, d.sent_at = $sent, d.last_error = $error RETURN d.id",
+            id=digest_id(salesperson_id, week),
+            status=status.value,
+            next=next_attempt_at,
+            sent=now if status is DigestStatus.SENT else None,
+            error=error,
+        ).single()
+        return row is not None
+
+    def consume_link(self, link_id: str, now: datetime) -> bool:
+        row = self._run(
+            "MERGE (u:UsedLink {id: $id}) ON CREATE SET u.used_at = $now, u._created = true"
+            " WITH u, coalesce(u._created, false) AS created REMOVE u._created RETURN created",
+            id=link_id,
+            now=now,
+        ).single()
+        return bool(row["created"])
 
     def set_password_hash(self, salesperson_id: str, password_hash: str, now: datetime) -> None:
         row = self._run(

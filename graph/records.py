@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
@@ -397,13 +398,82 @@ class IntroductionGap:
 
 @dataclass(frozen=True)
 class DigestPreferences:
-    """How a salesperson wants the weekly email: at all, on which day (0 Monday .. 6 Sunday),
-    and how many introductions it suggests."""
+    """How a salesperson wants the weekly email: at all (False: paused), on which day (0
+    Monday .. 6 Sunday) and hour of their own time zone, how many introductions it suggests,
+    and whether a week with nothing new still brings a short note."""
 
     salesperson_id: str
     weekly: bool = True
     weekday: int = 0
     size: int = 5
+    hour: int = 8  # 0..23, local
+    timezone: str = "UTC"  # an IANA name (zoneinfo)
+    note_when_empty: bool = False
+
+
+class DigestStatus(StrEnum):
+    SENDING = "sending"  # recorded before sending; a run holds it until lease_until
+    SENT = "sent"
+    FAILED = "failed"  # the last attempt failed; tried again from next_attempt_at
+    GAVE_UP = "gave_up"  # failed too often
+    EMPTY = "empty"  # nothing new that week, and no note wanted
+
+
+class DigestItemKind(StrEnum):
+    SUGGESTION = "suggestion"  # an introduction to make
+    FOLLOW_UP = "follow_up"  # an introduction made a while ago: how did it go?
+
+
+@dataclass(frozen=True)
+class DigestItem:
+    """One line of a weekly email: a pair to introduce (a is in the salesperson's book), or
+    an introduction to rate."""
+
+    kind: DigestItemKind
+    a_id: str
+    b_id: str
+    score: float = 0.0
+    introduction_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Digest:
+    """One salesperson's weekly email for one ISO week (e.g. 2026-W48): recorded, with the
+    message exactly as it goes out, before it is sent, so a run that stops half-way is
+    finished by the next one and nothing goes twice."""
+
+    salesperson_id: str
+    week: str
+    status: DigestStatus
+    created_at: datetime
+    items: tuple[DigestItem, ...]
+    recipient: str
+    subject: str
+    text: str
+    html: str
+    message_id: str
+    attempts: int = 0
+    lease_until: datetime | None = None
+    next_attempt_at: datetime | None = None
+    sent_at: datetime | None = None
+    last_error: str = ""
+
+    @property
+    def id(self) -> str:
+        return digest_id(self.salesperson_id, self.week)
+
+
+def digest_id(salesperson_id: str, week: str) -> str:
+    return f"{week}:{salesperson_id}"
+
+
+def digest_items_json(items: Sequence[DigestItem]) -> str:
+    """How both backends keep a digest's items: one JSON text."""
+    return json.dumps([[i.kind.value, i.a_id, i.b_id, i.score, i.introduction_id] for i in items])
+
+
+def digest_items_from_json(text: str) -> tuple[DigestItem, ...]:
+    return tuple(DigestItem(DigestItemKind(k), a, b, s, i) for k, a, b, s, i in json.loads(text))
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,10 @@ from graph.records import (
     ContactConsent,
     Credentials,
     DeliveryStatus,
+    Digest,
+    DigestItem,
     DigestPreferences,
+    DigestStatus,
     Feedback,
     Generation,
     GenerationKind,
@@ -307,6 +310,36 @@ class GraphWriter(ABC):
     def set_digest_preferences(self, preferences: DigestPreferences) -> None:
         """Keep a salesperson's digest preferences. Raises UnknownSalespersonError, writing
         nothing, for an unknown id."""
+
+    # The weekly email
+    @abstractmethod
+    def record_digest(self, digest: Digest) -> bool:
+        """Keep a new week's digest as given (sending, or empty); False, writing nothing, if
+        the salesperson has one for that week already. Raises UnknownSalespersonError."""
+
+    @abstractmethod
+    def claim_digest(self, salesperson_id: str, week: str, now: datetime, lease_until: datetime) -> Digest | None:
+        """Take a recorded digest to send it again: one that failed and is due (next_attempt_at
+        at or before `now`), or one left sending by a run that stopped (its lease is over).
+        Returns it, now sending until `lease_until`; None if it is not to be sent now."""
+
+    @abstractmethod
+    def finish_digest(
+        self,
+        salesperson_id: str,
+        week: str,
+        status: DigestStatus,
+        now: datetime,
+        *,
+        error: str = "",
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        """Record an attempt's outcome (sent, failed with when to try again, or given up) on a
+        digest that is sending: one attempt more. False if it was not sending."""
+
+    @abstractmethod
+    def consume_link(self, link_id: str, now: datetime) -> bool:
+        """Mark a one-time link as used; False if it was used already."""
 
     # Sign-in
     @abstractmethod
@@ -640,6 +673,36 @@ class GraphStore(ABC):
     @abstractmethod
     def digest_preferences(self, salesperson_id: str) -> DigestPreferences:
         """The salesperson's digest preferences (the defaults until they set theirs)."""
+
+    @abstractmethod
+    def all_digest_preferences(self) -> list[DigestPreferences]:
+        """Every salesperson's digest preferences (the defaults for those who set none), by id."""
+
+    @abstractmethod
+    def get_digest(self, salesperson_id: str, week: str) -> Digest | None: ...
+
+    @abstractmethod
+    def list_digests(
+        self,
+        *,
+        week: str | None = None,
+        salesperson_id: str | None = None,
+        status: DigestStatus | None = None,
+        bodies: bool = True,
+    ) -> list[Digest]:
+        """The digests recorded for a week, of a salesperson, in a status (all given must
+        hold), newest first; `bodies` False leaves their text and html empty (a cheaper read)."""
+
+    @abstractmethod
+    def link_used(self, link_id: str) -> datetime | None:
+        """When a one-time link was used, if it was."""
+
+    @abstractmethod
+    def digest_items(
+        self, *, salesperson_id: str | None = None, since: datetime | None = None
+    ) -> list[tuple[str, DigestItem]]:
+        """What the digests recorded since `since` (all when None) held, of one salesperson or
+        everyone's, as (salesperson id, item)."""
 
     # Sign-in
     @abstractmethod

@@ -564,10 +564,11 @@ def worker_command() -> None:
 
 def init_app(app: Flask) -> None:
     from netweave.demo.cli import demo_group
+    from netweave.digest.cli import digest_group
     from netweave.matching.cli import match_group
 
     for command in (
         match_group, import_command, graph_group, demo_group, customers_group, ties_group, blocks_group,
-        salespeople_group, jobs_group, tokens_group, worker_command,
+        salespeople_group, jobs_group, tokens_group, worker_command, digest_group,
     ):  # fmt: skip
         app.cli.add_command(command)

@@ -43,6 +43,11 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "SMTP_USERNAME": ("NETWEAVE_SMTP_USERNAME", ""),
     "SMTP_PASSWORD": ("NETWEAVE_SMTP_PASSWORD", ""),
     "MAIL_FROM": ("NETWEAVE_MAIL_FROM", "Netweave <netweave@localhost>"),
+    # The weekly email (netweave/services/digests.py)
+    "DIGEST_MONTHLY_CAP": ("NETWEAVE_DIGEST_MONTHLY_CAP", "3"),  # suggested intros per customer, 30 days, all books
+    "DIGEST_LINK_DAYS": ("NETWEAVE_DIGEST_LINK_DAYS", "14"),  # its links work this long after the week ends
+    "DIGEST_RETRY_MINUTES": ("NETWEAVE_DIGEST_RETRY_MINUTES", "5,30,120,720"),  # waits between attempts
+    "DIGEST_FOLLOW_UP_DAYS": ("NETWEAVE_DIGEST_FOLLOW_UP_DAYS", "14"),  # ask how an intro went after this long
     # The web app's sign-in
     "PASSWORD_RESET_MINUTES": ("NETWEAVE_PASSWORD_RESET_MINUTES", "60"),
     # Where users reach the app: links in email are built on it, never on a request's Host header.

@@ -1,4 +1,5 @@
-"""Background jobs: refreshes of suggestions, run by the worker process.
+"""Background jobs: refreshes of suggestions, webhook deliveries and the weekly emails, run by
+the worker process.
 
 One queue (huey) with one code path: a SQLite file with no server on the embedded default
 (NETWEAVE_QUEUE_PATH), Redis when NETWEAVE_REDIS_URL is set. The queue carries only job
@@ -143,6 +144,8 @@ def init_app(app: Flask) -> None:
     runner = JobRunner(app, queue)
     queue.register(runner.run, runner.deliver)
     huey.periodic_task(crontab(minute="*"), name="netweave.sweep")(runner.sweep)
+    # Each salesperson's weekly email at their own hour: every minute, send what has come due.
+    huey.periodic_task(crontab(minute="*"), name="netweave.digests")(runner.send_digests)
     app.extensions[_EXTENSION] = (queue, runner)
 
 
@@ -163,6 +166,7 @@ class JobRunner:
         self.store = queue.store
         self._matcher: Any = None
         self._lock = threading.Lock()  # one job at a time, whatever the consumer does
+        self._digests_lock = threading.Lock()  # one run of the weekly emails at a time
         self._new_suggestions: list[Any] = []  # suggestions.new deliveries of the job running, sent as it ends
         self._idle_since = datetime.now(UTC)  # when the last job ended (or the runner was made)
         self.name = f"{socket.gethostname()}:{os.getpid()}"
@@ -227,6 +231,23 @@ class JobRunner:
                 self.queue.refresh_changes(requested_by="sweep")
             if removed := self._matcher.prune():
                 log.info("deleted %d replaced suggestion lists", removed)
+
+    def send_digests(self) -> None:
+        """Send the weekly emails that are due (and retry failed ones); a run still going when
+        the next minute comes is not doubled. Nothing to do while email is not set up."""
+        from netweave.services import digests
+
+        if not self._digests_lock.acquire(blocking=False):
+            return
+        try:
+            with self.app.app_context():
+                settings = digests.DigestSettings.from_config(self.app.config)
+                if settings.mail.configured:
+                    digests.send_digests(self.store, settings)
+        except Exception:
+            log.exception("sending the weekly emails failed; the next minute tries again")
+        finally:
+            self._digests_lock.release()
 
     def run(self, job_id: str) -> bool:
         """Claim the job and run it; False if it was not queued (done already, or run by

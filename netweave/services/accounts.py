@@ -9,7 +9,9 @@ it changes the hash.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -151,13 +153,27 @@ def reset_password(
     return set_password(store, salesperson_id, password, now)
 
 
+@functools.cache
+def time_zones() -> frozenset[str]:
+    """The IANA time zone names this machine knows (zoneinfo, with the tzdata package)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
 def digest_preferences(store: GraphStore, viewer: Viewer) -> DigestPreferences:
     """The signed-in salesperson's weekly-email preferences (defaults until set)."""
     return store.digest_preferences(_own(viewer))
 
 
 def set_digest_preferences(
-    store: GraphStore, viewer: Viewer, *, weekly: bool, weekday: int, size: int
+    store: GraphStore,
+    viewer: Viewer,
+    *,
+    weekly: bool,
+    weekday: int,
+    size: int,
+    hour: int = 8,
+    timezone: str = "UTC",
+    note_when_empty: bool = False,
 ) -> DigestPreferences:
     """Keep how the salesperson wants the weekly email; Invalid names a field out of range."""
     problems = []
@@ -165,9 +181,13 @@ def set_digest_preferences(
         problems.append(("weekday", "choose a day from Monday (0) to Sunday (6)"))
     if not MIN_DIGEST <= size <= MAX_DIGEST:
         problems.append(("size", f"choose {MIN_DIGEST} to {MAX_DIGEST} introductions"))
+    if not 0 <= hour <= 23:
+        problems.append(("hour", "choose an hour from 0 to 23"))
+    if timezone not in time_zones():
+        problems.append(("timezone", f"{timezone!r} is not a time zone name such as America/Chicago"))
     if problems:
         raise Invalid(tuple(problems))
-    preferences = DigestPreferences(_own(viewer), weekly, weekday, size)
+    preferences = DigestPreferences(_own(viewer), weekly, weekday, size, hour, timezone, note_when_empty)
     store.write(lambda w: w.set_digest_preferences(preferences))
     return preferences
 

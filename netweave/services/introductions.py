@@ -13,6 +13,7 @@ acceptance or a good rating counts for the pair's kinds, a decline or a poor rat
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -96,10 +97,17 @@ def _suggestion(store: GraphStore, viewer: Viewer, business_id: str, other_id: s
 
 
 def propose(
-    store: GraphStore, jobs: JobQueue, viewer: Viewer, business_id: str, other_id: str, now: datetime | None = None
+    store: GraphStore,
+    jobs: JobQueue,
+    viewer: Viewer,
+    business_id: str,
+    other_id: str,
+    now: datetime | None = None,
+    also: Callable[[GraphWriter], object] | None = None,
 ) -> Introduction:
     """An introduction from a current suggestion, with a draft asking each side first. The pair
-    leaves the lists; a second open introduction of the same pair is a Conflict."""
+    leaves the lists; a second open introduction of the same pair is a Conflict. `also` writes
+    more in the same transaction (an email link marked used)."""
     view = _suggestion(store, viewer, business_id, other_id)
     a, b = view.business, view.other
     at = now or datetime.now(UTC)
@@ -125,6 +133,8 @@ def propose(
         tx.create_introduction(introduction)
         tx.record_feedback(feedback)
         tx.add_deliveries(pending)
+        if also is not None:
+            also(tx)
 
     store.write(work)
     request_refresh(jobs, viewer)
@@ -237,9 +247,11 @@ def rate(
     rating: int,
     comment: str = "",
     now: datetime | None = None,
+    also: Callable[[GraphWriter], object] | None = None,
 ) -> Introduction:
     """What one side said of the introduction: 1 (poor) to 5 (great), and an optional comment.
-    A good rating counts for the pair in matching, a poor one against."""
+    A good rating counts for the pair in matching, a poor one against. `also` writes more in
+    the same transaction (an email link marked used)."""
     current = get(store, viewer, introduction_id)
     if business_id not in (current.a_id, current.b_id):
         raise ValueError(f"business_id: {business_id!r} is not a side of introduction {introduction_id!r}")
@@ -258,6 +270,8 @@ def rate(
         tx.add_introduction_feedback(introduction_id, feedback)
         if kind is not None:  # a separate verdict from the acceptance: a rating is the outcome's
             tx.record_feedback(Feedback(current.a_id, current.b_id, kind, at, f"rated {rating}", viewer.salesperson_id))
+        if also is not None:
+            also(tx)
 
     store.write(work)
     if kind is not None:

@@ -7,7 +7,7 @@ side's contact details stay hidden until its owner shares them (`share_contact`)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -162,12 +162,14 @@ def record_feedback(
     *,
     channel: str = "cli",
     now: datetime | None = None,
+    also: Callable[[GraphWriter], object] | None = None,
 ) -> Job | None:
     """A verdict on a suggested pair, or what became of an introduction; returns the refresh
     job that takes it in (None if the queue cannot be reached: see `request_refresh`).
 
     The viewer must manage one side. Dismissals need a reason; 'already_know' also records
     that the two know each other. The suggestion as it was shown is kept in the history.
+    `also` writes more in the same transaction (an email link marked used).
     """
     if business_id == other_id:
         raise ValueError("feedback needs two different customers")
@@ -191,6 +193,8 @@ def record_feedback(
             tx.add_ties([Tie(business_id, other_id, TieKind.KNOWS)], at)
         tx.record_feedback(feedback)
         tx.record_suggestion_events(events)
+        if also is not None:
+            also(tx)
 
     store.write(work)
     return request_refresh(jobs, viewer)

@@ -50,7 +50,9 @@ class Today:
     kinds: list[str]
 
 
-def _why_now(view: SuggestionView, last: dict[str, datetime], now: datetime) -> tuple[str, ...]:
+def why_now(view: SuggestionView, last: dict[str, datetime], now: datetime) -> tuple[str, ...]:
+    """Why the pair is worth acting on now (Today's cards, the weekly email): a new customer,
+    a changed profile, a partner never or long not introduced. `last`: last_introduced."""
     why = []
     for party in (view.business, view.other):
         if party.since and now - party.since <= NEW_CUSTOMER:
@@ -109,7 +111,7 @@ def today(
     chosen = [v for v in views if _matches(v, filters)][:limit]
     cities, kinds = _choices([p for v in listing.views for p in (v.business, v.other)])
     return Today(
-        cards=[Card(v, _why_now(v, last, now), last.get(v.other.id)) for v in chosen],
+        cards=[Card(v, why_now(v, last, now), last.get(v.other.id)) for v in chosen],
         pool=len(listing.views),
         generation=listing.generation,
         cities=cities,

@@ -27,7 +27,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 def register_blueprints(app: Flask) -> None:
-    from netweave.web import api, auth, customers, dashboard, errors, health, introductions, settings, today
+    from netweave.web import api, auth, customers, dashboard, email, errors, health, introductions, settings, today
 
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
@@ -46,6 +46,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(introductions.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(settings.bp)
+    app.register_blueprint(email.bp)
+    csrf.exempt(email.unsubscribe)  # RFC 8058: mail clients POST it with no session; the signed link is the key
     api.init_app(app)
     csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing for a forged form to ride on
 

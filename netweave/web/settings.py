@@ -28,8 +28,16 @@ class DigestForm(FlaskForm):
     weekly = BooleanField("Send me the weekly email of introductions to make")
     weekday = SelectField("On", choices=[SelectChoice(str(n), day) for n, day in enumerate(DAYS)],
                           validators=[InputRequired()])  # fmt: skip
+    hour = SelectField("At", choices=[SelectChoice(str(h), f"{h:02d}:00") for h in range(24)],
+                       validators=[InputRequired()])  # fmt: skip
+    timezone = SelectField("Time zone", validators=[InputRequired()])
     size = SelectField("With", choices=[SelectChoice(str(n), f"{n} introductions") for n in (3, 5, 10, 20)],
                        validators=[InputRequired()])  # fmt: skip
+    note_when_empty = BooleanField("Send a short note in a week with nothing new")
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = [SelectChoice(z, z.replace("_", " ")) for z in sorted(accounts.time_zones())]
 
 
 class TokenForm(FlaskForm):
@@ -56,7 +64,10 @@ def _page(digest: DigestForm | None = None, token: TokenForm | None = None, secr
     store = get_store()
     if digest is None:
         saved = accounts.digest_preferences(store, viewer())
-        digest = DigestForm(data={"weekly": saved.weekly, "weekday": str(saved.weekday), "size": str(saved.size)})
+        digest = DigestForm(data={
+            "weekly": saved.weekly, "weekday": str(saved.weekday), "size": str(saved.size), "hour": str(saved.hour),
+            "timezone": saved.timezone, "note_when_empty": saved.note_when_empty,
+        })  # fmt: skip
     mine = [t for t in tokens.list_tokens(store, viewer()) if t.salesperson_id == current_user.salesperson.id]
     return render_template("settings.html", digest=digest, token=token or TokenForm(), tokens=mine, secret=secret,
                            revoke=RevokeForm()), status, headers or {}  # fmt: skip
@@ -75,8 +86,11 @@ def digest() -> ResponseReturnValue:
     if not form.validate():
         return _page(digest=form, status=400)
     try:
-        accounts.set_digest_preferences(get_store(), viewer(), weekly=form.weekly.data,
-                                        weekday=int(form.weekday.data), size=int(form.size.data))  # fmt: skip
+        accounts.set_digest_preferences(
+            get_store(), viewer(), weekly=form.weekly.data, weekday=int(form.weekday.data),
+            size=int(form.size.data), hour=int(form.hour.data), timezone=form.timezone.data,
+            note_when_empty=form.note_when_empty.data,
+        )  # fmt: skip
     except Invalid as error:
         show_problems(form, error)
         return _page(digest=form, status=400)

@@ -74,6 +74,7 @@ def test_migrations_are_recorded_and_idempotent(store):
         "008_best_first",
         "009_sign_in",
         "010_digest_preferences",
+        "011_digests",
     ]
     assert store.migrate() == []
 

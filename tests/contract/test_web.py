@@ -325,17 +325,27 @@ def test_settings_keep_my_digest_preferences_and_my_own_api_tokens(app, book):
     page = dana.get("/settings")
     assert page.status_code == 200 and "Send me the weekly email" in text_of(page)
     token_ = csrf_of(page.get_data(as_text=True))
-    friday = {"csrf_token": token_, "weekly": "y", "weekday": "4", "size": "10"}
+    when = {"hour": "7", "timezone": "America/Chicago"}
+    friday = {"csrf_token": token_, "weekly": "y", "weekday": "4", "size": "10", "note_when_empty": "y", **when}
     saved = dana.client.post("/settings/digest", data=friday)
     assert saved.status_code == 303
-    assert accounts.digest_preferences(book, Viewer(DANA)) == accounts.DigestPreferences(DANA, True, 4, 10)
-    bad = dana.client.post("/settings/digest", data={"csrf_token": token_, "weekday": "9", "size": "10"})
-    assert bad.status_code == 400 and accounts.digest_preferences(book, Viewer(DANA)).weekday == 4
-    dana.client.post("/settings/digest", data={"csrf_token": token_, "weekday": "0", "size": "3"})  # unticked: off
-    assert accounts.digest_preferences(book, Viewer(DANA)) == accounts.DigestPreferences(DANA, False, 0, 3)
+    expected = accounts.DigestPreferences(DANA, True, 4, 10, 7, "America/Chicago", True)
+    assert accounts.digest_preferences(book, Viewer(DANA)) == expected
+    for field, wrong in (("weekday", "9"), ("hour", "24"), ("timezone", "Mars/Olympus_Mons")):
+        bad = dana.client.post("/settings/digest", data={**friday, field: wrong})
+        assert bad.status_code == 400 and "Not a valid choice" in text_of(bad), field
+    assert accounts.digest_preferences(book, Viewer(DANA)) == expected
+    paused = {"csrf_token": token_, "weekday": "0", "size": "3", **when}  # unticked: off
+    dana.client.post("/settings/digest", data=paused)
+    assert accounts.digest_preferences(book, Viewer(DANA)) == accounts.DigestPreferences(
+        DANA, False, 0, 3, 7, "America/Chicago", False
+    )
     assert accounts.digest_preferences(book, Viewer(KEN)) == accounts.DigestPreferences(KEN)  # the defaults
-    with pytest.raises(Invalid):
-        accounts.set_digest_preferences(book, Viewer(DANA), weekly=True, weekday=0, size=99)
+    for field, value in (("size", 99), ("hour", -1), ("timezone", "Nowhere/Else")):
+        wanted = {"weekly": True, "weekday": 0, "size": 5, field: value}
+        with pytest.raises(Invalid) as refused:
+            accounts.set_digest_preferences(book, Viewer(DANA), **wanted)
+        assert refused.value.problems[0][0] == field
 
     wanted = {"csrf_token": token_, "name": "My CRM", "scopes": ["read", "write"]}
     made = dana.client.post("/settings/tokens", data=wanted)

@@ -20,6 +20,20 @@ class Mailbox:
     host: str
     port: int
     messages: list[EmailMessage] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)  # recipients answered "550 no such user"
+    controller: Controller | None = None
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address.lower() in self.refuse:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    def stop(self) -> None:
+        """Stop the server now (connections open to it are dropped)."""
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd calls it by this name
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
@@ -45,11 +59,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def smtp_server() -> Iterator[Mailbox]:
-    mailbox = Mailbox("127.0.0.1", _free_port())
-    controller = Controller(mailbox, hostname=mailbox.host, port=mailbox.port)
-    controller.start()
+def smtp_server(port: int | None = None) -> Iterator[Mailbox]:
+    mailbox = Mailbox("127.0.0.1", port or _free_port())
+    mailbox.controller = Controller(mailbox, hostname=mailbox.host, port=mailbox.port)
+    mailbox.controller.start()
     try:
         yield mailbox
     finally:
-        controller.stop()
+        mailbox.stop()
