@@ -491,8 +491,12 @@ def send_digests(
         monday_of(week)
     if not dry_run and not settings.mail.configured:
         raise mailer.MailNotConfigured("email is not set up here (NETWEAVE_SMTP_HOST is empty)")
-    due = _due(store, now, week, salesperson_ids)
     report = RunReport()
+    if store.published_generation() is None:
+        # A new install whose first refresh has not finished: every digest would look empty.
+        report.stopped = "no suggestions are published yet (the worker's first refresh is still running)"
+        return report
+    due = _due(store, now, week, salesperson_ids)
     weeks = {d.week for d in due}
     recorded = {(d.salesperson_id, d.week) for w in weeks for d in store.list_digests(week=w, bodies=False)}
     fresh = [d for d in due if (d.person.id, d.week) not in recorded]

@@ -483,3 +483,11 @@ def test_the_store_records_a_digest_once_claims_it_for_retries_and_uses_a_link_o
     assert book.link_used("line") == NOW
     defaults = {p.salesperson_id: p for p in book.all_digest_preferences()}
     assert set(defaults) == {*BOOKS, MAYA} and defaults[KEN] == DigestPreferences(KEN)
+
+
+def test_nothing_is_recorded_before_the_first_suggestions_are_published(app, store, mailbox):
+    store.upsert_salespeople([Salesperson(DANA, "Dana Example", DANA)])
+    store.upsert_businesses([BusinessRecord("A1", "Petal & Stem", DANA)], LONG_AGO)
+    report = digests.send_digests(store, settings(app), now=NOW)
+    assert "no suggestions are published yet" in report.stopped
+    assert store.list_digests() == [] and mailbox.messages == []  # the week's email is still to come
