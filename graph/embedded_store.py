@@ -1066,10 +1066,13 @@ class EmbeddedStore(GraphStore):
         bodies: bool = True,
     ) -> list[Digest]:
         columns = "*" if bodies else ", ".join(_DIGEST_COLUMNS_WITHOUT_BODIES)
+        # Only the conditions given, so that each can use its index.
+        given = {"week": week, "salesperson_id": salesperson_id, "status": status.value if status else None}
+        clauses = [(f"{name} = ?", value) for name, value in given.items() if value is not None]
+        where = " WHERE " + " AND ".join(c for c, _ in clauses) if clauses else ""
         rows = self._rows(
-            f"SELECT {columns} FROM digests WHERE (? IS NULL OR week = ?) AND (? IS NULL OR salesperson_id = ?)"
-            " AND (? IS NULL OR status = ?) ORDER BY created_at DESC, week DESC, salesperson_id",
-            (week, week, salesperson_id, salesperson_id, status, status),
+            f"SELECT {columns} FROM digests{where} ORDER BY created_at DESC, week DESC, salesperson_id",
+            [v for _, v in clauses],
         )
         return [_to_digest(r) for r in rows]
 
@@ -1080,11 +1083,12 @@ class EmbeddedStore(GraphStore):
     def digest_items(
         self, *, salesperson_id: str | None = None, since: datetime | None = None
     ) -> list[tuple[str, DigestItem]]:
-        since_text = _iso(since) if since else None
+        clauses = [("salesperson_id = ?", salesperson_id)] if salesperson_id is not None else []
+        clauses += [("created_at >= ?", _iso(since))] if since is not None else []
+        where = " WHERE " + " AND ".join(c for c, _ in clauses) if clauses else ""
         rows = self._rows(
-            "SELECT salesperson_id, items FROM digests WHERE (? IS NULL OR salesperson_id = ?)"
-            " AND (? IS NULL OR created_at >= ?) ORDER BY created_at, salesperson_id",
-            (salesperson_id, salesperson_id, since_text, since_text),
+            f"SELECT salesperson_id, items FROM digests{where} ORDER BY created_at, salesperson_id",
+            [v for _, v in clauses],
         )
         return [(r["salesperson_id"], item) for r in rows for item in digest_items_from_json(r["items"])]
 

@@ -1189,14 +1189,14 @@ class Neo4jStore(GraphStore):
         bodies: bool = True,
     ) -> list[Digest]:
         projection = "d {.*}" if bodies else "d {.*, text_body: '', html_body: ''}"
+        # Only the conditions given, so that each can use its index.
+        given = {"week": week, "salesperson_id": salesperson_id, "status": status.value if status else None}
+        where = " AND ".join(f"d.{name} = ${name}" for name, value in given.items() if value is not None)
         rows = self._query(
-            "MATCH (d:Digest) WHERE ($week IS NULL OR d.week = $week)"
-            " AND ($salesperson IS NULL OR d.salesperson_id = $salesperson)"
-            " AND ($status IS NULL OR d.status = $status)"
-            f" RETURN {projection} AS d ORDER BY d.created_at DESC, d.week DESC, d.salesperson_id",
-            week=week,
-            salesperson=salesperson_id,
-            status=status.value if status else None,
+            "MATCH (d:Digest)"
+            + (f" WHERE {where}" if where else "")
+            + f" RETURN {projection} AS d ORDER BY d.created_at DESC, d.week DESC, d.salesperson_id",
+            **{name: value for name, value in given.items() if value is not None},
         )
         return [_to_digest(r["d"]) for r in rows]
 
@@ -1207,10 +1207,13 @@ class Neo4jStore(GraphStore):
     def digest_items(
         self, *, salesperson_id: str | None = None, since: datetime | None = None
     ) -> list[tuple[str, DigestItem]]:
+        clauses = (["d.salesperson_id = $salesperson"] if salesperson_id is not None else []) + (
+            ["d.created_at >= $since"] if since is not None else []
+        )
         rows = self._query(
-            "MATCH (d:Digest) WHERE ($salesperson IS NULL OR d.salesperson_id = $salesperson)"
-            " AND ($since IS NULL OR d.created_at >= $since)"
-            " RETURN d.salesperson_id AS salesperson_id, d.items AS items ORDER BY d.created_at, d.salesperson_id",
+            "MATCH (d:Digest)"
+            + (" WHERE " + " AND ".join(clauses) if clauses else "")
+            + " RETURN d.salesperson_id AS salesperson_id, d.items AS items ORDER BY d.created_at, d.salesperson_id",
             salesperson=salesperson_id,
             since=since,
         )

@@ -511,12 +511,16 @@ def send_digests(
     with mailer.Outbox(settings.mail) as outbox:
         sender = _Sender(store, settings, outbox, report)
         # Retries first: those digests were due before any built now.
+        paused = {p.salesperson_id for p in store.all_digest_preferences() if not p.weekly}
         for stale in _retryable(store, now, wanted, week):
             if sender.stopped:
                 break
-            claimed = store.write(
-                lambda tx, s=stale: tx.claim_digest(s.salesperson_id, s.week, clock(), clock() + LEASE)
-            )
+            if stale.salesperson_id in paused:  # unsubscribed since: it is not sent after all
+                if _give_up(store, stale, UNSUBSCRIBED, clock()):
+                    report.gave_up.append((stale.id, UNSUBSCRIBED))
+                continue
+            at = clock()
+            claimed = store.write(lambda tx, s=stale, t=at: tx.claim_digest(s.salesperson_id, s.week, t, t + LEASE))
             if claimed is not None:
                 sender.send(claimed, clock)
         appearances = Appearances.read(store, now)
@@ -533,6 +537,21 @@ def send_digests(
                 sender.send(digest, clock)
     log.info("digests: %s", report.summary())
     return report
+
+
+UNSUBSCRIBED = "unsubscribed before it could be sent"
+
+
+def _give_up(store: GraphStore, digest: Digest, why: str, now: datetime) -> bool:
+    """Take a digest that was to be retried and record it given up; False if another run has it."""
+
+    def work(tx: GraphWriter) -> bool:
+        claimed = tx.claim_digest(digest.salesperson_id, digest.week, now, now + LEASE)
+        return claimed is not None and tx.finish_digest(
+            digest.salesperson_id, digest.week, DigestStatus.GAVE_UP, now, error=why
+        )
+
+    return store.write(work)
 
 
 def _retryable(store: GraphStore, now: datetime, wanted: set[str] | None, week: str | None) -> list[Digest]:
@@ -578,6 +597,8 @@ def read_link(
         introduction = store.get_introduction(link.introduction_id)
         if introduction is None:
             raise NotFound("that introduction no longer exists")
+        if introduction.feedback:  # answered already, here or in the app: never asked again
+            raise LinkRefused(f"this introduction was rated already, on {_day(introduction.feedback[0].at)}")
         a, b = _names(store, introduction.a_id, introduction.b_id)
         return LinkView(link, f"Rate the introduction of {a} and {b}: {link.rating} of 5",
                         "1 is poor, 5 is great. It teaches the matching which introductions work.")  # fmt: skip

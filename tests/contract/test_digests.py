@@ -36,7 +36,8 @@ from graph.records import (
     SuggestionList,
 )
 from netweave.digest.links import Action, Link, LinkRefused
-from netweave.services import accounts, digests
+from netweave.jobs import get_jobs
+from netweave.services import accounts, digests, introductions
 from netweave.services.access import Viewer
 from tests.support.smtp import smtp_server
 from tests.support.web import PASSWORD, Session, csrf_of, text_of
@@ -140,6 +141,16 @@ def links_in(message: EmailMessage, app: Flask) -> list[Link]:
     return [signer.read(path.rsplit("/", 1)[1], NOW) for path in ACT.findall(text)]
 
 
+def link_path(text: str, app: Flask, **wanted: object) -> str:
+    """The path of the first link in an email's text whose fields are `wanted`."""
+    signer = settings(app).signer
+    for path in ACT.findall(text):
+        link = signer.read(path.rsplit("/", 1)[1], NOW)
+        if all(getattr(link, name) == value for name, value in wanted.items()):
+            return path
+    raise AssertionError(f"no link {wanted}")
+
+
 def pairs_of(message: EmailMessage, app: Flask) -> list[tuple[str, str]]:
     return [(k.a_id, k.b_id) for k in links_in(message, app) if k.action is Action.INTRODUCE]
 
@@ -228,17 +239,18 @@ def test_follow_ups_ask_once_how_an_introduction_went_and_a_rating_link_records_
         steps = (IntroStep(IntroStatus.PROPOSED, made, DANA), IntroStep(IntroStatus.INTRODUCED, made, DANA))
         return Introduction(intro_id, a, b, IntroStatus.INTRODUCED, made, DANA, "hi", "hi", steps=steps, **more)
 
-    for introduction in (intro("old", "A1", "A3", 20), intro("recent", "A2", "A6", 5)):
+    made = (intro("older", "A4", "A5", 30), intro("old", "A1", "A3", 20), intro("recent", "A2", "A6", 5))
+    for introduction in made:
         book.write(lambda tx, i=introduction: tx.create_introduction(i))
     digests.send_digests(book, settings(app), now=NOW, salesperson_ids=[DANA])
     dana = mailbox.wait_for(1)[0]
     rates = [k for k in links_in(dana, app) if k.action is Action.RATE]
-    assert [(k.introduction_id, k.rating) for k in rates] == [("old", r) for r in range(1, 6)]
+    assert [(k.introduction_id, k.rating) for k in rates] == [(i, r) for i in ("older", "old") for r in range(1, 6)]
     text, _ = parts(dana)
     assert "How did these go?" in text and "Petal & Stem <-> Sweet Crumb Bakery, introduced Nov 3" in text
 
     session = signed_in(app, DANA)
-    path = next(p for p in ACT.findall(text) if settings(app).signer.read(p.rsplit("/", 1)[1], NOW).rating == 4)
+    path = link_path(text, app, introduction_id="old", rating=4)
     page = session.get(path)
     assert page.status_code == 200 and "Rate the introduction of Petal & Stem and Sweet Crumb Bakery: 4 of 5" in (
         text_of(page)
@@ -246,8 +258,13 @@ def test_follow_ups_ask_once_how_an_introduction_went_and_a_rating_link_records_
     done = session.client.post(path, data={"csrf_token": csrf_of(page.get_data(as_text=True))})
     assert done.status_code == 303 and urlsplit(done.location).path == "/introductions/old"
     assert [f.rating for f in book.get_introduction("old").feedback] == [4]
-    other = next(p for p in ACT.findall(text) if settings(app).signer.read(p.rsplit("/", 1)[1], NOW).rating == 2)
+    other = link_path(text, app, introduction_id="old", rating=2)
     assert session.get(other).status_code == 410  # the line was answered: its other ratings are refused
+    # Rated in the app meanwhile: the email's ratings for it are refused (never asked again).
+    introductions.rate(book, get_jobs(app), Viewer(DANA), "older", "A4", 5)
+    older = link_path(text, app, introduction_id="older", rating=3)
+    refused = session.get(older)
+    assert refused.status_code == 410 and "rated already" in text_of(refused)
 
     # Next week: not asked again (answered), and the recent one is not old enough yet.
     digests.send_digests(book, settings(app), now=NOW + timedelta(days=7), salesperson_ids=[DANA])
@@ -311,6 +328,19 @@ def test_one_click_unsubscribe_needs_no_session_and_stops_the_next_email(app, bo
     assert app.test_client().post(path[:-3] + "abc").status_code == 410
     report = digests.send_digests(book, settings(app), now=NOW + timedelta(days=7))
     assert f"2026-W49:{DANA}" not in report.sent and DANA not in {m["To"] for m in mailbox.messages[1:]}
+
+
+def test_a_failed_digest_is_not_retried_after_its_salesperson_unsubscribes(app, book, mailbox):
+    mailbox.refuse.add(DANA)
+    digests.send_digests(book, settings(app), now=NOW, salesperson_ids=[DANA])
+    assert book.get_digest(DANA, WEEK).status is DigestStatus.FAILED
+    path = urlsplit(digests.message(book.get_digest(DANA, WEEK), settings(app))["List-Unsubscribe"].strip("<>")).path
+    assert app.test_client().post(path).status_code == 200
+    mailbox.refuse.clear()
+    report = digests.send_digests(book, settings(app), now=NOW + timedelta(hours=1))
+    assert report.gave_up == [(f"{WEEK}:{DANA}", "unsubscribed before it could be sent")]
+    assert book.get_digest(DANA, WEEK).status is DigestStatus.GAVE_UP
+    assert DANA not in {m["To"] for m in mailbox.messages}
 
 
 def test_a_business_name_cannot_inject_a_header(app, book, mailbox):

@@ -77,6 +77,7 @@ def test_the_worker_sends_each_demo_salesperson_one_digest_that_works_from_a_pho
                 expect(phone.get_by_role("link", name="Introduce them").first).to_be_visible()
                 width = phone.evaluate("document.documentElement.scrollWidth")
                 assert width <= 390, f"the email is {width}px wide on a 390px phone"
+                assert serious_violations(phone) == []
                 if backend == "embedded":
                     screenshot(phone, "weekly-email")
 
@@ -92,6 +93,12 @@ def test_the_worker_sends_each_demo_salesperson_one_digest_that_works_from_a_pho
                 expect(page).to_have_url(re.compile(r"/introductions/[0-9a-f]+$"))
                 page.goto(base + introduce)  # the same link again
                 expect(page.get_by_role("heading", level=1)).to_have_text("This link cannot be used")
+                assert serious_violations(page) == []
+                page.goto(base + urlsplit(dana["List-Unsubscribe"].strip("<>")).path)
+                assert serious_violations(page) == []
+                page.get_by_role("button", name="Unsubscribe").click()
+                expect(page.get_by_role("heading", level=1)).to_have_text("You are unsubscribed")
+                assert serious_violations(page) == []
 
                 manager = browser.new_page(viewport={"width": 1280, "height": 900})
                 manager.goto(base + "/sign-in")

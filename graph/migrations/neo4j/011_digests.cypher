@@ -8,4 +8,5 @@ CREATE CONSTRAINT digest_id IF NOT EXISTS FOR (d:Digest) REQUIRE d.id IS UNIQUE;
 CREATE INDEX digest_created IF NOT EXISTS FOR (d:Digest) ON (d.created_at);
 CREATE INDEX digest_week IF NOT EXISTS FOR (d:Digest) ON (d.week);
 CREATE INDEX digest_salesperson IF NOT EXISTS FOR (d:Digest) ON (d.salesperson_id);
+CREATE INDEX digest_status IF NOT EXISTS FOR (d:Digest) ON (d.status);
 CREATE CONSTRAINT used_link_id IF NOT EXISTS FOR (u:UsedLink) REQUIRE u.id IS UNIQUE;

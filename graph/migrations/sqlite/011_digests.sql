@@ -25,6 +25,7 @@ CREATE TABLE digests (
 );
 CREATE INDEX digests_created ON digests (created_at);
 CREATE INDEX digests_week ON digests (week, status);
+CREATE INDEX digests_status ON digests (status);
 
 CREATE TABLE used_links (
     id      TEXT PRIMARY KEY,
