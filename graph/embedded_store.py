@@ -1083,12 +1083,17 @@ class EmbeddedStore(GraphStore):
     def digest_items(
         self, *, salesperson_id: str | None = None, since: datetime | None = None
     ) -> list[tuple[str, DigestItem]]:
-        clauses = [("salesperson_id = ?", salesperson_id)] if salesperson_id is not None else []
-        clauses += [("created_at >= ?", _iso(since))] if since is not None else []
-        where = " WHERE " + " AND ".join(c for c, _ in clauses) if clauses else ""
+        clauses, params = ["status != 'gave_up'"], []  # never delivered: held nothing
+        if salesperson_id is not None:
+            clauses.append("salesperson_id = ?")
+            params.append(salesperson_id)
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(_iso(since))
         rows = self._rows(
-            f"SELECT salesperson_id, items FROM digests{where} ORDER BY created_at, salesperson_id",
-            [v for _, v in clauses],
+            f"SELECT salesperson_id, items FROM digests WHERE {' AND '.join(clauses)}"
+            " ORDER BY created_at, salesperson_id",
+            params,
         )
         return [(r["salesperson_id"], item) for r in rows for item in digest_items_from_json(r["items"])]
 
@@ -1648,7 +1653,8 @@ class _SqliteWriter(GraphWriter):
 
     def claim_digest(self, salesperson_id: str, week: str, now: datetime, lease_until: datetime) -> Digest | None:
         row = self.conn.execute(
-            "UPDATE digests SET status = 'sending', lease_until = ? WHERE salesperson_id = ? AND week = ?"
+            "UPDATE digests SET attempts = attempts + (status = 'sending'), status = 'sending', lease_until = ?"
+            " WHERE salesperson_id = ? AND week = ?"
             " AND ((status = 'failed' AND next_attempt_at <= ?) OR (status = 'sending' AND lease_until < ?))"
             " RETURNING *",
             (_iso(lease_until), salesperson_id, week, _iso(now), _iso(now)),
@@ -1664,12 +1670,15 @@ class _SqliteWriter(GraphWriter):
         *,
         error: str = "",
         next_attempt_at: datetime | None = None,
+        claimed_until: datetime | None = None,
     ) -> bool:
+        lease = _iso(claimed_until) if claimed_until else None
         cursor = self.conn.execute(
             "UPDATE digests SET status = ?, attempts = attempts + 1, lease_until = NULL, next_attempt_at = ?,"
-            " sent_at = ?, last_error = ? WHERE salesperson_id = ? AND week = ? AND status = 'sending'",
+            " sent_at = ?, last_error = ? WHERE salesperson_id = ? AND week = ? AND status = 'sending'"
+            " AND (? IS NULL OR lease_until = ?)",
             (status.value, _iso(next_attempt_at) if next_attempt_at else None,
-             _iso(now) if status is DigestStatus.SENT else None, error, salesperson_id, week),
+             _iso(now) if status is DigestStatus.SENT else None, error, salesperson_id, week, lease, lease),
         )  # fmt: skip
         return cursor.rowcount == 1
 

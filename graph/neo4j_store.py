@@ -1207,12 +1207,14 @@ class Neo4jStore(GraphStore):
     def digest_items(
         self, *, salesperson_id: str | None = None, since: datetime | None = None
     ) -> list[tuple[str, DigestItem]]:
-        clauses = (["d.salesperson_id = $salesperson"] if salesperson_id is not None else []) + (
-            ["d.created_at >= $since"] if since is not None else []
+        clauses = (
+            ["d.status <> 'gave_up'"]
+            + (["d.salesperson_id = $salesperson"] if salesperson_id is not None else [])
+            + (["d.created_at >= $since"] if since is not None else [])
         )
         rows = self._query(
-            "MATCH (d:Digest)"
-            + (" WHERE " + " AND ".join(clauses) if clauses else "")
+            "MATCH (d:Digest) WHERE "
+            + " AND ".join(clauses)
             + " RETURN d.salesperson_id AS salesperson_id, d.items AS items ORDER BY d.created_at, d.salesperson_id",
             salesperson=salesperson_id,
             since=since,
@@ -1794,7 +1796,8 @@ class _Neo4jWriter(GraphWriter):
             "MATCH (d:Digest {id: $id}) SET d._lock = true REMOVE d._lock"
             " WITH d WHERE (d.status = 'failed' AND d.next_attempt_at <= $now)"
             "   OR (d.status = 'sending' AND d.lease_until < $now)"
-            " SET d.status = 'sending', d.lease_until = $lease RETURN d {.*} AS d",
+            " SET d.attempts = d.attempts + CASE d.status WHEN 'sending' THEN 1 ELSE 0 END,"
+            "     d.status = 'sending', d.lease_until = $lease RETURN d {.*} AS d",
             id=digest_id(salesperson_id, week),
             now=now,
             lease=lease_until,
@@ -1810,10 +1813,12 @@ class _Neo4jWriter(GraphWriter):
         *,
         error: str = "",
         next_attempt_at: datetime | None = None,
+        claimed_until: datetime | None = None,
     ) -> bool:
+        # Leases compared as instants: Cypher's = also compares the zone (UTC by name vs +00:00).
         row = self._run(
             "MATCH (d:Digest {id: $id}) SET d._lock = true REMOVE d._lock"
-            " WITH d WHERE d.status = 'sending'"
+            " WITH d WHERE d.status = 'sending' AND ($lease IS NULL OR d.lease_until.epochMillis = $lease.epochMillis)"
             " SET d.status = $status, d.attempts = d.attempts + 1, d.lease_until = null,"
             "     d.next_attempt_at = $next, d.sent_at = $sent, d.last_error = $error RETURN d.id",
             id=digest_id(salesperson_id, week),
@@ -1821,6 +1826,7 @@ class _Neo4jWriter(GraphWriter):
             next=next_attempt_at,
             sent=now if status is DigestStatus.SENT else None,
             error=error,
+            lease=claimed_until,
         ).single()
         return row is not None
 

@@ -320,8 +320,9 @@ class GraphWriter(ABC):
     @abstractmethod
     def claim_digest(self, salesperson_id: str, week: str, now: datetime, lease_until: datetime) -> Digest | None:
         """Take a recorded digest to send it again: one that failed and is due (next_attempt_at
-        at or before `now`), or one left sending by a run that stopped (its lease is over).
-        Returns it, now sending until `lease_until`; None if it is not to be sent now."""
+        at or before `now`), or one left sending by a run that stopped (its lease is over; that
+        stopped attempt is counted). Returns it, now sending until `lease_until`; None if it is
+        not to be sent now."""
 
     @abstractmethod
     def finish_digest(
@@ -333,9 +334,12 @@ class GraphWriter(ABC):
         *,
         error: str = "",
         next_attempt_at: datetime | None = None,
+        claimed_until: datetime | None = None,
     ) -> bool:
         """Record an attempt's outcome (sent, failed with when to try again, or given up) on a
-        digest that is sending: one attempt more. False if it was not sending."""
+        digest that is sending: one attempt more. False if it was not sending, or (with
+        `claimed_until`) if its lease is no longer the one the caller was given (another run
+        took it over when that lease ended)."""
 
     @abstractmethod
     def consume_link(self, link_id: str, now: datetime) -> bool:
@@ -702,7 +706,7 @@ class GraphStore(ABC):
         self, *, salesperson_id: str | None = None, since: datetime | None = None
     ) -> list[tuple[str, DigestItem]]:
         """What the digests recorded since `since` (all when None) held, of one salesperson or
-        everyone's, as (salesperson id, item)."""
+        everyone's, as (salesperson id, item); digests given up (never delivered) left out."""
 
     # Sign-in
     @abstractmethod

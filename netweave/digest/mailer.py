@@ -7,6 +7,7 @@ MailNotConfigured so that callers can say so instead of pretending it went.
 
 from __future__ import annotations
 
+import email.policy
 import re
 import smtplib
 import ssl
@@ -61,6 +62,9 @@ class MailSettings:
         return bool(self.host)
 
 
+# Headers are not folded below SMTP's own limit: the default (78) would fold, and so encode, a
+# header that is one long URL (List-Unsubscribe), which mail clients then cannot read.
+_POLICY = email.policy.default.clone(max_line_length=998)
 _UNSAFE_IN_HEADERS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
@@ -80,7 +84,7 @@ def compose(
     headers: Mapping[str, str] | None = None,
     message_id: str | None = None,
 ) -> EmailMessage:
-    message = EmailMessage()
+    message = EmailMessage(policy=_POLICY)
     message["From"] = header_value(settings.sender)
     message["To"] = header_value(to)
     message["Subject"] = header_value(subject)
@@ -145,7 +149,10 @@ class Outbox:
             if self._client is None:
                 self._client = _connect(self.settings)
             self._client.send_message(message)
-        except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as error:
+        except (
+            smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused, smtplib.SMTPDataError,
+            smtplib.SMTPNotSupportedError,  # e.g. an address the server cannot take (no SMTPUTF8)
+        ) as error:  # fmt: skip
             # The server answered and refused this message; the connection is still good.
             raise MailFailed(f"{where} refused the message to {message['To']}: {error}", reached=True) from error
         except (OSError, smtplib.SMTPException) as error:

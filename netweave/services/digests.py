@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,6 +42,7 @@ from graph.records import (
     Introduction,
     IntroStatus,
     Salesperson,
+    digest_id,
 )
 from netweave.digest import mailer, render
 from netweave.digest.links import Action, Link, LinkRefused, Signer
@@ -60,6 +62,7 @@ WAIT_STEP_DAYS = 30  # how waiting for an introduction is counted: in 30-day ste
 MONTH = timedelta(days=30)
 FOLLOW_UP_STATUSES = (IntroStatus.ACCEPTED, IntroStatus.INTRODUCED, IntroStatus.MET)
 SERVER_DOWN_AFTER = 3  # failures to reach the SMTP server in a row end a run
+CATCH_UP = timedelta(days=2)  # a digest whose hour passed while no run came is still sent this long after
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,15 @@ def week_of(moment: date | datetime) -> str:
     return f"{year}-W{week:02d}"
 
 
+_WEEK = re.compile(r"\d{4}-W\d{2}")
+
+
 def monday_of(week: str) -> date:
-    """The Monday of an ISO week; Invalid names the field if it is not one."""
+    """The Monday of an ISO week written as 2026-W48 (one spelling only: it keys the digest);
+    Invalid names the field if it is not one."""
     try:
+        if not _WEEK.fullmatch(week):
+            raise ValueError(week)
         year, number = week.split("-W")
         return date.fromisocalendar(int(year), int(number), 1)
     except ValueError:
@@ -123,9 +132,12 @@ def slot(preferences: DigestPreferences, week: str) -> datetime:
     return datetime.combine(day, time(preferences.hour), tzinfo=zone(preferences)).astimezone(UTC)
 
 
-def links_expire(week: str, settings: DigestSettings) -> datetime:
+def links_expire(week: str, settings: DigestSettings, now: datetime) -> datetime:
+    """When a digest's links stop working: `link_days` after its week ends, or after today for
+    a past week's digest sent late. The same all day, so a preview shows the links that go."""
     end = datetime.combine(monday_of(week) + timedelta(days=7), time(0), tzinfo=UTC)
-    return end + timedelta(days=settings.link_days)
+    today = datetime.combine(now.astimezone(UTC).date() + timedelta(days=1), time(0), tzinfo=UTC)
+    return max(end, today) + timedelta(days=settings.link_days)
 
 
 # What a digest holds.
@@ -243,9 +255,10 @@ def _content(
     chosen: Sequence[tuple[SuggestionView, str]],
     follow_ups: Sequence[Introduction],
     settings: DigestSettings,
+    now: datetime,
 ) -> render.Content:
     signer, base = settings.signer, settings.public_url
-    expires = links_expire(week, settings)
+    expires = links_expire(week, settings, now)
 
     def link(action: Action, **target: Any) -> str:
         return f"{base}/email/act/{signer.sign(Link(action, person.id, week, expires, **target))}"
@@ -292,7 +305,7 @@ def _content(
         today_url=f"{base}/",
         preferences_url=f"{base}/settings",
         unsubscribe_url=f"{base}/email/unsubscribe/{signer.sign_unsubscribe(person.id)}",
-        expires_on=_day(expires),
+        expires_on=_day(expires - timedelta(days=1)),  # the last whole day (UTC) they work
     )
 
 
@@ -317,7 +330,7 @@ def build(
     items = tuple(DigestItem(DigestItemKind.SUGGESTION, v.business.id, v.other.id, v.score) for v, _ in chosen) + tuple(
         DigestItem(DigestItemKind.FOLLOW_UP, f.a_id, f.b_id, f.score, f.id) for f in follow_ups
     )
-    content = _content(store, person, week, chosen, follow_ups, settings)
+    content = _content(store, person, week, chosen, follow_ups, settings, now)
     subject, text, html = render.render(content)
     status = DigestStatus.EMPTY if content.empty and not preferences.note_when_empty else DigestStatus.SENDING
     return Digest(
@@ -414,13 +427,19 @@ def _due(store: GraphStore, now: datetime, week: str | None, salesperson_ids: Se
     people = store.get_salespeople(wanted)
     due = []
     for salesperson_id in wanted:
-        p = preferences[salesperson_id]
-        if not p.weekly:
+        p, person = preferences[salesperson_id], people[salesperson_id]
+        if not p.weekly or not person.email:  # paused, or nowhere to send it (a CRM owner with no address)
             continue
-        its_week = week or local_week(p, now)
-        if week is None and salesperson_ids is None and now < slot(p, its_week):
+        if week is not None or salesperson_ids is not None:
+            due.append(_Due(person, p, week or local_week(p, now)))
             continue
-        due.append(_Due(people[salesperson_id], p, its_week))
+        this_week = local_week(p, now)
+        if now >= slot(p, this_week):
+            due.append(_Due(person, p, this_week))
+        else:  # last week's, if its hour passed while nothing ran (sent only if not recorded)
+            last_week = week_of(monday_of(this_week) - timedelta(days=7))
+            if now - slot(p, last_week) <= CATCH_UP:
+                due.append(_Due(person, p, last_week))
     return due
 
 
@@ -429,6 +448,13 @@ def _retry_at(attempts: int, settings: DigestSettings, now: datetime) -> datetim
     if attempts > len(settings.retry_minutes):
         return None
     return now + timedelta(minutes=settings.retry_minutes[attempts - 1])
+
+
+def _finish(store: GraphStore, digest: Digest, status: DigestStatus, now: datetime, **outcome: Any) -> bool:
+    """Record how the attempt at a digest ended, if this run still holds it (its lease)."""
+    return store.write(lambda tx: tx.finish_digest(
+        digest.salesperson_id, digest.week, status, now, claimed_until=digest.lease_until, **outcome
+    ))  # fmt: skip
 
 
 class _Sender:
@@ -454,17 +480,15 @@ class _Sender:
             return
         self.unreachable = 0
         now = clock()
-        self.store.write(lambda tx: tx.finish_digest(digest.salesperson_id, digest.week, DigestStatus.SENT, now))
-        self.report.sent.append(digest.id)
+        if _finish(self.store, digest, DigestStatus.SENT, now):
+            self.report.sent.append(digest.id)
+        else:  # our lease ran out while the server took it, and another run took the digest over
+            log.warning("digest %s went out after its lease ended; another run may send it again", digest.id)
 
     def _failed(self, digest: Digest, why: str, now: datetime) -> None:
         again = _retry_at(digest.attempts + 1, self.settings, now)
         status = DigestStatus.FAILED if again else DigestStatus.GAVE_UP
-        self.store.write(
-            lambda tx: tx.finish_digest(
-                digest.salesperson_id, digest.week, status, now, error=why, next_attempt_at=again
-            )
-        )
+        _finish(self.store, digest, status, now, error=why, next_attempt_at=again)
         (self.report.failed if again else self.report.gave_up).append((digest.id, why))
         log.warning("digest %s to %s: %s (attempt %d)%s", digest.id, digest.recipient, why, digest.attempts + 1,
                     f"; again at {again:%H:%M}" if again else "; given up")  # fmt: skip
@@ -521,15 +545,26 @@ def send_digests(
                 continue
             at = clock()
             claimed = store.write(lambda tx, s=stale, t=at: tx.claim_digest(s.salesperson_id, s.week, t, t + LEASE))
-            if claimed is not None:
-                sender.send(claimed, clock)
-        appearances = Appearances.read(store, now)
+            if claimed is None:
+                continue
+            if claimed.attempts > len(settings.retry_minutes):  # its runs kept stopping while sending it
+                why = f"{claimed.attempts} attempts stopped half-way"
+                _finish(store, claimed, DigestStatus.GAVE_UP, at, error=why)
+                report.gave_up.append((claimed.id, why))
+                continue
+            sender.send(claimed, clock)
+        appearances = Appearances.read(store, now) if fresh else Appearances()
         for d in fresh:
             if sender.stopped:
                 break
-            digest = build(store, d.person, d.preferences, d.week, settings, appearances, clock())
-            if not store.write(lambda tx, g=digest: tx.record_digest(g)):
-                continue  # another run recorded it first: that run sends it
+            try:
+                digest = build(store, d.person, d.preferences, d.week, settings, appearances, clock())
+                if not store.write(lambda tx, g=digest: tx.record_digest(g)):
+                    continue  # another run recorded it first: that run sends it
+            except Exception as error:  # one salesperson's bad data must not stop everyone's email
+                log.exception("digest %s could not be built", digest_id(d.person.id, d.week))
+                report.failed.append((digest_id(d.person.id, d.week), f"not built: {type(error).__name__}: {error}"))
+                continue
             appearances.add(digest.items)
             if digest.status is DigestStatus.EMPTY:
                 report.empty.append(digest.id)
@@ -548,7 +583,7 @@ def _give_up(store: GraphStore, digest: Digest, why: str, now: datetime) -> bool
     def work(tx: GraphWriter) -> bool:
         claimed = tx.claim_digest(digest.salesperson_id, digest.week, now, now + LEASE)
         return claimed is not None and tx.finish_digest(
-            digest.salesperson_id, digest.week, DigestStatus.GAVE_UP, now, error=why
+            digest.salesperson_id, digest.week, DigestStatus.GAVE_UP, now, error=why, claimed_until=claimed.lease_until
         )
 
     return store.write(work)

@@ -187,9 +187,13 @@ def test_each_salesperson_gets_their_best_new_pairs_with_both_parts_links_and_un
     assert {k.salesperson_id for k in links} == {DANA} and {k.week for k in links} == {WEEK}
     assert [k.action for k in links[:3]] == [Action.INTRODUCE, Action.SNOOZE, Action.DISMISS]
     assert all(k.expires_at == datetime(2026, 12, 14, tzinfo=UTC) for k in links)  # week's end + 14 days
+    assert "The links work until Dec 13" in text  # the last whole day
 
     unsubscribe = dana["List-Unsubscribe"]
     assert unsubscribe.startswith("<http") and "/email/unsubscribe/" in unsubscribe
+    # On the wire as a mail client reads it: one line, the URL in angle brackets, not encoded.
+    raw = next(r for r in mailbox.raw if f"To: {DANA}".encode() in r)
+    assert f"List-Unsubscribe: {unsubscribe}\r\n".encode() in raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     assert dana["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert dana["Message-ID"] == book.get_digest(DANA, WEEK).message_id
 
@@ -343,6 +347,14 @@ def test_a_failed_digest_is_not_retried_after_its_salesperson_unsubscribes(app, 
     assert DANA not in {m["To"] for m in mailbox.messages}
 
 
+def test_a_salesperson_with_no_address_is_skipped_and_the_others_still_get_theirs(app, book, mailbox):
+    book.upsert_businesses([BusinessRecord("U1", "Unowned Co", "crm-owner-17")], LONG_AGO)  # no email known
+    publish(book, {**LISTS, "U1": [("A1", 0.99)]}, NOW - timedelta(hours=1))
+    report = digests.send_digests(book, settings(app), now=NOW)
+    assert sorted(report.sent) == sorted(f"{WEEK}:{s}" for s in BOOKS) and report.failed == []
+    assert book.get_digest("crm-owner-17", WEEK) is None and len(mailbox.wait_for(len(BOOKS))) == len(BOOKS)
+
+
 def test_a_business_name_cannot_inject_a_header(app, book, mailbox):
     hostile = BusinessRecord("A1", "Petal\r\nBcc: victim@example.com\nX-Evil: 1", DANA, categories=("Florist",))
     book.upsert_businesses([hostile], NOW)
@@ -418,10 +430,22 @@ def test_each_salesperson_gets_it_at_their_own_hour_in_their_own_time_zone(app, 
                                     timezone="America/Chicago")  # fmt: skip
     wednesday = datetime(2026, 11, 25, 14, 59, tzinfo=UTC)
     assert f"{WEEK}:{DANA}" not in digests.send_digests(book, settings(app), now=wednesday).sent
+    assert book.get_digest(DANA, WEEK) is None
     assert book.get_digest(KEN, WEEK).status is DigestStatus.SENT  # his default: Monday 08:00 UTC
     sent = digests.send_digests(book, settings(app), now=wednesday + timedelta(minutes=1)).sent
     assert sent == [f"{WEEK}:{DANA}"]
     assert digests.slot(book.digest_preferences(DANA), WEEK) == datetime(2026, 11, 25, 15, tzinfo=UTC)
+
+
+def test_a_slot_missed_at_the_end_of_a_week_is_caught_up_early_the_next(app, book, mailbox):
+    accounts.set_digest_preferences(book, Viewer(LEO), weekly=True, weekday=6, size=5, hour=23)  # Sundays 23:00
+    monday = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # W49 began an hour ago; nothing ran since Sunday 22:00
+    report = digests.send_digests(book, settings(app), now=monday)
+    assert f"{WEEK}:{LEO}" in report.sent and book.get_digest(LEO, "2026-W49") is None
+    three_days_late = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
+    accounts.set_digest_preferences(book, Viewer(ZOE), weekly=True, weekday=6, size=5, hour=23)
+    book.write(lambda tx: tx.set_digest_preferences(replace(book.digest_preferences(ZOE), weekly=True)))
+    assert f"{WEEK}:{ZOE}" not in digests.send_digests(book, settings(app), now=three_days_late).sent
 
 
 def test_nothing_new_sends_nothing_or_a_short_note_when_asked(app, book, mailbox):
@@ -447,7 +471,9 @@ def test_the_preview_is_exactly_what_is_sent_in_the_cli_and_the_web_app(app, boo
     page = signed_in(app, DANA).get(f"/settings/email?week={WEEK}")
     assert page.status_code == 200 and before.subject in text_of(page)
     frame = signed_in(app, DANA).get(f"/settings/email/message.html?week={WEEK}")
-    assert frame.get_data(as_text=True) == before.html
+    # The web app previews as of today (a past week's links would then run from today).
+    today = digests.preview(book, Viewer(DANA), DANA, settings(app), week=WEEK, now=datetime.now(UTC))
+    assert frame.get_data(as_text=True) == today.html
     assert "frame-ancestors 'self'" in frame.headers["Content-Security-Policy"]
     assert signed_in(app, KEN).get(f"/settings/email?salesperson={DANA}").status_code == 404  # not his book
     assert signed_in(app, MAYA).get(f"/settings/email?salesperson={DANA}&week={WEEK}").status_code == 200
@@ -473,6 +499,9 @@ def test_the_cli_sends_lists_and_dry_runs_with_clear_errors(app, book, mailbox, 
     assert f"{WEEK}  {KEN}" in listed.output and "sent" in listed.output
     for args, error in (
         (["digest", "send", "--week", "2026-48"], "is not an ISO week"),
+        (["digest", "send", "--week", "2026-W048"], "is not an ISO week"),  # one spelling: it keys the digest
+        (["digest", "send", "--week", "2026-W48 "], "is not an ISO week"),
+        (["digest", "send", "--week", "2026-W54"], "is not an ISO week"),
         (["digest", "send", "--salesperson", "nobody@example.com"], "no salesperson"),
         (["digest", "preview", "nobody@example.com"], "no salesperson"),
     ):
@@ -501,11 +530,25 @@ def test_the_store_records_a_digest_once_claims_it_for_retries_and_uses_a_link_o
     assert book.write(lambda tx: tx.claim_digest(DANA, WEEK, NOW, NOW + timedelta(minutes=10))) is None  # not due
     claimed = book.write(lambda tx: tx.claim_digest(DANA, WEEK, retry, retry + timedelta(minutes=10)))
     assert claimed.status is DigestStatus.SENDING and claimed.attempts == 1 and claimed.last_error == "down"
-    assert book.write(lambda tx: tx.finish_digest(DANA, WEEK, DigestStatus.SENT, retry))
-    assert not book.write(lambda tx: tx.finish_digest(DANA, WEEK, DigestStatus.SENT, retry))  # not sending
+    # A run whose lease ended, and was taken over, cannot record the outcome any more.
+    later = retry + timedelta(minutes=11)
+    taken = book.write(lambda tx: tx.claim_digest(DANA, WEEK, later, later + timedelta(minutes=10)))
+    assert taken.attempts == 2  # the attempt that stopped half-way counts
+    assert not book.write(
+        lambda tx: tx.finish_digest(DANA, WEEK, DigestStatus.SENT, later, claimed_until=claimed.lease_until)
+    )
+    assert book.write(
+        lambda tx: tx.finish_digest(DANA, WEEK, DigestStatus.SENT, later, claimed_until=taken.lease_until)
+    )
+    assert not book.write(lambda tx: tx.finish_digest(DANA, WEEK, DigestStatus.SENT, later))  # not sending
+    retry = later
     assert book.get_digest(DANA, WEEK).sent_at == retry
     assert book.digest_items(since=NOW) == [(DANA, digest.items[0])]
     assert book.digest_items(since=NOW + timedelta(seconds=1)) == []
+    never = replace(digest, week="2026-W47", status=DigestStatus.SENDING)
+    book.write(lambda tx: tx.record_digest(never))
+    book.write(lambda tx: tx.finish_digest(DANA, "2026-W47", DigestStatus.GAVE_UP, NOW, error="refused"))
+    assert book.digest_items(salesperson_id=DANA) == [(DANA, digest.items[0])]  # never delivered: held nothing
 
     assert book.link_used("line") is None
     assert book.write(lambda tx: tx.consume_link("line", NOW)) is True

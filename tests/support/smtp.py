@@ -20,6 +20,7 @@ class Mailbox:
     host: str
     port: int
     messages: list[EmailMessage] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)  # each message as it came over the wire
     refuse: set[str] = field(default_factory=set)  # recipients answered "550 no such user"
     controller: Controller | None = None
 
@@ -36,6 +37,7 @@ class Mailbox:
             self.controller = None
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd calls it by this name
+        self.raw.append(envelope.original_content or envelope.content)
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         return "250 Message accepted for delivery"
 
