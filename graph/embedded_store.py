@@ -148,6 +148,27 @@ _SUGGESTION_COLUMNS = (
 )
 
 
+class BackupRefused(ValueError):
+    """A file offered for restore that is not a sound backup of this store."""
+
+
+def check_backup(path: Path, known_migrations: set[str]) -> list[str]:
+    """A backup's applied migrations, after checking it is an intact SQLite file of Netweave's
+    with no migration newer than this code knows."""
+    if not path.is_file():
+        raise BackupRefused(f"{path}: no such file")
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as backup:
+            if (result := backup.execute("PRAGMA integrity_check").fetchone()[0]) != "ok":
+                raise BackupRefused(f"{path}: the file is damaged ({result})")
+            names = [r[0] for r in backup.execute("SELECT name FROM schema_migrations ORDER BY name")]
+    except sqlite3.DatabaseError as error:
+        raise BackupRefused(f"{path}: not a Netweave backup ({error})") from None
+    if unknown := sorted(set(names) - known_migrations):
+        raise BackupRefused(f"{path}: made by a newer Netweave (migrations {', '.join(unknown)}); upgrade first")
+    return names
+
+
 def _to_suggestion(r: sqlite3.Row) -> Suggestion:
     return Suggestion(
         r[0], r[1], r[2], r[3], tuple(json.loads(r[4])), tuple(json.loads(r[5])),
@@ -417,6 +438,29 @@ class EmbeddedStore(GraphStore):
 
     def applied_migrations(self) -> list[str]:
         return [row["name"] for row in self._rows("SELECT name FROM schema_migrations ORDER BY name")]
+
+    # Backups
+    def backup_to(self, target: Path) -> None:
+        """Copy the whole store into `target` (a new file) with SQLite's online backup API: a
+        consistent snapshot while the app keeps reading and writing."""
+        target = Path(target)
+        if target.exists():
+            raise FileExistsError(f"{target} exists already: choose a new file")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        with self._pool.connection() as conn, sqlite3.connect(partial) as copy:
+            conn.backup(copy)
+            copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
+        partial.replace(target)  # never a half-written backup under the name asked for
+
+    def restore_from(self, source: Path) -> list[str]:
+        """Replace everything in the store by a backup's content, in one transaction (readers see
+        the old store or the new, never a mix), then apply migrations the backup predates.
+        Raises BackupRefused, changing nothing, for a file that is not a sound Netweave backup."""
+        check_backup(Path(source), {m.name for m in load_migrations("sqlite", ".sql")})
+        with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as backup, self._pool.connection() as conn:
+            backup.backup(conn)
+        return self.migrate()
 
     # Salespeople
     def list_salespeople(self) -> list[SalespersonSummary]:

@@ -243,6 +243,50 @@ def migrate_command() -> None:
     click.echo(f"{store.backend}: " + (f"applied {', '.join(applied)}" if applied else "schema is up to date"))
 
 
+def _embedded_store() -> Any:
+    from graph.embedded_store import EmbeddedStore
+
+    store = get_store()
+    if not isinstance(store, EmbeddedStore):
+        raise click.ClickException(
+            "this store is Neo4j: back it up with `graph/neo4j-server dump FILE` (see the README's Backups)"
+        )
+    return store
+
+
+@graph_group.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def graph_backup_command(file: Path) -> None:
+    """Copy the embedded store into FILE (a new file), consistent while the app runs."""
+    try:
+        _embedded_store().backup_to(file)
+    except FileExistsError as error:
+        raise click.BadParameter(str(error), param_hint="FILE") from None
+    click.echo(f"backed up to {file} ({file.stat().st_size:,} bytes)")
+
+
+@graph_group.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Replace the store without asking.")
+@with_appcontext
+def graph_restore_command(file: Path, yes: bool) -> None:
+    """Replace everything in the embedded store by the backup in FILE (stop the worker first:
+    the suggestions it holds in memory would be the replaced ones)."""
+    from graph.embedded_store import BackupRefused
+
+    store = _embedded_store()
+    if not yes:
+        click.confirm(f"Replace everything in {store.path} by {file}?", abort=True)
+    try:
+        applied = store.restore_from(file)
+    except BackupRefused as error:
+        raise click.BadParameter(str(error), param_hint="FILE") from None
+    stats = store.stats()
+    upgraded = f"; then applied {', '.join(applied)}" if applied else ""
+    click.echo(f"restored {file}: {stats.businesses} businesses, {stats.salespeople} salespeople{upgraded}")
+
+
 @graph_group.command("stats")
 @with_appcontext
 def stats_command() -> None:
