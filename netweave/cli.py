@@ -6,7 +6,6 @@ says which salesperson to act as.
 
 from __future__ import annotations
 
-import csv
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from defusedcsv import csv as defused
 from flask import Flask
 from flask.cli import with_appcontext
 
@@ -123,8 +123,10 @@ def _columns_help() -> str:
 
 
 def _write_rejections(report: ImportReport, path: Path) -> None:
+    # defusedcsv: a cell of the CRM's data that starts like a formula (=, +, -, @) is written
+    # as text, so opening the report in a spreadsheet runs nothing.
     with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
+        writer = defused.writer(out)
         writer.writerow(["line", "id", "kind", "reason"])
         for kind, items in (("rejected", report.rejected), ("warning", report.warnings)):
             for item in items:

@@ -29,6 +29,17 @@ def test_import_command_reports_and_exits_by_outcome(runner, tmp_path):
         ]
 
 
+def test_the_rejections_report_cannot_run_a_formula_in_a_spreadsheet(runner, tmp_path):
+    hostile = tmp_path / "hostile.csv"
+    hostile.write_text('id,name,owner,email\n"=HYPERLINK(""http://evil.example"",""x"")",Alpha,dana@example.com,nope\n'
+                       "@SUM(A1),,dana@example.com,\n")  # fmt: skip
+    report = tmp_path / "rejected.csv"
+    assert runner.invoke(args=["import", str(hostile), "--report", str(report)]).exit_code == 1
+    with report.open() as rejected:
+        ids = [row[1] for row in csv.reader(rejected)][1:]
+    assert ids == ['\'=HYPERLINK("http://evil.example","x")', "'@SUM(A1)"]  # text, not formulas
+
+
 def test_import_command_refuses_an_unreadable_file_with_status_2(runner, tmp_path):
     path = tmp_path / "typo.csv"
     path.write_text("id,name,emial\nA-1,Alpha,a@b.com\n")
