@@ -149,6 +149,18 @@ class StoreCollector:
             yield number
 
 
+_SECRET_ARGUMENTS = ("token",)  # URL parts that are credentials: reset links, the weekly email's links
+
+
+def _loggable_path() -> str:
+    """The request's path with any credential in it replaced by its name (`/reset/<token>`)."""
+    path = request.path
+    for name in _SECRET_ARGUMENTS:
+        if value := (request.view_args or {}).get(name):
+            path = path.replace(str(value), f"<{name}>")
+    return path
+
+
 def init_app(app: Flask) -> None:
     """Logging, request ids and request metrics for a web app."""
     configure_logging(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
@@ -167,5 +179,5 @@ def init_app(app: Flask) -> None:
         route = request.url_rule.rule if request.url_rule else "unmatched"
         if route != "/metrics":
             metrics().request_seconds.labels(request.method, route, str(response.status_code)).observe(seconds)
-        access.info("%s %s %s %.1f ms", request.method, request.path, response.status_code, seconds * 1000)
+        access.info("%s %s %s %.1f ms", request.method, _loggable_path(), response.status_code, seconds * 1000)
         return response
