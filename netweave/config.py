@@ -53,6 +53,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     # Where users reach the app: links in email are built on it, never on a request's Host header.
     "PUBLIC_URL": ("NETWEAVE_PUBLIC_URL", "http://127.0.0.1:8000"),
     "SIGN_IN_RATE_LIMIT": ("NETWEAVE_SIGN_IN_RATE_LIMIT", "10 per minute"),
+    "SIGN_IN_LOCKOUT": ("NETWEAVE_SIGN_IN_LOCKOUT", "5 per 15 minutes"),  # wrong passwords per account
     "SECURE_COOKIES": ("NETWEAVE_SECURE_COOKIES", "false"),  # true behind HTTPS
 }
 

@@ -3,7 +3,7 @@ under /api/v1), with what they share: sessions, CSRF and security headers."""
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_wtf.csrf import CSRFProtect
@@ -57,9 +57,19 @@ def register_blueprints(app: Flask) -> None:
         app.view_functions[endpoint] = limiter.limit(
             lambda: app.config["SIGN_IN_RATE_LIMIT"], key_func=get_remote_address, methods=["POST"], scope=endpoint
         )(app.view_functions[endpoint])
+    # And per account, from any address: after a few wrong passwords the account is locked for
+    # a while (only refused sign-ins count; a reset by email still works).
+    app.view_functions["auth.sign_in"] = limiter.limit(
+        lambda: app.config["SIGN_IN_LOCKOUT"], key_func=_account_signing_in, methods=["POST"],
+        scope="auth.sign_in.account", deduct_when=lambda response: response.status_code == 400,
+    )(app.view_functions["auth.sign_in"])  # fmt: skip
 
     errors.init_app(app)
     app.after_request(_security_headers)
+
+
+def _account_signing_in() -> str:
+    return "account:" + request.form.get("login", "").strip().lower()
 
 
 def _security_headers(response: Response) -> Response:

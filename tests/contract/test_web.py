@@ -143,6 +143,25 @@ def test_guessing_passwords_is_slowed_to_a_few_tries_a_minute(store_settings, tm
         app.extensions["netweave.store"].close()
 
 
+def test_an_account_is_locked_after_a_few_wrong_passwords_from_any_address(store_settings, tmp_path):
+    app = create_app({**app_config(store_settings, tmp_path), "SIGN_IN_LOCKOUT": "3 per 15 minutes"})
+    try:
+        _people(app.extensions["netweave.store"])
+
+        def sign_in(login: str, password: str, address: str) -> int:
+            session = Session(app.test_client())
+            session.client.environ_base["REMOTE_ADDR"] = address
+            return session.sign_in(login, password).status_code
+
+        assert sign_in(DANA, PASSWORD, "10.0.0.9") == 302  # a right password does not count
+        statuses = [sign_in(DANA.upper(), f"guess {n}", f"10.0.0.{n}") for n in range(3)]  # three addresses
+        assert statuses == [400, 400, 400]
+        assert sign_in(DANA, PASSWORD, "10.0.0.99") == 429  # locked, even with the right password
+        assert sign_in(KEN, PASSWORD, "10.0.0.1") == 302  # other accounts are not
+    finally:
+        app.extensions["netweave.store"].close()
+
+
 # Today
 
 
