@@ -524,3 +524,37 @@ def test_a_generation_says_which_suggestions_its_lists_gained(four):
     ], now=T1)  # fmt: skip
     # A gained D (C was there before, now ranked first); C's first list is new throughout; B was not refreshed.
     assert four.new_in_generation(second.id) == [("A", "D", 2, 0.6), ("C", "A", 1, 0.5)]
+
+
+def _write_many(settings, writer: int, count: int) -> int:
+    """One process of several writing at once: upserts and feedback from two threads each."""
+    store = open_store(settings)
+    errors: list[BaseException] = []
+
+    def write(thread: int) -> None:
+        try:
+            for n in range(count):
+                key = f"P{writer}-{thread}-{n}"
+                store.upsert_businesses([business(key, f"Writer {key}")], T0)
+                store.record_feedback(Feedback("A", "B", FeedbackKind.DISMISSED, T1, "not_relevant"))
+        except BaseException as error:  # reported to the parent, which fails the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(t,)) for t in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    store.close()
+    if errors:
+        raise errors[0]
+    return 2 * count
+
+
+def test_many_writers_in_several_processes_never_meet_a_locked_database(four, store_settings, backend):
+    """WAL and the busy timeout on the embedded store (and Neo4j's own locking): every write of
+    4 processes x 2 threads lands, none fails with 'database is locked'."""
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        written = pool.starmap(_write_many, [(store_settings, w, 40) for w in range(4)])
+    assert sum(written) == 320
+    assert four.count_businesses() == 4 + 320
