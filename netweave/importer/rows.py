@@ -28,20 +28,34 @@ def _blank_to_none(value: Any) -> Any:
     return value
 
 
+# Control characters (NUL among them) have no place in a CRM's text and break what reads it
+# later (terminals, CSV reports, email headers); tabs and line breaks are fine in notes.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_TEXT = 20_000  # characters in one field (a long account note fits; a pasted document does not)
+
+
+def _checked(text: str) -> str:
+    if found := _CONTROL.search(text):
+        raise ValueError(f"contains a control character (U+{ord(found.group()):04X}) at character {found.start() + 1}")
+    if len(text) > MAX_TEXT:
+        raise ValueError(f"is {len(text):,} characters long; at most {MAX_TEXT:,}")
+    return text
+
+
 def _to_text(value: Any) -> Any:
     value = _blank_to_none(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
-    return value
+    return _checked(value) if isinstance(value, str) else value
 
 
 def _to_list(value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
-        items = _LIST_SEPARATORS.split(value)
+        items = _LIST_SEPARATORS.split(_checked(value))
     elif isinstance(value, list):
-        items = [str(item) for item in value if item is not None]
+        items = [_checked(str(item)) for item in value if item is not None]
     else:
         raise ValueError("expected a list or text separated by ';'")
     seen: dict[str, None] = {}
@@ -258,6 +272,9 @@ def error_items(error: ValidationError) -> list[tuple[str, str]]:
             message = f"{item['input']!r} is not a number" if item["type"] != "bool_parsing" else message
         elif item["type"] == "extra_forbidden":
             message = "not a field of a business (see the import columns)"
+        elif item["type"] in ("too_long", "string_too_long") and isinstance(item["input"], str):
+            limit = item.get("ctx", {}).get("max_length")
+            message = f"is {len(item['input']):,} characters long; at most {limit:,}"
         # A whole-row check names its fields in its message ("city: required when ...").
         if not field and (named := re.match(r"^([a-z_]+(?: and [a-z_]+)?): (.*)$", message)):
             field, message = named.group(1), named.group(2)

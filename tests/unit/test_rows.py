@@ -107,3 +107,22 @@ def test_each_problem_names_its_field_also_from_a_whole_row_check():
     with pytest.raises(ValidationError) as caught:
         row(region="MN")
     assert error_items(caught.value) == [("city", "required when region, country, metro or coordinates are given")]
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ({"name": "Al\x00pha"}, "name: contains a control character (U+0000) at character 3"),
+        ({"description": "bell\x07"}, "description: contains a control character (U+0007) at character 5"),
+        ({"categories": "Florist;Ev\x1bents"}, "categories: contains a control character (U+001B) at character 11"),
+        ({"knows": ["B-1", "B\x7f2"]}, "knows: contains a control character (U+007F) at character 2"),
+        ({"description": "x" * 20_001}, "description: is 20,001 characters long; at most 20,000"),
+        ({"name": "x" * 301}, "name: is 301 characters long; at most 300"),
+    ],
+)
+def test_control_characters_and_over_long_fields_are_refused_by_name(fields, said):
+    assert said in error_of(**fields)
+
+
+def test_tabs_and_line_breaks_in_notes_are_kept():
+    assert row(description="Line one\n\tLine two\r\nthree").to_record(None).description.count("\n") == 2
