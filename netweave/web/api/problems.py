@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from graph.store import UnknownBusinessError, UnknownJobError, UnknownSalespersonError
 from netweave.services.access import Conflict, Invalid, NotAllowed, NotFound
+from netweave.web.errors import RETRY_AFTER_SECONDS, STORE_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,12 @@ def _bad_value(error: ValueError) -> Response:
     return problem_response(ApiProblem(422, str(error)))
 
 
+def _store_down(error: Exception) -> Response:
+    log.warning("graph store unreachable during API %s %s: %s", request.method, request.path, error)
+    detail = "the customer graph cannot be reached just now; nothing was changed: retry (with the same Idempotency-Key)"
+    return problem_response(ApiProblem(503, detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}))
+
+
 def _unexpected(error: Exception) -> Response:
     log.exception("API request %s %s failed", request.method, request.path)
     return problem_response(ApiProblem(500, "something went wrong on our side; it has been logged"))
@@ -119,4 +126,6 @@ def handle_errors(bp: Blueprint) -> None:
     bp.register_error_handler(Conflict, _conflict)
     bp.register_error_handler(Invalid, _invalid)
     bp.register_error_handler(ValueError, _bad_value)  # a service's refusal of a value, with its reason
+    for down in STORE_DOWN:  # here too: the blueprint's own Exception handler would answer first
+        bp.register_error_handler(down, _store_down)
     bp.register_error_handler(Exception, _unexpected)
