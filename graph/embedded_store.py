@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -148,6 +148,11 @@ _SUGGESTION_COLUMNS = (
 )
 
 
+def _read_only(path: Path) -> sqlite3.Connection:
+    # As a URI, escaped: a '#', '?' or '%' in the name must not open another file.
+    return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+
+
 class BackupRefused(ValueError):
     """A file offered for restore that is not a sound backup of this store."""
 
@@ -158,7 +163,7 @@ def check_backup(path: Path, known_migrations: set[str]) -> list[str]:
     if not path.is_file():
         raise BackupRefused(f"{path}: no such file")
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as backup:
+        with closing(_read_only(path)) as backup:
             if (result := backup.execute("PRAGMA integrity_check").fetchone()[0]) != "ok":
                 raise BackupRefused(f"{path}: the file is damaged ({result})")
             names = [r[0] for r in backup.execute("SELECT name FROM schema_migrations ORDER BY name")]
@@ -448,18 +453,24 @@ class EmbeddedStore(GraphStore):
             raise FileExistsError(f"{target} exists already: choose a new file")
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + ".partial")
-        with self._pool.connection() as conn, sqlite3.connect(partial) as copy:
-            conn.backup(copy)
-            copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
-        partial.replace(target)  # never a half-written backup under the name asked for
+        try:
+            with self._pool.connection() as conn, closing(sqlite3.connect(partial)) as copy:
+                conn.backup(copy)
+                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file, no -wal beside it
+            partial.replace(target)  # never a half-written backup under the name asked for
+        finally:
+            partial.unlink(missing_ok=True)
 
     def restore_from(self, source: Path) -> list[str]:
         """Replace everything in the store by a backup's content, in one transaction (readers see
         the old store or the new, never a mix), then apply migrations the backup predates.
         Raises BackupRefused, changing nothing, for a file that is not a sound Netweave backup."""
         check_backup(Path(source), {m.name for m in load_migrations("sqlite", ".sql")})
-        with sqlite3.connect(f"file:{source}?mode=ro", uri=True) as backup, self._pool.connection() as conn:
-            backup.backup(conn)
+        try:
+            with closing(_read_only(Path(source))) as backup, self._pool.connection() as conn:
+                backup.backup(conn)
+        except sqlite3.DatabaseError as error:  # e.g. another page size: the store is as it was
+            raise BackupRefused(f"{source}: could not be restored here ({error})") from None
         return self.migrate()
 
     # Salespeople

@@ -149,16 +149,14 @@ class StoreCollector:
             yield number
 
 
-_SECRET_ARGUMENTS = ("token",)  # URL parts that are credentials: reset links, the weekly email's links
+# Paths whose last part is a credential: reset links, the weekly email's links. Matched on the
+# path itself, so a request that matched no route (a 404, a trailing slash) is masked too.
+_SECRET_IN_PATH = re.compile(r"^(/reset|/email/act|/email/unsubscribe)/[^/]+")
 
 
-def _loggable_path() -> str:
-    """The request's path with any credential in it replaced by its name (`/reset/<token>`)."""
-    path = request.path
-    for name in _SECRET_ARGUMENTS:
-        if value := (request.view_args or {}).get(name):
-            path = path.replace(str(value), f"<{name}>")
-    return path
+def loggable_path(path: str | None = None) -> str:
+    """The request's path with a credential in it replaced by `<token>` (`/reset/<token>`)."""
+    return _SECRET_IN_PATH.sub(r"\1/<token>", request.path if path is None else path)
 
 
 def init_app(app: Flask) -> None:
@@ -179,5 +177,5 @@ def init_app(app: Flask) -> None:
         route = request.url_rule.rule if request.url_rule else "unmatched"
         if route != "/metrics":
             metrics().request_seconds.labels(request.method, route, str(response.status_code)).observe(seconds)
-        access.info("%s %s %s %.1f ms", request.method, _loggable_path(), response.status_code, seconds * 1000)
+        access.info("%s %s %s %.1f ms", request.method, loggable_path(), response.status_code, seconds * 1000)
         return response

@@ -30,7 +30,7 @@ def _blank_to_none(value: Any) -> Any:
 
 # Control characters (NUL among them) have no place in a CRM's text and break what reads it
 # later (terminals, CSV reports, email headers); tabs and line breaks are fine in notes.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 MAX_TEXT = 20_000  # characters in one field (a long account note fits; a pasted document does not)
 
 

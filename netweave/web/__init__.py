@@ -69,7 +69,16 @@ def register_blueprints(app: Flask) -> None:
 
 
 def _account_signing_in() -> str:
-    return "account:" + request.form.get("login", "").strip().lower()
+    """The account a sign-in is for, however it was typed (id or email, any case), and its
+    password's age: a new password (a reset by email) starts a fresh count."""
+    from netweave.store import get_store
+
+    login = request.form.get("login", "").strip().lower()
+    credentials = get_store().credentials_for(login) if login else None
+    if credentials is None:
+        return "login:" + login
+    changed = credentials.changed_at.isoformat() if credentials.changed_at else ""
+    return f"account:{credentials.salesperson.id}:{changed}"
 
 
 def _security_headers(response: Response) -> Response:

@@ -13,6 +13,8 @@ from flask_limiter import RateLimitExceeded
 from neo4j.exceptions import ServiceUnavailable, SessionExpired
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from netweave.observability import loggable_path
+
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 10
@@ -53,7 +55,7 @@ def _http(error: HTTPException) -> ResponseReturnValue:
 
 
 def _store_down(error: Exception) -> ResponseReturnValue:
-    log.warning("graph store unreachable during %s %s: %s", request.method, request.path, error)
+    log.warning("graph store unreachable during %s %s: %s", request.method, loggable_path(), error)
     title, advice = _TITLES[503]
     # Straight from the Jinja environment, `bare`: Flask's context processors (Flask-Login's
     # among them) would ask the store who is signed in.
@@ -65,7 +67,7 @@ def _store_down(error: Exception) -> ResponseReturnValue:
 def _unexpected(error: Exception) -> ResponseReturnValue:
     if isinstance(error, HTTPException):
         return _http(error)
-    log.exception("request %s %s failed", request.method, request.path)
+    log.exception("request %s %s failed", request.method, loggable_path())
     return _http(InternalServerError())
 
 

@@ -452,6 +452,19 @@ def test_a_key_still_being_answered_asks_the_retry_to_wait(people, crm):
     assert people.count_businesses() == 0
 
 
+def test_a_key_left_unanswered_by_a_request_that_died_is_taken_over_by_its_retry(people, crm):
+    me = crm.get("/me").get_json()["id"]
+    body = florist("F8")
+    fingerprint = hashlib.sha256(b"\0".join([b"POST", b"/api/v1/businesses", json.dumps(body).encode()])).hexdigest()
+    long_ago = datetime.now(UTC) - timedelta(minutes=3)  # its process died, or the store went away
+    stuck = IdempotentRequest(me, "stuck", fingerprint, long_ago)
+    people.write(lambda tx: tx.claim_idempotency_key(stuck, long_ago - timedelta(days=1)))
+    retried = crm.post("/businesses", data=json.dumps(body), content_type="application/json",
+                       headers={"Idempotency-Key": "stuck"})  # fmt: skip
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried.headers
+    assert people.count_businesses() == 1
+
+
 def test_an_update_from_a_stale_etag_is_refused(people, crm):
     crm.post("/businesses", json=florist())
     read = crm.get("/businesses/F1")

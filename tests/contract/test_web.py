@@ -158,6 +158,8 @@ def test_an_account_is_locked_after_a_few_wrong_passwords_from_any_address(store
         assert statuses == [400, 400, 400]
         assert sign_in(DANA, PASSWORD, "10.0.0.99") == 429  # locked, even with the right password
         assert sign_in(KEN, PASSWORD, "10.0.0.1") == 302  # other accounts are not
+        accounts.set_password(app.extensions["netweave.store"], DANA, "a new password after a reset")
+        assert sign_in(DANA, "a new password after a reset", "10.0.0.5") == 302  # a new password: a new count
     finally:
         app.extensions["netweave.store"].close()
 

@@ -11,6 +11,7 @@ last a day (`KEY_LIFETIME`), per token.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -19,9 +20,15 @@ from flask import Response, g, request
 from graph.records import IdempotentRequest
 from netweave.store import get_store
 from netweave.web.api.problems import ApiProblem
+from netweave.web.errors import STORE_DOWN
+
+log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 KEY_LIFETIME = timedelta(hours=24)
+# A claim still unanswered this long was left by a request that died (its process, or the
+# store going away before the key could be released): a retry may take it over.
+ABANDONED_AFTER = timedelta(minutes=2)
 MAX_KEY = 255
 KEY_PATTERN = re.compile(r"[!-~](?:[ -~]*[!-~])?")  # visible ASCII, inner spaces allowed
 REPLAYED_HEADERS = ("Location", "ETag")
@@ -45,6 +52,9 @@ def claim(token_id: str) -> Response | None:
         return None
     if found.fingerprint != mine.fingerprint:
         raise ApiProblem(422, f"{HEADER} {key!r} was used for another request; use a new key for a new request")
+    if found.status is None and found.created_at < now - ABANDONED_AFTER:
+        get_store().write(lambda tx: tx.release_idempotency_key(token_id, key))
+        return claim(token_id)
     if found.status is None:
         raise ApiProblem(409, f"a request with {HEADER} {key!r} is still being answered; retry shortly",
                          headers={"Retry-After": "1"})  # fmt: skip
@@ -65,7 +75,7 @@ def keep(response: Response) -> Response:
         return response
     store = get_store()
     if response.status_code >= 500:
-        store.write(lambda tx: tx.release_idempotency_key(claimed.token_id, claimed.key))
+        _release(claimed)
         return response
     headers = [(name, response.headers[name]) for name in REPLAYED_HEADERS if name in response.headers]
     body = response.get_data(as_text=True)
@@ -79,4 +89,13 @@ def release_after_failure(error: BaseException | None) -> None:
     """A request that ended in an exception no handler answered: its key may run again."""
     claimed: IdempotentRequest | None = g.pop("idempotency", None)
     if claimed is not None:
+        _release(claimed)
+
+
+def _release(claimed: IdempotentRequest) -> None:
+    """Let the key run again; if the store is down too, the claim is taken over once it is old
+    (ABANDONED_AFTER), so the answer already decided (a 503) still goes out."""
+    try:
         get_store().write(lambda tx: tx.release_idempotency_key(claimed.token_id, claimed.key))
+    except STORE_DOWN:
+        log.warning("could not release %s %r: the store is unreachable", HEADER, claimed.key)

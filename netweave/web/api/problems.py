@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException
 
 from graph.store import UnknownBusinessError, UnknownJobError, UnknownSalespersonError
+from netweave.observability import loggable_path
 from netweave.services.access import Conflict, Invalid, NotAllowed, NotFound
 from netweave.web.errors import RETRY_AFTER_SECONDS, STORE_DOWN
 
@@ -106,8 +107,8 @@ def _bad_value(error: ValueError) -> Response:
 
 
 def _store_down(error: Exception) -> Response:
-    log.warning("graph store unreachable during API %s %s: %s", request.method, request.path, error)
-    detail = "the customer graph cannot be reached just now; nothing was changed: retry (with the same Idempotency-Key)"
+    log.warning("graph store unreachable during API %s %s: %s", request.method, loggable_path(), error)
+    detail = "the customer graph cannot be reached just now: retry shortly (a write with the same Idempotency-Key)"
     return problem_response(ApiProblem(503, detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}))
 
 
