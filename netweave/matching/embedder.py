@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -43,17 +44,40 @@ class TextEncoder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-class Embedder:
-    """A loaded sentence-transformers model; `encode` returns unit-length float32 rows."""
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
-    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64):
+
+def resolve_device(device: str) -> str:
+    """Where the model runs: `auto` takes a GPU when torch sees one (CUDA, or Apple's MPS),
+    else the CPU; a named device must be present. ValueError says which setting is wrong."""
+    import torch
+
+    wanted = device.strip().lower()
+    if not _DEVICE.fullmatch(wanted):
+        raise ValueError(f"NETWEAVE_EMBEDDING_DEVICE: {device!r} is not auto, cpu, cuda, cuda:N or mps")
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if wanted == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if (wanted.startswith("cuda") and not cuda) or (wanted == "mps" and not mps):
+        raise ValueError(f"NETWEAVE_EMBEDDING_DEVICE: {device!r} is not available on this machine (try auto)")
+    return wanted
+
+
+class Embedder:
+    """A loaded sentence-transformers model; `encode` returns unit-length float32 rows. The
+    device and batch size change how fast, not what (the vectors agree to float precision)."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, batch_size: int = 64, device: str = "auto"):
         from sentence_transformers import SentenceTransformer
 
+        if batch_size < 1:
+            raise ValueError(f"NETWEAVE_EMBEDDING_BATCH_SIZE: {batch_size} is not a positive number")
         self.name = model
         location = default_model_path() if model == DEFAULT_MODEL else model
         if Path(location).is_dir():
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a folder needs no hub
-        self.model = SentenceTransformer(location, device="cpu")
+        self.device = resolve_device(device)
+        self.model = SentenceTransformer(location, device=self.device)
         self.batch_size = batch_size
         self.dimensions = int(self.model.get_embedding_dimension())
 

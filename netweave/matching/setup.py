@@ -24,7 +24,11 @@ def match_settings(config: Mapping[str, Any]) -> MatchSettings:
 def build_matcher(config: Mapping[str, Any], store: GraphStore) -> Matcher:
     return Matcher(
         store,
-        Embedder(config["EMBEDDING_MODEL"]),
+        Embedder(
+            config["EMBEDDING_MODEL"],
+            batch_size=int(config["EMBEDDING_BATCH_SIZE"]),
+            device=str(config["EMBEDDING_DEVICE"]),
+        ),
         Rules.load(config["RULES_PATH"]),
         match_settings(config),
         far_search=config["FAR_SEARCH"],

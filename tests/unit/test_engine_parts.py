@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -174,3 +175,28 @@ def test_a_name_several_kinds_share_narrows_the_kind_without_giving_it():
     [narrowed] = guess_kinds([("Law firm",)], offers, prototypes, scale, rules, Weights())
     assert (free.kind, narrowed.kind, narrowed.source) == ("Florist", "Elder Law Attorney", "inferred")
     assert narrowed.runner_up == "Florist" and 0.1 <= narrowed.runner_up_confidence < 0.2, "kept, with its odds"
+
+
+def test_the_embedding_device_is_a_gpu_when_there_is_one_and_a_bad_setting_says_so():
+    import torch
+
+    from netweave.matching.embedder import resolve_device
+
+    gpu = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert resolve_device("auto") == gpu and resolve_device(" CPU ") == "cpu"
+    with pytest.raises(ValueError, match="NETWEAVE_EMBEDDING_DEVICE: 'gpu' is not auto, cpu"):
+        resolve_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="'cuda:1' is not available on this machine"):
+            resolve_device("cuda:1")
+
+
+def test_the_worker_builds_its_model_with_the_configured_device_and_batch_size(tmp_path):
+    from netweave.config import settings_from_env
+    from netweave.matching.setup import build_matcher
+
+    config = settings_from_env({"NETWEAVE_EMBEDDING_DEVICE": "cpu", "NETWEAVE_EMBEDDING_BATCH_SIZE": "16"})
+    matcher = build_matcher(config, None)  # type: ignore[arg-type]  (the store is not touched here)
+    assert (matcher.embedder.device, matcher.embedder.batch_size) == ("cpu", 16)
+    with pytest.raises(ValueError, match="NETWEAVE_EMBEDDING_DEVICE"):
+        build_matcher(settings_from_env({"NETWEAVE_EMBEDDING_DEVICE": "tpu"}), None)  # type: ignore[arg-type]
