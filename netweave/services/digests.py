@@ -177,7 +177,7 @@ def _choose_suggestions(
     viewer: Viewer,
     salesperson_id: str,
     size: int,
-    held_before: set[frozenset[str]],
+    left_out: set[frozenset[str]],  # pairs held by an earlier digest, or introduced
     appearances: Appearances,
     settings: DigestSettings,
     now: datetime,
@@ -185,11 +185,10 @@ def _choose_suggestions(
     views = best_listing(store, viewer, salesperson_id, POOL).views
     if not views:
         return []
-    introduced = {_pair(i.a_id, i.b_id) for i in store.list_introductions(salesperson_id=salesperson_id, limit=1000)}
     counts = appearances.counts
     candidates = [
         v for v in views
-        if _pair(v.business.id, v.other.id) not in introduced | held_before
+        if _pair(v.business.id, v.other.id) not in left_out
         and counts[v.business.id] < settings.monthly_cap and counts[v.other.id] < settings.monthly_cap
     ][: size * STRONG]  # fmt: skip
     last = store.last_introduced([p.id for v in candidates for p in (v.business, v.other)])
@@ -219,11 +218,11 @@ def _made_at(introduction: Introduction) -> datetime:
 
 
 def _choose_follow_ups(
-    store: GraphStore, salesperson_id: str, asked_before: set[str], settings: DigestSettings, now: datetime
+    made: Sequence[Introduction], asked_before: set[str], settings: DigestSettings, now: datetime
 ) -> list[Introduction]:
     made_before = now - timedelta(days=settings.follow_up_days)
     waiting = [
-        i for i in store.list_introductions(salesperson_id=salesperson_id, limit=1000)
+        i for i in made
         if i.status in FOLLOW_UP_STATUSES and not i.feedback and i.id not in asked_before
         and _made_at(i) <= made_before
     ]  # fmt: skip
@@ -304,7 +303,7 @@ def _content(
         follow_ups=asked,
         today_url=f"{base}/",
         preferences_url=f"{base}/settings",
-        unsubscribe_url=f"{base}/email/unsubscribe/{signer.sign_unsubscribe(person.id)}",
+        unsubscribe_url=unsubscribe_url(person.id, settings),
         expires_on=_day(expires - timedelta(days=1)),  # the last whole day (UTC) they work
     )
 
@@ -325,8 +324,10 @@ def build(
     before = [item for _, item in store.digest_items(salesperson_id=person.id)]
     held = {_pair(i.a_id, i.b_id) for i in before if i.kind is DigestItemKind.SUGGESTION}
     asked = {i.introduction_id for i in before if i.kind is DigestItemKind.FOLLOW_UP and i.introduction_id}
-    chosen = _choose_suggestions(store, viewer, person.id, preferences.size, held, appearances, settings, now)
-    follow_ups = _choose_follow_ups(store, person.id, asked, settings, now)
+    made = store.list_introductions(salesperson_id=person.id, limit=1000)
+    left_out = held | {_pair(i.a_id, i.b_id) for i in made}
+    chosen = _choose_suggestions(store, viewer, person.id, preferences.size, left_out, appearances, settings, now)
+    follow_ups = _choose_follow_ups(made, asked, settings, now)
     items = tuple(DigestItem(DigestItemKind.SUGGESTION, v.business.id, v.other.id, v.score) for v, _ in chosen) + tuple(
         DigestItem(DigestItemKind.FOLLOW_UP, f.a_id, f.b_id, f.score, f.id) for f in follow_ups
     )
@@ -348,11 +349,14 @@ def build(
     )
 
 
+def unsubscribe_url(salesperson_id: str, settings: DigestSettings) -> str:
+    return f"{settings.public_url}/email/unsubscribe/{settings.signer.sign_unsubscribe(salesperson_id)}"
+
+
 def message(digest: Digest, settings: DigestSettings) -> Any:
     """The email of a digest, with its one-click unsubscribe headers (RFC 8058)."""
-    unsubscribe = f"{settings.public_url}/email/unsubscribe/{settings.signer.sign_unsubscribe(digest.salesperson_id)}"
     headers = {
-        "List-Unsubscribe": f"<{unsubscribe}>",
+        "List-Unsubscribe": f"<{unsubscribe_url(digest.salesperson_id, settings)}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         "List-Id": "Netweave weekly introductions <weekly.netweave>",
         "Auto-Submitted": "auto-generated",
@@ -415,11 +419,16 @@ class _Due:
     week: str
 
 
-def _due(store: GraphStore, now: datetime, week: str | None, salesperson_ids: Sequence[str] | None) -> list[_Due]:
+def _due(
+    store: GraphStore,
+    preferences: Mapping[str, DigestPreferences],
+    now: datetime,
+    week: str | None,
+    salesperson_ids: Sequence[str] | None,
+) -> list[_Due]:
     """Who gets a digest in this run, for which week: with neither given, everyone whose chosen
     hour of their week has come; a week or a salesperson named sends regardless of the hour.
     Paused (unsubscribed) salespeople never."""
-    preferences = {p.salesperson_id: p for p in store.all_digest_preferences()}
     wanted = sorted(preferences) if salesperson_ids is None else list(dict.fromkeys(salesperson_ids))
     for salesperson_id in wanted:
         if salesperson_id not in preferences:
@@ -520,7 +529,8 @@ def send_digests(
         # A new install whose first refresh has not finished: every digest would look empty.
         report.stopped = "no suggestions are published yet (the worker's first refresh is still running)"
         return report
-    due = _due(store, now, week, salesperson_ids)
+    preferences = {p.salesperson_id: p for p in store.all_digest_preferences()}
+    due = _due(store, preferences, now, week, salesperson_ids)
     weeks = {d.week for d in due}
     recorded = {(d.salesperson_id, d.week) for w in weeks for d in store.list_digests(week=w, bodies=False)}
     fresh = [d for d in due if (d.person.id, d.week) not in recorded]
@@ -535,11 +545,11 @@ def send_digests(
     with mailer.Outbox(settings.mail) as outbox:
         sender = _Sender(store, settings, outbox, report)
         # Retries first: those digests were due before any built now.
-        paused = {p.salesperson_id for p in store.all_digest_preferences() if not p.weekly}
         for stale in _retryable(store, now, wanted, week):
             if sender.stopped:
                 break
-            if stale.salesperson_id in paused:  # unsubscribed since: it is not sent after all
+            wants = preferences.get(stale.salesperson_id)
+            if wants is None or not wants.weekly:  # unsubscribed since: it is not sent after all
                 if _give_up(store, stale, UNSUBSCRIBED, clock()):
                     report.gave_up.append((stale.id, UNSUBSCRIBED))
                 continue

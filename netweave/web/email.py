@@ -95,9 +95,7 @@ def _preview() -> digests.Digest:
     wanted, week = _previewed()
     try:
         return digests.preview(get_store(), viewer(), wanted, _settings(), week=week)
-    except NotAllowed:
-        abort(404)
-    except NotFound:
+    except (NotAllowed, NotFound):  # another book's email is not found
         abort(404)
     except ValueError as error:  # Invalid: a malformed week
         abort(400, description=str(error))
