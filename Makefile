@@ -15,7 +15,7 @@ TEST_NEO4J_PORT ?= 7688
 TEST_NEO4J_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/netweave/neo4j-test
 TEST_NEO4J_PASSWORD ?= netweave-test
 
-.PHONY: run test lint redis-server jq chromium bench-import bench-quality bench-matching bench-api bench-web bench-digest clean
+.PHONY: run test lint redis-server jq chromium bench-import bench-import-large bench-quality bench-matching bench-api bench-web bench-digest clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,9 @@ test: $(BIN)/.installed $(VENDOR)/.installed lint redis-server jq chromium
 
 bench-import: $(BIN)/.installed
 	@$(call with_test_neo4j,$(BIN)/python -m bench.importing)
+
+bench-import-large: $(BIN)/.installed
+	$(BIN)/python -m bench.importing --large
 
 bench-quality: $(BIN)/.installed
 	$(BIN)/python -m bench.quality

@@ -6,6 +6,13 @@
 Checks, and prints: every bad row reported by line, every good row stored, the
 second import all unchanged; time of each import against the machine's baseline
 measured in the same run (bare inserts of the same rows into the same backend).
+
+    make bench-import-large      python -m bench.importing --large [--sizes 10,100]
+
+Streams files of 10 and 100 MB into the embedded store, each import in a fresh process, and
+prints each one's peak memory (VmHWM) beside the baseline measured in the same run: the
+same process reading the file into memory the plain way (csv.DictReader into a list), which
+is what an importer that holds the file would need before judging a single row.
 """
 
 from __future__ import annotations
@@ -13,9 +20,11 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
 import random
 import sqlite3
+import subprocess
 import sys
 import tempfile
 import time
@@ -148,14 +157,99 @@ def run(label: str, settings: StoreSettings, path: Path, bad_lines: set[int], ro
         store.close()
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far (VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status (Linux only)")
+
+
+def child_import(path: Path, database: Path) -> dict[str, float]:
+    """One import in this (fresh) process: its time and this process's peak memory."""
+    from netweave.importer import prepare_file, write_rows
+
+    store = open_store(StoreSettings(url=str(database)))
+    store.migrate()
+    before = peak_rss_mib()
+    started = time.perf_counter()
+    prepared = prepare_file(path, store=store)
+    report = write_rows(store, prepared)
+    seconds = time.perf_counter() - started
+    store.close()
+    return {"seconds": seconds, "rows": report.rows, "created": report.created, "rejected": len(report.rejected),
+            "start_mib": before, "peak_mib": peak_rss_mib()}  # fmt: skip
+
+
+def child_baseline(path: Path) -> dict[str, float]:
+    """The plain way to read an export: every row into a list of dicts."""
+    from netweave.importer import prepare_file  # noqa: F401  (the same modules loaded as for an import)
+
+    before = peak_rss_mib()
+    with path.open(encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return {"rows": len(rows), "start_mib": before, "peak_mib": peak_rss_mib()}
+
+
+def in_fresh_process(*args: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-m", "bench.importing", *args], check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def large(sizes_mb: list[int], seed: int) -> bool:
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; embedded store; each run a fresh process")
+    print(f"{'file':>8} {'rows':>9} {'import s':>9} {'rows/s':>7} {'peak MiB':>9} {'start MiB':>9} "
+          f"{'baseline peak MiB':>18}")  # fmt: skip
+    results = []
+    with tempfile.TemporaryDirectory() as folder:
+        sample = Path(folder) / "sample.csv"
+        build_file(sample, 2000, 0.0, seed)
+        bytes_per_row = sample.stat().st_size / 2000
+        for size in sizes_mb:
+            path = Path(folder) / f"export-{size}mb.csv"
+            rows = int(size * 1e6 / bytes_per_row)
+            build_file(path, rows, 0.001, seed)
+            database = Path(folder) / f"import-{size}mb.sqlite3"
+            imported = in_fresh_process("--child-import", str(path), str(database))
+            plain = in_fresh_process("--child-baseline", str(path))
+            results.append((path.stat().st_size, imported, plain))
+            print(f"{path.stat().st_size / 1e6:6.0f}MB {imported['rows']:9.0f} {imported['seconds']:9.1f} "
+                  f"{imported['rows'] / imported['seconds']:7.0f} {imported['peak_mib']:9.0f} "
+                  f"{imported['start_mib']:9.0f} {plain['peak_mib']:18.0f}")  # fmt: skip
+            path.unlink()
+            database.unlink()
+    (small_bytes, small, small_plain), (big_bytes, big, big_plain) = results[0], results[-1]
+    file_mib = (big_bytes - small_bytes) / 2**20
+    growth = (big["peak_mib"] - small["peak_mib"]) / file_mib
+    plain_growth = (big_plain["peak_mib"] - small_plain["peak_mib"]) / file_mib
+    per_row = (big["peak_mib"] - small["peak_mib"]) * 2**20 / (big["rows"] - small["rows"])
+    print(
+        f"peak memory grows {growth:.2f} MiB per MiB of file ({per_row:.0f} bytes per row: the id and line "
+        f"of each row judged, to find repeated ids); the plain read grows {plain_growth:.2f} MiB per MiB"
+    )
+    ok = big["created"] > 0 and growth < plain_growth / 3
+    print(f"{'PASS' if ok else 'FAIL'}  rows not held: under a third of the plain read's growth")
+    return ok
+
+
 def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-import":
+        print(json.dumps(child_import(Path(sys.argv[2]), Path(sys.argv[3]))))
+        return 0
+    if len(sys.argv) > 1 and sys.argv[1] == "--child-baseline":
+        print(json.dumps(child_baseline(Path(sys.argv[2]))))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--bad-share", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--neo4j-url", default=os.environ.get("NETWEAVE_TEST_NEO4J_URL"))
     parser.add_argument("--neo4j-password", default=os.environ.get("NETWEAVE_TEST_NEO4J_PASSWORD", "netweave-test"))
+    parser.add_argument("--large", action="store_true", help="stream large files and print peak memory")
+    parser.add_argument("--sizes", default="10,100", help="file sizes in MB for --large")
     args = parser.parse_args()
+    if args.large:
+        return 0 if large([int(size) for size in args.sizes.split(",")], args.seed) else 1
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "crm-export.csv"

@@ -302,12 +302,12 @@ def run(label: str, settings: StoreSettings, count: int, embedder: Embedder, see
     new_changes = len(set(store.pending_changes()) - set(pending_before))
     print(
         f"  re-import unchanged      {reimport_seconds:8.2f} s   {again.unchanged:,} unchanged, "
-        f"{len(again.changed_ids)} changed; checking every text's hash: {unchanged_stats.encoded} re-embedded, "
+        f"{again.changes} changed; checking every text's hash: {unchanged_stats.encoded} re-embedded, "
         f"{check_seconds:.2f} s"
     )
     target(
         "re-import re-embeds nothing and asks for no refresh",
-        unchanged_stats.encoded == 0 and not again.changed_ids and not new_changes,
+        unchanged_stats.encoded == 0 and not again.changes and not new_changes,
         f"{unchanged_stats.encoded} texts, {new_changes} new pending changes",
     )
 

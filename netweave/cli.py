@@ -22,7 +22,7 @@ from flask.cli import with_appcontext
 from graph import Role, TieKind
 from graph.records import Job, JobStatus, TokenScope
 from graph.store import UnknownBusinessError, UnknownJobError, UnknownSalespersonError
-from netweave.importer import FORMATS, ImportFileError, ImportReport, SyncRefused, prepare_file
+from netweave.importer import FORMATS, FileChanged, ImportFileError, ImportReport, SyncRefused, prepare_file
 from netweave.importer.columns import COLUMNS
 from netweave.jobs import JobQueue, get_jobs, get_runner, run_worker
 from netweave.services import accounts, customers, network, tokens
@@ -178,15 +178,18 @@ def import_command(
     """
     store, jobs, viewer = get_store(), get_jobs(), acting_as(as_salesperson)
     try:
-        prepared = prepare_file(
-            file,
-            store=store,
-            file_format=file_format,
-            encoding=encoding,
-            ignore_unknown_columns=ignore_unknown_columns,
-            # A salesperson's own export: rows without an owner are theirs.
-            default_salesperson=salesperson or (None if viewer.sees_every_book else viewer.salesperson_id),
-        )
+        # The file is read twice, a row at a time: checked whole first, then written.
+        with click.progressbar(length=max(file.stat().st_size, 1), label="Checking ", file=sys.stderr) as bar:
+            prepared = prepare_file(
+                file,
+                store=store,
+                file_format=file_format,
+                encoding=encoding,
+                ignore_unknown_columns=ignore_unknown_columns,
+                # A salesperson's own export: rows without an owner are theirs.
+                default_salesperson=salesperson or (None if viewer.sees_every_book else viewer.salesperson_id),
+                on_read=bar.update,
+            )
     except ImportFileError as error:
         raise FileNotImported(f"{file.name}: {error} (nothing was imported)") from None
 
@@ -206,10 +209,13 @@ def import_command(
             if not dry_run and not yes and not click.confirm("Archive them?", err=True):
                 raise FileNotImported(f"{file.name}: sync not confirmed (nothing was imported)")
 
-    with click.progressbar(length=max(prepared.total, 1), label="Importing", file=sys.stderr, show_pos=True) as bar:
-        report = customers.import_customers(
-            store, jobs, viewer, prepared, sync=plan, dry_run=dry_run, on_progress=bar.update
-        )
+    try:
+        with click.progressbar(length=max(prepared.total, 1), label="Importing", file=sys.stderr, show_pos=True) as bar:
+            report = customers.import_customers(
+                store, jobs, viewer, prepared, sync=plan, dry_run=dry_run, on_progress=bar.update
+            )
+    except FileChanged as error:
+        raise FileNotImported(f"{file.name}: {error}") from None
 
     if report.ignored_columns:
         names = ", ".join(repr(name) for name in report.ignored_columns)
@@ -225,7 +231,7 @@ def import_command(
         click.echo(f"sync would archive {len(plan.missing)} account(s) (dry run: nothing written)")
     if report.refresh_job is not None:
         report_job(jobs, report.refresh_job, wait)
-    elif report.changed_ids or report.ties_created:
+    elif report.changes or report.ties_created:
         click.echo("the job queue did not answer: the changes are pending, and the worker takes them in", err=True)
     if report.rejected:
         sys.exit(1)

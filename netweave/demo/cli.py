@@ -44,7 +44,7 @@ def load_command(seed: int, count: int) -> None:
         f"sign in as {demo.DEMO_MANAGER[0]} (a manager: every book) or {people[1 if len(people) > 1 else 0]}, "
         f"password {demo.DEMO_PASSWORD!r} ({len(people)} demo accounts)"
     )
-    if report.changed_ids:
+    if report.changes:
         job = customers.request_refresh(get_jobs(), Viewer.system())
         click.echo(
             f"suggestions refresh in the background: job {job.id}" if job

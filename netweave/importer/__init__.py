@@ -14,8 +14,9 @@ suggestions they reach.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,15 +26,17 @@ from pydantic import ValidationError
 from graph import BusinessRecord, GraphStore, GraphWriter, Salesperson, StoredBusiness, Tie, TieKind, UpsertOutcome
 from graph.records import Job
 from netweave.importer.places import gazetteer
-from netweave.importer.reader import FORMATS, ImportFileError, RawRow, Rejection, read_file
+from netweave.importer.reader import FORMATS, FileRows, ImportFileError, RawRow, Rejection
 from netweave.importer.rows import BusinessRow, error_items, parse_ids, parse_status, source_digest
 
 __all__ = [
     "FORMATS",
+    "FileChanged",
     "ImportFileError",
     "ImportReport",
     "PreparedImport",
     "Rejection",
+    "RowKey",
     "SyncRefused",
     "import_file",
     "import_rows",
@@ -43,7 +46,8 @@ __all__ = [
     "write_rows",
 ]
 
-BATCH_SIZE = 500
+BATCH_SIZE = 500  # rows written per transaction
+CHUNK_SIZE = 1000  # rows judged at a time (one store read tells which are unchanged)
 UNASSIGNED = "unassigned"  # the book of CRM records that have no owner
 
 
@@ -58,11 +62,16 @@ class ImportReport:
     ties_created: int = 0
     archived: list[str] = field(default_factory=list)  # by a status column or by sync
     restored: list[str] = field(default_factory=list)
-    changed_ids: list[str] = field(default_factory=list)
     dry_run: bool = False
     refresh_job: Job | None = None  # the refresh that takes the changes in (None: none queued)
     ignored_columns: tuple[str, ...] = ()  # the CRM's own columns, of no use here
-    outcomes: dict[str, UpsertOutcome] = field(default_factory=dict)  # business id -> what its row did
+    # business id -> what its row did, for rows given in memory (a request's items; not a file's rows)
+    outcomes: dict[str, UpsertOutcome] = field(default_factory=dict)
+
+    @property
+    def changes(self) -> int:
+        """Rows written and accounts archived or restored: what the worker has to take in."""
+        return self.created + self.updated + len(self.archived) + len(self.restored)
 
     def count(self, outcome: UpsertOutcome) -> None:
         setattr(self, outcome.value, getattr(self, outcome.value) + 1)
@@ -107,26 +116,97 @@ class SyncRefused(ValueError):
     """A sync cannot tell which accounts are missing from the file."""
 
 
+class FileChanged(ImportFileError):
+    """The file changed between its check and its writing: the rows written so far are whole,
+    the rest is not written; import the file again."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowKey:
+    """A valid row as judging keeps it: enough to check ownership and to sync, not its record."""
+
+    line: int
+    business_id: str
+    salesperson_id: str
+
+
 @dataclass
 class PreparedImport:
-    """Rows read and judged, nothing written yet."""
+    """Rows read and judged, nothing written yet. The valid rows themselves are kept in memory
+    (`rows`) for a request's items; a file's are read and validated again as they are written
+    (`source`), so a large file is never held whole."""
 
-    rows: list[_ValidRow]
+    valid: list[RowKey]
     rejected: list[Rejection]
     total: int
     unchanged: list[_UnchangedRow] = field(default_factory=list)
     warnings: list[Rejection] = field(default_factory=list)  # rows taken, with something to say
     ignored_columns: tuple[str, ...] = ()  # the CRM's own columns, of no use here
+    ties: list[tuple[int, tuple[Tie, ...]]] = field(default_factory=list)  # the valid rows' ties, by line
+    rows: list[_ValidRow] | None = None
+    source: FileRows | None = None
+    default_salesperson: str | None = None
+    fingerprint: tuple[int, int] | None = None  # the source file's size and mtime when judged
 
     @property
     def ids(self) -> set[str]:
         """Every account id the file names, in valid, unchanged and rejected rows alike."""
-        named = {row.record.id for row in self.rows} | {row.business_id for row in self.unchanged}
+        named = {key.business_id for key in self.valid} | {row.business_id for row in self.unchanged}
         return named | {r.business_id for r in self.rejected if r.business_id}
 
     @property
     def salespeople(self) -> set[str]:
-        return {row.record.salesperson_id for row in self.rows} | {row.salesperson_id for row in self.unchanged}
+        return {key.salesperson_id for key in self.valid} | {row.salesperson_id for row in self.unchanged}
+
+    def without(self, refused: Mapping[int, Rejection]) -> PreparedImport:
+        """The same import with the rows on these lines rejected instead."""
+        return replace(
+            self,
+            valid=[key for key in self.valid if key.line not in refused],
+            rows=None if self.rows is None else [row for row in self.rows if row.line not in refused],
+            unchanged=[row for row in self.unchanged if row.line not in refused],
+            ties=[(line, ties) for line, ties in self.ties if line not in refused],
+            warnings=[w for w in self.warnings if w.line not in refused],
+            rejected=sorted([*self.rejected, *refused.values()], key=lambda r: r.line),
+        )
+
+    def check_source(self) -> None:
+        """Raise FileChanged if the file is no longer the one judged (before anything is written)."""
+        if self.source is not None and self.source.fingerprint() != self.fingerprint:
+            raise FileChanged(f"{self.source.path.name} changed after it was checked; import it again")
+
+    def batches(self, size: int) -> Iterator[list[_ValidRow]]:
+        """The valid rows, `size` at a time, in file order."""
+        if self.rows is not None:
+            for start in range(0, len(self.rows), size):
+                yield self.rows[start : start + size]
+            return
+        assert self.source is not None
+        # The keys are in file order, so the rows to write are found walking both side by side.
+        keys = iter(self.valid)
+        wanted = next(keys, None)
+        chunk: list[tuple[RawRow, RowKey]] = []
+        for item in self.source:
+            if wanted is not None and isinstance(item, RawRow) and item.line == wanted.line:
+                chunk.append((item, wanted))
+                wanted = next(keys, None)
+                if len(chunk) == size:
+                    yield self._validate_again(chunk)
+                    chunk = []
+        if chunk:
+            yield self._validate_again(chunk)
+        if wanted is not None:
+            raise FileChanged(f"{self.source.path.name} changed while it was imported: line {wanted.line} is "
+                              "gone; the rows written before it are whole; import it again")  # fmt: skip
+
+    def _validate_again(self, chunk: list[tuple[RawRow, RowKey]]) -> list[_ValidRow]:
+        valid, rejected, _ = _validate([raw for raw, _ in chunk], self.default_salesperson)
+        ids = {key.line: key.business_id for _, key in chunk}
+        changed = [r.line for r in rejected] + [row.line for row in valid if row.record.id != ids[row.line]]
+        if changed:
+            raise FileChanged(f"line {min(changed)} changed while the file was imported; the rows written "
+                              "before it are whole; import the file again")  # fmt: skip
+        return valid
 
 
 def _validate(
@@ -174,24 +254,66 @@ def _ties(business_id: str, partners: Sequence[str], knows: Sequence[str]) -> tu
     )
 
 
-def _without_duplicate_ids(rows: list[_ValidRow], noun: str) -> tuple[list[_ValidRow], list[Rejection]]:
+def _duplicate_ids(prepared: PreparedImport, noun: str) -> dict[int, Rejection]:
     """Rows whose id appears more than once are all rejected: which one is right is the CRM's call."""
     lines_by_id: dict[str, list[int]] = defaultdict(list)
-    for row in rows:
-        lines_by_id[row.record.id].append(row.line)
-    kept, rejected = [], []
-    for row in rows:
-        lines = lines_by_id[row.record.id]
+    for key in prepared.valid:
+        lines_by_id[key.business_id].append(key.line)
+    for row in prepared.unchanged:
+        lines_by_id[row.business_id].append(row.line)
+    duplicates = {}
+    for business_id, lines in lines_by_id.items():
         if len(lines) == 1:
-            kept.append(row)
-        else:
-            others = ", ".join(str(n) for n in lines if n != row.line)
+            continue
+        for line in lines:
+            others = ", ".join(str(n) for n in sorted(lines) if n != line)
             if noun == "line":
                 reason = f"duplicate id (also on line {others}); keep one row per id"
             else:
                 reason = f"duplicate id (also {noun} {others}); keep one per id"
-            rejected.append(Rejection(row.line, reason, row.record.id, (("id", reason),)))
-    return kept, rejected
+            duplicates[line] = Rejection(line, reason, business_id, (("id", reason),))
+    return duplicates
+
+
+def _judge(
+    items: Iterable[RawRow | Rejection],
+    *,
+    default_salesperson: str | None,
+    store: GraphStore | None,
+    keep_rows: bool,
+    row_noun: str,
+    on_chunk: Callable[[], None] = lambda: None,
+) -> PreparedImport:
+    """Judge rows a chunk at a time, keeping of each valid row its key (and the row itself
+    when `keep_rows`); then reject repeated ids."""
+    prepared = PreparedImport([], [], 0, default_salesperson=default_salesperson, rows=[] if keep_rows else None)
+    chunk: list[RawRow] = []
+
+    def take() -> None:
+        unchanged, to_validate = _recognise_unchanged(chunk, default_salesperson, store)
+        valid, invalid, warnings = _validate(to_validate, default_salesperson)
+        prepared.unchanged += unchanged
+        prepared.rejected += invalid
+        prepared.warnings += warnings
+        prepared.valid += [RowKey(row.line, row.record.id, sys.intern(row.record.salesperson_id)) for row in valid]
+        prepared.ties += [(row.line, row.ties) for row in valid if row.ties]
+        if prepared.rows is not None:
+            prepared.rows += valid
+        chunk.clear()
+        on_chunk()
+
+    for item in items:
+        prepared.total += 1
+        if isinstance(item, Rejection):
+            prepared.rejected.append(item)
+            continue
+        chunk.append(item)
+        if len(chunk) == CHUNK_SIZE:
+            take()
+    if chunk:
+        take()
+    prepared.rejected.sort(key=lambda r: r.line)
+    return prepared.without(_duplicate_ids(prepared, row_noun))
 
 
 def prepare_rows(
@@ -207,15 +329,15 @@ def prepare_rows(
     the ones their accounts were last imported from are recognised by digest and not validated
     again (a re-import of an unchanged export is then mostly a scan). `row_noun` is what a
     row's number is called in messages ("line" in a file, "item" in an API request)."""
-    unchanged, to_validate = _recognise_unchanged(raw_rows, default_salesperson, store)
-    valid, invalid, warnings = _validate(to_validate, default_salesperson)
-    valid, duplicates = _without_duplicate_ids(valid, row_noun)
-    rejected = sorted([*read_rejections, *invalid, *duplicates], key=lambda r: r.line)
-    duplicate_lines = {r.line for r in duplicates}
-    warnings = [w for w in warnings if w.line not in duplicate_lines]
-    return PreparedImport(
-        valid, rejected, len(raw_rows) + len(read_rejections), unchanged, warnings, tuple(ignored_columns)
+    prepared = _judge(
+        [*read_rejections, *raw_rows],
+        default_salesperson=default_salesperson,
+        store=store,
+        keep_rows=True,
+        row_noun=row_noun,
     )
+    prepared.ignored_columns = tuple(ignored_columns)
+    return prepared
 
 
 def _recognise_unchanged(
@@ -277,7 +399,6 @@ def write_rows(
     """Upsert the valid rows (a batch per transaction), apply their status, link their ties,
     then archive `archive_missing` (as `missing_accounts` listed them)."""
     now = now or datetime.now(UTC)
-    valid = prepared.rows
     report = ImportReport(
         rows=prepared.total,
         dry_run=dry_run,
@@ -287,11 +408,13 @@ def write_rows(
     )
     on_progress(len(prepared.rejected))
     if dry_run:
-        on_progress(len(valid) + len(prepared.unchanged))
+        on_progress(len(prepared.valid) + len(prepared.unchanged))
         return report
 
+    prepared.check_source()
     report.unchanged += len(prepared.unchanged)
-    report.outcomes.update((row.business_id, UpsertOutcome.UNCHANGED) for row in prepared.unchanged)
+    if prepared.rows is not None:
+        report.outcomes.update((row.business_id, UpsertOutcome.UNCHANGED) for row in prepared.unchanged)
     for start in range(0, len(prepared.unchanged), BATCH_SIZE):
         same = prepared.unchanged[start : start + BATCH_SIZE]
         _warn_archived(store, [(row.line, row.business_id) for row in same if row.status is None], report)
@@ -302,38 +425,44 @@ def write_rows(
             report.restored += restored
         on_progress(len(same))
 
-    # A name the row gives is written; a name guessed from an email only names a new salesperson
-    # (a row without a name column must not rename "Dana Reyes" to "Dana").
-    people = {row.salesperson.id: row.salesperson for row in valid if row.names_salesperson}
-    guessed = {row.salesperson.id: row.salesperson for row in valid if row.salesperson.id not in people}
-    people |= {i: person for i, person in guessed.items() if store.get_salesperson(i) is None}
-    if people:
-        store.upsert_salespeople(list(people.values()))
-    for start in range(0, len(valid), BATCH_SIZE):
-        batch = valid[start : start + BATCH_SIZE]
+    named: set[str] = set()
+    for batch in prepared.batches(BATCH_SIZE):
+        _write_salespeople(store, batch, named)
         _warn_archived(store, [(row.line, row.record.id) for row in batch if row.status is None], report)
         outcomes, archived, restored = store.write(lambda tx, batch=batch: _write_batch(tx, batch, now))
         for row, outcome in zip(batch, outcomes, strict=True):
             report.count(outcome)
-            report.outcomes[row.record.id] = outcome
-            if outcome is not UpsertOutcome.UNCHANGED:
-                report.changed_ids.append(row.record.id)
+            if prepared.rows is not None:  # a request's items, each answered; not a file's millions
+                report.outcomes[row.record.id] = outcome
         report.archived += archived
         report.restored += restored
         on_progress(len(batch))
 
-    report.ties_created, ties_warnings = _link_ties(
-        store,
-        [(row.line, row.ties) for row in valid] + [(row.line, row.ties) for row in prepared.unchanged],
-        # stored now (a rejected row's id is not, unless it was before: looked up like any other)
-        {row.record.id for row in valid} | {row.business_id for row in prepared.unchanged},
-        now,
-    )
-    report.warnings += ties_warnings
+    tied = [*prepared.ties, *((row.line, row.ties) for row in prepared.unchanged if row.ties)]
+    if tied:
+        report.ties_created, ties_warnings = _link_ties(
+            store,
+            tied,
+            # stored now (a rejected row's id is not, unless it was before: looked up like any other)
+            {key.business_id for key in prepared.valid} | {row.business_id for row in prepared.unchanged},
+            now,
+        )
+        report.warnings += ties_warnings
     if archive_missing:
         report.archived += store.write(lambda tx: tx.set_archived(list(archive_missing), True, now))
-    report.changed_ids = list(dict.fromkeys([*report.changed_ids, *report.archived, *report.restored]))
     return report
+
+
+def _write_salespeople(store: GraphStore, batch: Sequence[_ValidRow], named: set[str]) -> None:
+    """The batch's salespeople, before its rows. A name a row gives is written; a name guessed
+    from an email only names a new salesperson (a row without a name column must not rename
+    "Dana Reyes" to "Dana"). `named` collects the ids written with a name so far."""
+    people = {row.salesperson.id: row.salesperson for row in batch if row.names_salesperson}
+    guessed = {row.salesperson.id: row.salesperson for row in batch if row.salesperson.id not in people}
+    people |= {i: person for i, person in guessed.items() if i not in named and store.get_salesperson(i) is None}
+    if people:
+        store.upsert_salespeople(list(people.values()))
+    named.update(i for i, person in people.items() if i not in guessed)
 
 
 def _warn_archived(store: GraphStore, rows: Sequence[tuple[int, str]], report: ImportReport) -> None:
@@ -410,16 +539,29 @@ def prepare_file(
     encoding: str = "utf-8",
     ignore_unknown_columns: bool = False,
     default_salesperson: str | None = None,
+    on_read: Callable[[int], None] = lambda read: None,
 ) -> PreparedImport:
-    """Read and judge one file; raises ImportFileError if the file as a whole is unreadable."""
-    read = read_file(path, file_format=file_format, encoding=encoding, ignore_unknown=ignore_unknown_columns)
-    return prepare_rows(
-        read.rows,
-        read_rejections=read.rejections,
+    """Read and judge one file as a stream (it is read again as it is written); raises
+    ImportFileError if the file as a whole is unreadable. `on_read` gets the bytes read per step."""
+    source = FileRows(path, file_format=file_format, encoding=encoding, ignore_unknown=ignore_unknown_columns)
+    fingerprint = source.fingerprint()
+    reported = 0
+
+    def read_progress() -> None:
+        nonlocal reported
+        on_read(source.bytes_read - reported)
+        reported = source.bytes_read
+
+    prepared = _judge(
+        source,
         default_salesperson=default_salesperson,
         store=store,
-        ignored_columns=read.ignored,
+        keep_rows=False,
+        row_noun="line",
+        on_chunk=read_progress,
     )
+    prepared.source, prepared.fingerprint, prepared.ignored_columns = source, fingerprint, source.ignored
+    return prepared
 
 
 def import_file(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,11 +55,11 @@ def _require_own_rows(store: GraphStore, viewer: Viewer, prepared: PreparedImpor
         return
     for salesperson in prepared.salespeople:
         viewer.require_book(salesperson)
-    stored = store.get_businesses([row.record.id for row in prepared.rows])
+    stored = store.get_businesses([key.business_id for key in prepared.valid])
     taken = [
-        f"line {row.line} ({row.record.id}, managed by {owner})"
-        for row in prepared.rows
-        if (found := stored.get(row.record.id)) is not None
+        f"line {key.line} ({key.business_id}, managed by {owner})"
+        for key in prepared.valid
+        if (found := stored.get(key.business_id)) is not None
         and (owner := found.record.salesperson_id) != viewer.salesperson_id
     ]
     if taken:
@@ -83,7 +83,7 @@ def import_customers(
     report = write_rows(
         store, prepared, dry_run=dry_run, archive_missing=sync.ids if sync else (), on_progress=on_progress
     )
-    if report.changed_ids or report.ties_created:
+    if report.changes or report.ties_created:
         report.refresh_job = request_refresh(jobs, viewer)
     return report
 
@@ -101,7 +101,7 @@ def upsert_businesses(
     judged = prepare_rows(raw_rows, default_salesperson=viewer.salesperson_id, store=store, row_noun="item")
     prepared = _own_rows_only(store, viewer, judged)
     report = write_rows(store, prepared)
-    if report.changed_ids or report.ties_created:
+    if report.changes or report.ties_created:
         report.refresh_job = request_refresh(jobs, viewer)
     return report
 
@@ -109,7 +109,7 @@ def upsert_businesses(
 def _own_rows_only(store: GraphStore, viewer: Viewer, prepared: PreparedImport) -> PreparedImport:
     if viewer.sees_every_book:
         return prepared
-    named = [(row.line, row.record.id, row.record.salesperson_id) for row in prepared.rows]
+    named = [(key.line, key.business_id, key.salesperson_id) for key in prepared.valid]
     named += [(row.line, row.business_id, row.salesperson_id) for row in prepared.unchanged]
     stored = store.get_businesses([business_id for _, business_id, _ in named])
     refused: dict[int, Rejection] = {}
@@ -122,14 +122,7 @@ def _own_rows_only(store: GraphStore, viewer: Viewer, prepared: PreparedImport) 
         else:
             continue
         refused[line] = Rejection(line, f"{problem[0]}: {problem[1]}", business_id, (problem,))
-    if not refused:
-        return prepared
-    return replace(
-        prepared,
-        rows=[row for row in prepared.rows if row.line not in refused],
-        unchanged=[row for row in prepared.unchanged if row.line not in refused],
-        rejected=sorted([*prepared.rejected, *refused.values()], key=lambda r: r.line),
-    )
+    return prepared.without(refused) if refused else prepared
 
 
 def _write_one(

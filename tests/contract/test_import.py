@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from graph import Tie, TieKind
-from netweave.importer import UNASSIGNED, ImportFileError, import_file, missing_accounts, prepare_file
+from netweave import importer
+from netweave.importer import (
+    UNASSIGNED,
+    FileChanged,
+    ImportFileError,
+    import_file,
+    missing_accounts,
+    prepare_file,
+)
 
 HEADER = "Account ID,Company Name,Owner,Industry,About,Email,Employees,City,State,Metro,Partners\n"
 
@@ -150,7 +159,7 @@ def test_a_changed_row_is_updated_and_others_stay_unchanged(store, tmp_path):
     import_file(store, write(tmp_path, "v1.csv", original))
     report = import_file(store, write(tmp_path, "v2.csv", original.replace("Beta", "Beta Bakery")))
     assert (report.created, report.updated, report.unchanged) == (0, 1, 1)
-    assert report.changed_ids == ["A-2"]
+    assert (report.updated, report.unchanged, report.changes) == (1, 1, 1)
     assert store.get_business("A-2").record.name == "Beta Bakery"
 
 
@@ -228,3 +237,57 @@ def test_a_file_without_names_does_not_rename_a_salesperson_it_names_by_email(st
     import_file(store, bare)
     assert store.get_salesperson("dana@example.com").name == "Dana Reyes"
     assert store.get_salesperson("new.rep@example.com").name == "New Rep"  # a new one is named from the email
+
+
+def _rows(count: int, start: int = 0, name: str = "Shop") -> str:
+    return "".join(f"S-{i},{name} {i},dana@example.com,Florist,,,,,,,\n" for i in range(start, start + count))
+
+
+def test_a_file_is_judged_as_a_stream_and_written_in_batches(store, tmp_path, monkeypatch):
+    """A file's rows are not held in memory: they are read again, batch by batch, to be written.
+    Chunks and batches of a few rows make every boundary fall inside the file."""
+    monkeypatch.setattr(importer, "CHUNK_SIZE", 3)
+    monkeypatch.setattr(importer, "BATCH_SIZE", 2)
+    path = write(tmp_path, "shops.csv", HEADER + _rows(6) + "S-bad,,dana@example.com,,,,,,,,\n" + _rows(4, 6))
+    prepared = prepare_file(path, store=store)
+    assert prepared.rows is None
+    assert [key.business_id for key in prepared.valid] == [f"S-{i}" for i in range(10)]
+    report = importer.write_rows(store, prepared)
+    assert (report.rows, report.created, [r.line for r in report.rejected]) == (11, 10, [8])
+    assert sorted(store.get_businesses([f"S-{i}" for i in range(10)])) == sorted(f"S-{i}" for i in range(10))
+    assert store.get_business("S-9").record.name == "Shop 9"
+
+
+def test_an_id_repeated_in_another_chunk_is_rejected_even_where_its_row_is_unchanged(store, tmp_path, monkeypatch):
+    monkeypatch.setattr(importer, "CHUNK_SIZE", 2)
+    import_file(store, write(tmp_path, "v1.csv", HEADER + _rows(3)))
+    # S-0 as it was (unchanged by digest) on line 2, and S-0 again, changed, four rows later.
+    path = write(tmp_path, "v2.csv", HEADER + _rows(3) + _rows(2, 3) + "S-0,Shop Renamed,dana@example.com,,,,,,,,\n")
+    report = import_file(store, path)
+    assert [(r.line, r.business_id) for r in report.rejected] == [(2, "S-0"), (7, "S-0")]
+    assert "also on line 7" in report.rejected[0].reason
+    assert store.get_business("S-0").record.name == "Shop 0"
+    assert (report.created, report.unchanged) == (2, 2)
+
+
+def test_a_file_changed_after_its_check_is_not_written(store, tmp_path):
+    path = write(tmp_path, "shops.csv", HEADER + _rows(3))
+    prepared = prepare_file(path, store=store)
+    path.write_text(HEADER + _rows(3, name="Other") + _rows(1, 3))
+    with pytest.raises(FileChanged, match="changed after it was checked"):
+        importer.write_rows(store, prepared)
+    assert store.get_businesses([f"S-{i}" for i in range(4)]) == {}
+
+
+def test_a_file_changed_while_it_is_written_stops_at_the_changed_row(store, tmp_path, monkeypatch):
+    """Same size and modification time, other content (a copy tool that keeps both): the row
+    read again is checked against the one judged, and the batches before it stay whole."""
+    monkeypatch.setattr(importer, "BATCH_SIZE", 2)
+    path = write(tmp_path, "shops.csv", HEADER + _rows(6))
+    prepared = prepare_file(path, store=store)
+    stat = path.stat()
+    path.write_text(HEADER + _rows(4) + _rows(2, 4).replace("S-", "X-"))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    with pytest.raises(FileChanged, match="line 6 changed"):
+        importer.write_rows(store, prepared)
+    assert sorted(store.get_businesses([f"S-{i}" for i in range(6)])) == ["S-0", "S-1", "S-2", "S-3"]
