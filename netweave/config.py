@@ -56,6 +56,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "PUBLIC_URL": ("NETWEAVE_PUBLIC_URL", "http://127.0.0.1:8000"),
     "SIGN_IN_RATE_LIMIT": ("NETWEAVE_SIGN_IN_RATE_LIMIT", "10 per minute"),
     "SIGN_IN_LOCKOUT": ("NETWEAVE_SIGN_IN_LOCKOUT", "5 per 15 minutes"),  # wrong passwords per account
+    "SHED_AFTER_MS": ("NETWEAVE_SHED_AFTER_MS", "1000"),  # a request that waited longer for a thread: 503
     "SECURE_COOKIES": ("NETWEAVE_SECURE_COOKIES", "false"),  # true behind HTTPS
 }
 

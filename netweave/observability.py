@@ -92,6 +92,7 @@ class Metrics:
             buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
         )
         self.jobs_total = Counter("netweave_jobs", "Background jobs finished", ["kind", "outcome"])
+        self.shed_total = Counter("netweave_shed_requests", "Requests answered 503 at once (waited too long)")
 
 
 _metrics: Metrics | None = None

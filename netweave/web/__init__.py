@@ -27,7 +27,19 @@ CONTENT_SECURITY_POLICY = "; ".join(
 
 
 def register_blueprints(app: Flask) -> None:
-    from netweave.web import api, auth, customers, dashboard, email, errors, health, introductions, settings, today
+    from netweave.web import (
+        api,
+        auth,
+        customers,
+        dashboard,
+        email,
+        errors,
+        health,
+        introductions,
+        settings,
+        shedding,
+        today,
+    )
 
     app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
@@ -65,6 +77,7 @@ def register_blueprints(app: Flask) -> None:
     )(app.view_functions["auth.sign_in"])  # fmt: skip
 
     errors.init_app(app)
+    shedding.init_app(app)
     app.after_request(_security_headers)
 
 
