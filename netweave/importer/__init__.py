@@ -170,10 +170,12 @@ class PreparedImport:
             rejected=sorted([*self.rejected, *refused.values()], key=lambda r: r.line),
         )
 
-    def check_source(self) -> None:
-        """Raise FileChanged if the file is no longer the one judged (before anything is written)."""
+    def check_source(self, writing: bool = False) -> None:
+        """Raise FileChanged if the file is no longer the one judged (before anything is
+        written, or between batches while `writing`)."""
         if self.source is not None and self.source.fingerprint() != self.fingerprint:
-            raise FileChanged(f"{self.source.path.name} changed after it was checked; import it again")
+            when = "while it was imported; the rows written so far are whole;" if writing else "after it was checked;"
+            raise FileChanged(f"{self.source.path.name} changed {when} import it again")
 
     def batches(self, size: int) -> Iterator[list[_ValidRow]]:
         """The valid rows, `size` at a time, in file order."""
@@ -182,6 +184,8 @@ class PreparedImport:
                 yield self.rows[start : start + size]
             return
         assert self.source is not None
+        if not self.valid:
+            return
         # The keys are in file order, so the rows to write are found walking both side by side.
         keys = iter(self.valid)
         wanted = next(keys, None)
@@ -192,6 +196,7 @@ class PreparedImport:
                 wanted = next(keys, None)
                 if len(chunk) == size:
                     yield self._validate_again(chunk)
+                    self.check_source(writing=True)  # stopped at the first batch after the file changed
                     chunk = []
         if chunk:
             yield self._validate_again(chunk)
@@ -201,8 +206,11 @@ class PreparedImport:
 
     def _validate_again(self, chunk: list[tuple[RawRow, RowKey]]) -> list[_ValidRow]:
         valid, rejected, _ = _validate([raw for raw, _ in chunk], self.default_salesperson)
-        ids = {key.line: key.business_id for _, key in chunk}
-        changed = [r.line for r in rejected] + [row.line for row in valid if row.record.id != ids[row.line]]
+        # The row must be the one judged: same id, same salesperson (whose book it was checked for).
+        keys = {key.line: (key.business_id, key.salesperson_id) for _, key in chunk}
+        changed = [r.line for r in rejected] + [
+            row.line for row in valid if (row.record.id, row.record.salesperson_id) != keys[row.line]
+        ]
         if changed:
             raise FileChanged(f"line {min(changed)} changed while the file was imported; the rows written "
                               "before it are whole; import the file again")  # fmt: skip
