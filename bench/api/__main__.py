@@ -41,8 +41,6 @@ import random
 import re
 import resource
 import shutil
-import signal
-import socket
 import string
 import subprocess
 import sys
@@ -62,6 +60,7 @@ import numpy as np
 import psutil
 
 from bench.matching import report_targets, synthetic_row, synthetic_rows, target, timed, wipe_neo4j
+from bench.processes import free_port, start, stop, wait_until
 from graph import GraphStore, StoreSettings, open_store
 from graph.records import JobStatus, TokenScope
 from netweave.importer import import_rows
@@ -252,12 +251,6 @@ def drain(base: str, timeout: float = 300) -> None:
     print(f"  (gunicorn still busy {timeout:.0f} s after wrk stopped: the next figures are skewed)")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def call(method: str, url: str, token: str, body: bytes | None = None) -> tuple[int, Any, int]:
     """(status, decoded JSON, body size) of one request."""
     headers = {"Authorization": f"Bearer {token}"}
@@ -271,44 +264,6 @@ def call(method: str, url: str, token: str, body: bytes | None = None) -> tuple[
     except urllib.error.HTTPError as error:
         data = error.read()
         return error.code, json.loads(data or b"null"), len(data)
-
-
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    """A process in its own group (stopped with its children), its output in `log`."""
-    with log.open("ab") as out:
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM to the process group (a worker finishes its job), SIGKILL after a minute."""
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
-    except ProcessLookupError:
-        process.wait()
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def tail(log: Path, lines: int = 20) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else ""
-
-
-def wait_until(check: Callable[[], Any], what: str, process: subprocess.Popen, log: Path, timeout: float) -> Any:
-    """Poll `check` until it returns something truthy; fail at once if `process` exits."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what}: the process exited with {process.returncode}:\n{tail(log)}")
-        try:
-            if result := check():
-                return result
-        except OSError:  # not listening yet
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{what}: not within {timeout:.0f} s:\n{tail(log)}")
 
 
 def listening_process(url: str) -> psutil.Process | None:
