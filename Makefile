@@ -15,7 +15,7 @@ TEST_NEO4J_PORT ?= 7688
 TEST_NEO4J_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/netweave/neo4j-test
 TEST_NEO4J_PASSWORD ?= netweave-test
 
-.PHONY: run test lint redis-server jq chromium bench-import bench-import-large bench-quality bench-matching bench-api bench-web bench-digest clean
+.PHONY: run test lint redis-server jq chromium bench-import bench-import-large bench-quality bench-matching bench-api bench-web bench-digest bench-load bench-scaling clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -107,6 +107,12 @@ bench-web: $(BIN)/.installed
 	@$(call with_test_neo4j,$(BIN)/python -m bench.web)
 
 # The weekly email for 1,000 salespeople (embedded store; the SMTP server on loopback).
+bench-load: $(BIN)/.installed
+	$(BIN)/python -m bench.load
+
+bench-scaling: $(BIN)/.installed redis-server
+	$(BIN)/python -m bench.scaling
+
 bench-digest: $(BIN)/.installed
 	$(BIN)/python -m bench.digest
 

@@ -54,8 +54,10 @@ from graph.records import (
     JobProgress,
     JobStatus,
     OptOut,
+    PartStatus,
     PendingChange,
     Place,
+    RefreshPart,
     Role,
     Salesperson,
     SalespersonSummary,
@@ -234,6 +236,19 @@ def _to_digest(r: sqlite3.Row) -> Digest:
         next_attempt_at=_when(r["next_attempt_at"]),
         sent_at=_when(r["sent_at"]),
         last_error=r["last_error"],
+    )
+
+
+def _to_part(r: sqlite3.Row) -> RefreshPart:
+    return RefreshPart(
+        generation=r["generation"],
+        part=r["part"],
+        parts=r["parts"],
+        status=PartStatus(r["status"]),
+        snapshot=r["snapshot"],
+        claimed_by=r["claimed_by"],
+        lease_until=_when(r["lease_until"]),
+        state=r["state"],
     )
 
 
@@ -1027,6 +1042,11 @@ class EmbeddedStore(GraphStore):
         )
         return [(r[0], r[1], r[2], r[3]) for r in rows]
 
+    def refresh_parts(self, generation: int, *, states: bool = True) -> list[RefreshPart]:
+        columns = "*" if states else "generation, part, parts, status, snapshot, claimed_by, lease_until, NULL AS state"
+        rows = self._rows(f"SELECT {columns} FROM refresh_parts WHERE generation = ? ORDER BY part", (generation,))
+        return [_to_part(r) for r in rows]
+
     def get_webhook(self, webhook_id: str) -> WebhookSubscription | None:
         row = self._one("SELECT * FROM webhooks WHERE id = ?", (webhook_id,))
         return _to_webhook(row) if row else None
@@ -1736,6 +1756,46 @@ class _SqliteWriter(GraphWriter):
              _iso(now) if status is DigestStatus.SENT else None, error, salesperson_id, week, lease, lease),
         )  # fmt: skip
         return cursor.rowcount == 1
+
+    def add_refresh_parts(self, generation: int, parts: int, snapshot: str) -> None:
+        self.conn.executemany(
+            "INSERT INTO refresh_parts (generation, part, parts, status, snapshot) VALUES (?, ?, ?, 'queued', ?)",
+            [(generation, part, parts, snapshot) for part in range(parts)],
+        )
+
+    def claim_refresh_part(
+        self, generation: int, worker: str, now: datetime, lease_until: datetime
+    ) -> RefreshPart | None:
+        row = self.conn.execute(
+            "UPDATE refresh_parts SET status = 'running', claimed_by = ?, lease_until = ?"
+            " WHERE generation = ? AND part = (SELECT part FROM refresh_parts WHERE generation = ?"
+            "   AND (status = 'queued' OR (status = 'running' AND lease_until < ?)) ORDER BY part LIMIT 1)"
+            " RETURNING *",
+            (worker, _iso(lease_until), generation, generation, _iso(now)),
+        ).fetchone()
+        return _to_part(row) if row else None
+
+    def renew_refresh_part(self, generation: int, part: int, worker: str, lease_until: datetime) -> bool:
+        cursor = self.conn.execute(
+            "UPDATE refresh_parts SET lease_until = ? WHERE generation = ? AND part = ? AND status = 'running'"
+            " AND claimed_by = ?",
+            (_iso(lease_until), generation, part, worker),
+        )
+        return cursor.rowcount == 1
+
+    def finish_refresh_part(
+        self, generation: int, part: int, worker: str, state: bytes | None, *, done: bool = True
+    ) -> bool:
+        cursor = self.conn.execute(
+            "UPDATE refresh_parts SET status = ?, state = ?, lease_until = NULL,"
+            " claimed_by = CASE WHEN ? THEN claimed_by END"
+            " WHERE generation = ? AND part = ? AND status = 'running' AND claimed_by = ?",
+            ("done" if done else "queued", state, done, generation, part, worker),
+        )
+        return cursor.rowcount == 1
+
+    def delete_refresh_parts(self, generation: int) -> None:
+        self.conn.execute("DELETE FROM refresh_parts WHERE generation <= ?", (generation,))
 
     def consume_link(self, link_id: str, now: datetime) -> bool:
         cursor = self.conn.execute(

@@ -54,8 +54,10 @@ from graph.records import (
     JobProgress,
     JobStatus,
     OptOut,
+    PartStatus,
     PendingChange,
     Place,
+    RefreshPart,
     Role,
     Salesperson,
     SalespersonSummary,
@@ -419,6 +421,19 @@ def _digest_props(d: Digest) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _to_part(props: Any) -> RefreshPart:
+    return RefreshPart(
+        generation=props["generation"],
+        part=props["part"],
+        parts=props["parts"],
+        status=PartStatus(props["status"]),
+        snapshot=props["snapshot"],
+        claimed_by=props.get("claimed_by"),
+        lease_until=_native(props.get("lease_until")),
+        state=bytes(props["state"]) if props.get("state") is not None else None,
+    )
+
+
 def _to_digest(props: Any) -> Digest:
     return Digest(
         salesperson_id=props["salesperson_id"],
@@ -538,8 +553,15 @@ class Neo4jStore(GraphStore):
     def close(self) -> None:
         self.driver.close()
 
+    def _session(self, **config: Any) -> Any:
+        # Every session of the process shares one bookmark manager (execute_query's), so on a
+        # cluster a read sees the writes this process made before it, whichever member serves it.
+        return self.driver.session(
+            database=self.database, bookmark_manager=self.driver.execute_query_bookmark_manager, **config
+        )
+
     def _read(self, work: Callable[..., T], **kwargs: Any) -> T:
-        with self.driver.session(database=self.database) as session:
+        with self._session() as session:
             return session.execute_read(work, **kwargs)
 
     def _query(self, cypher: str, **params: Any) -> list:
@@ -549,7 +571,7 @@ class Neo4jStore(GraphStore):
         # went stale while the server restarted) gets two more tries.
         for attempt in range(_READ_ATTEMPTS):
             try:
-                with self.driver.session(database=self.database, default_access_mode=READ_ACCESS) as session:
+                with self._session(default_access_mode=READ_ACCESS) as session:
                     return list(session.run(cypher, params))
             except (DriverError, Neo4jError) as error:
                 if attempt + 1 == _READ_ATTEMPTS or not error.is_retryable():
@@ -561,7 +583,7 @@ class Neo4jStore(GraphStore):
         self.driver.execute_query("RETURN 1", database_=self.database)
 
     def write(self, work: Callable[[GraphWriter], T]) -> T:
-        with self.driver.session(database=self.database) as session:
+        with self._session() as session:
             return session.execute_write(lambda tx: work(_Neo4jWriter(tx)))
 
     # Schema
@@ -1102,6 +1124,15 @@ class Neo4jStore(GraphStore):
             g=generation,
         )
         return [(r["a"], r["b"], r["rank"], r["score"]) for r in rows]
+
+    def refresh_parts(self, generation: int, *, states: bool = True) -> list[RefreshPart]:
+        rows = self._query(
+            "MATCH (p:RefreshPart {generation: $g})"
+            " RETURN CASE WHEN $states THEN p {.*} ELSE p {.*, state: null} END AS p ORDER BY p.part",
+            g=generation,
+            states=states,
+        )
+        return [_to_part(r["p"]) for r in rows]
 
     def get_webhook(self, webhook_id: str) -> WebhookSubscription | None:
         rows = self._query("MATCH (w:Webhook {id: $id}) RETURN w {.*} AS w", id=webhook_id)
@@ -1829,6 +1860,63 @@ class _Neo4jWriter(GraphWriter):
             lease=claimed_until,
         ).single()
         return row is not None
+
+    def add_refresh_parts(self, generation: int, parts: int, snapshot: str) -> None:
+        self._run(
+            "UNWIND range(0, $parts - 1) AS part"
+            " CREATE (:RefreshPart {id: toString($g) + ':' + toString(part), generation: $g, part: part,"
+            "   parts: $parts, status: 'queued', snapshot: $snapshot})",
+            g=generation,
+            parts=parts,
+            snapshot=snapshot,
+        ).consume()
+
+    def claim_refresh_part(
+        self, generation: int, worker: str, now: datetime, lease_until: datetime
+    ) -> RefreshPart | None:
+        # Every part of the generation locked first, then the lowest claimable one taken, so two
+        # workers never take the same part.
+        row = self._run(
+            "MATCH (p:RefreshPart {generation: $g}) SET p._lock = true REMOVE p._lock"
+            " WITH p WHERE p.status = 'queued' OR (p.status = 'running' AND p.lease_until < $now)"
+            " WITH p ORDER BY p.part LIMIT 1"
+            " SET p.status = 'running', p.claimed_by = $worker, p.lease_until = $lease RETURN p {.*} AS p",
+            g=generation,
+            worker=worker,
+            now=now,
+            lease=lease_until,
+        ).single()
+        return _to_part(row["p"]) if row else None
+
+    def renew_refresh_part(self, generation: int, part: int, worker: str, lease_until: datetime) -> bool:
+        row = self._run(
+            "MATCH (p:RefreshPart {id: $id}) SET p._lock = true REMOVE p._lock"
+            " WITH p WHERE p.status = 'running' AND p.claimed_by = $worker"
+            " SET p.lease_until = $lease RETURN p.id",
+            id=f"{generation}:{part}",
+            worker=worker,
+            lease=lease_until,
+        ).single()
+        return row is not None
+
+    def finish_refresh_part(
+        self, generation: int, part: int, worker: str, state: bytes | None, *, done: bool = True
+    ) -> bool:
+        row = self._run(
+            "MATCH (p:RefreshPart {id: $id}) SET p._lock = true REMOVE p._lock"
+            " WITH p WHERE p.status = 'running' AND p.claimed_by = $worker"
+            " SET p.status = $status, p.state = $state, p.lease_until = null,"
+            "     p.claimed_by = CASE WHEN $done THEN p.claimed_by END RETURN p.id",
+            id=f"{generation}:{part}",
+            worker=worker,
+            state=state,
+            status="done" if done else "queued",
+            done=done,
+        ).single()
+        return row is not None
+
+    def delete_refresh_parts(self, generation: int) -> None:
+        self._run("MATCH (p:RefreshPart) WHERE p.generation <= $g DELETE p", g=generation).consume()
 
     def consume_link(self, link_id: str, now: datetime) -> bool:
         row = self._run(

@@ -411,6 +411,27 @@ class DigestPreferences:
     note_when_empty: bool = False
 
 
+class PartStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"  # a worker holds it until lease_until
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class RefreshPart:
+    """One part of a full refresh split by market: its rows are ranked by whichever worker
+    claims it (the one that began the refresh, or a helper), into the refresh's generation."""
+
+    generation: int
+    part: int  # 0 .. parts - 1
+    parts: int
+    status: PartStatus
+    snapshot: str  # what the book was loaded from: a helper whose book differs leaves the part
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
+    state: bytes | None = None  # what a helper's ranking saw of each row, for the beginner's book
+
+
 class DigestStatus(StrEnum):
     SENDING = "sending"  # recorded before sending; a run holds it until lease_until
     SENT = "sent"

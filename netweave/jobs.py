@@ -44,29 +44,34 @@ log = logging.getLogger(__name__)
 _EXTENSION = "netweave.jobs"
 REFRESH_ALL = "refresh_all"  # every list, one full generation
 REFRESH_CHANGES = "refresh_changes"  # the lists pending changes reach
+PARTS = "netweave-parts"  # the helpers' queue: calls for help with a split full refresh
 _PROGRESS_EVERY_S = 1.0
 MAX_ATTEMPTS = 3  # a job its worker died running this often is failed, not run again
 RESEND_AFTER_S = 60.0  # a queued job waiting this long while the worker is idle lost its message
 
 
-def build_huey(config: Mapping[str, Any]) -> Huey:
-    """The queue: Redis when configured, else a SQLite file (no server)."""
+def build_huey(config: Mapping[str, Any], name: str = "netweave") -> Huey:
+    """The queue: Redis when configured, else a SQLite file (no server). `netweave` carries
+    the jobs (for the one worker), `netweave-parts` the calls for help with a split refresh
+    (for helpers)."""
     if config.get("REDIS_URL"):
-        return RedisHuey("netweave", url=config["REDIS_URL"], results=False)
+        return RedisHuey(name, url=config["REDIS_URL"], results=False)
     path = queue_path(config)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("netweave", filename=str(path), results=False, timeout=30)
+    return SqliteHuey(name, filename=str(path), results=False, timeout=30)
 
 
 class JobQueue:
     """Enqueue refreshes and read jobs; the same in every process."""
 
-    def __init__(self, store: GraphStore, huey: Huey, debounce_seconds: float = 1.0):
+    def __init__(self, store: GraphStore, huey: Huey, debounce_seconds: float = 1.0, parts: Huey | None = None):
         self.store = store
         self.huey = huey
+        self.parts = parts  # the helpers' queue
         self.debounce_seconds = debounce_seconds
         self._task: Any = None  # set by `register`
         self._delivery_task: Any = None
+        self._help_task: Any = None
 
     def register(self, run: Callable[[str], None], deliver: Callable[[str], None] | None = None) -> None:
         """Name the functions that run a job and send a webhook delivery (in the worker;
@@ -74,6 +79,19 @@ class JobQueue:
         self._task = self.huey.task(name="netweave.run_job", retries=0)(run)
         if deliver is not None:
             self._delivery_task = self.huey.task(name="netweave.deliver_webhook", retries=0)(deliver)
+
+    def register_helper(self, help: Callable[[int], None]) -> None:
+        """Name the function a helper runs to rank parts of a split refresh."""
+        if self.parts is not None:
+            self._help_task = self.parts.task(name="netweave.help_refresh", retries=0)(help)
+
+    def request_help(self, generation: int, helpers: int) -> None:
+        """Ask up to `helpers` helpers to rank parts of the generation's refresh (a message
+        nobody takes costs nothing: the worker that began it ranks what is left)."""
+        if self._help_task is None:
+            return
+        for _ in range(helpers):
+            self._help_task(generation)
 
     def send_deliveries(self, delivery_ids: Sequence[str], delay: float = 0.0) -> None:
         """Queue webhook deliveries for the worker. They are already in the store (pending), so
@@ -140,9 +158,10 @@ def init_app(app: Flask) -> None:
     from netweave.store import get_store
 
     with app.app_context():
-        queue = JobQueue(get_store(), huey, float(app.config["JOB_DEBOUNCE_SECONDS"]))
+        queue = JobQueue(get_store(), huey, float(app.config["JOB_DEBOUNCE_SECONDS"]), build_huey(app.config, PARTS))
     runner = JobRunner(app, queue)
     queue.register(runner.run, runner.deliver)
+    queue.register_helper(runner.help)
     huey.periodic_task(crontab(minute="*"), name="netweave.sweep")(runner.sweep)
     # Each salesperson's weekly email at their own hour: every minute, send what has come due.
     huey.periodic_task(crontab(minute="*"), name="netweave.digests")(runner.send_digests)
@@ -179,7 +198,17 @@ class JobRunner:
             self._matcher = build_matcher(self.app.config, self.store)
             log.info("model %s loaded in %.1f s", self._matcher.embedder.name, time.perf_counter() - started)
         self._matcher.on_published = self._generation_published
+        self._matcher.request_help = self.queue.request_help
         return self._matcher
+
+    def help(self, generation: int) -> None:
+        """As a helper (`flask worker --helper`): rank parts of another worker's split refresh."""
+        with self._lock, self.app.app_context():
+            started = time.perf_counter()
+            ranked = self.matcher().help_refresh(generation)
+            if ranked:
+                seconds = time.perf_counter() - started
+                log.info("generation %s: ranked %d part(s) in %.1f s", generation, ranked, seconds)
 
     def _generation_published(self, generation: Any) -> None:
         """While the lists it replaced still exist: the new suggestions, for suggestions.new."""
@@ -395,10 +424,21 @@ class _ProgressWriter:
         self.store.write(lambda tx: tx.update_job(self.job_id, progress=progress))
 
 
-def run_worker(app: Flask) -> None:
+def run_worker(app: Flask, *, helper: bool = False) -> None:
     """The worker process: recover, then run jobs until SIGINT/SIGTERM (a job in progress
-    finishes first)."""
+    finishes first). A helper runs no jobs: it ranks parts of the worker's split full
+    refreshes (NETWEAVE_REFRESH_PARTS), as many helpers as there are machines to spare."""
     queue, runner = get_jobs(app), get_runner(app)
+    if helper:
+        if queue.parts is None:
+            raise RuntimeError("no helpers' queue configured")
+        with app.app_context():
+            runner.matcher()  # the model, loaded before the first call for help
+        consumer = queue.parts.create_consumer(workers=1, worker_type="thread", periodic=False, initial_delay=0.05,
+                                               max_delay=0.5, backoff=1.15)  # fmt: skip
+        log.info("helper %s ready: queue %s", runner.name, "redis" if app.config.get("REDIS_URL") else "sqlite")
+        consumer.run()
+        return
     with app.app_context():
         runner.start()
         runner.matcher()  # load the model now, not in the first job

@@ -10,13 +10,18 @@ why only the worker process holds a Matcher.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import socket
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +34,18 @@ from graph.records import (
     GenerationKind,
     GenerationStatus,
     InferredCategory,
+    PartStatus,
     PendingChange,
+    RefreshPart,
     Suggestion,
     SuggestionList,
 )
 from netweave.matching.book import Book, BusinessUpdate, Ranked
 from netweave.matching.embedder import EmbeddingStats, TextEncoder, encode_memo, refresh_embeddings
+from netweave.matching.parts import PART_LEASE_S, PartState, Snapshot, ids_digest, pending_token, split_by_market
 from netweave.matching.reasons import distinguish, pair_reasons
 from netweave.matching.rules import Rules
-from netweave.matching.search import StoreVectorSearch
+from netweave.matching.search import FarResult, StoreVectorSearch
 from netweave.matching.settings import MatchSettings
 
 log = logging.getLogger(__name__)
@@ -85,6 +93,10 @@ class RefreshReport:
         )
 
 
+class PartLost(RuntimeError):
+    """A part of a split refresh was taken over by another worker (this one was too slow)."""
+
+
 class Matcher:
     def __init__(
         self,
@@ -94,6 +106,8 @@ class Matcher:
         settings: MatchSettings | None = None,
         far_search: str = "auto",
         rules_path: Path | None = None,
+        parts: int = 1,
+        split_min_rows: int = 2000,
     ):
         if far_search not in FAR_SEARCHES:
             raise ValueError(f"far search {far_search!r}: expected one of {', '.join(FAR_SEARCHES)}")
@@ -109,6 +123,12 @@ class Matcher:
         # Called with each generation as it is published, while the lists it replaced still exist
         # (the worker tells webhooks what is new).
         self.on_published: Callable[[Generation], None] | None = None
+        # A full refresh of at least `split_min_rows` rows is split by market into `parts`
+        # (see parts.py); `request_help(generation, helpers)` asks the queue for helpers.
+        self.parts = parts
+        self.split_min_rows = split_min_rows
+        self.request_help: Callable[[int, int], None] | None = None
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
 
     def reload_rules(self) -> bool:
         """Read the rules file again (before a full refresh asked for after editing it); True
@@ -210,10 +230,40 @@ class Matcher:
         generation = self._begin(GenerationKind.FULL, now, job_id)
         rows = book.active_rows()
         rows = rows[np.argsort(book.f.market[rows], kind="stable")]  # a market's rows share candidates
-        on_start("candidates", len(rows))
-        far = book.far_candidates(rows, on_progress)  # for all rows at once: each kind's candidates gathered once
-        on_start("matching", len(rows))
-        # The store writes one slice while the next is ranked; at most one write is in flight.
+        snapshot = self._snapshot(book, taken_in, now)
+        split = split_by_market(rows, book.f.market[rows], self.parts) if snapshot else [rows]
+        if len(split) > 1:
+            assert snapshot is not None
+            self._rank_split(book, generation.id, split, snapshot, report, on_start, on_progress)
+        else:
+            on_start("candidates", len(rows))
+            far = book.far_candidates(rows, on_progress)  # for all rows at once: each kind's candidates gathered once
+            on_start("matching", len(rows))
+            lists, suggestions = self._rank_rows(book, generation.id, rows, far, now, on_progress)
+            report.refreshed += lists
+            report.suggestions += suggestions
+        published = self.store.write(lambda tx: tx.publish_generation(generation.id, now, taken_in))
+        if len(split) > 1:
+            self.store.write(lambda tx: tx.delete_refresh_parts(generation.id))
+        self.book = book
+        self._published(published)
+        # The lists it replaced are invisible now; the worker's sweep deletes them a batch at a time.
+        return self._finish(report, published, taken_in, started)
+
+    def _rank_rows(
+        self,
+        book: Book,
+        generation: int,
+        rows: np.ndarray,
+        far: FarResult,
+        now: datetime,
+        on_progress: OnProgress,
+        write: Callable[[int, Sequence[SuggestionList]], None] | None = None,
+    ) -> tuple[int, int]:
+        """Rank, explain and write `rows` (with their far candidates) a slice at a time; the
+        store writes one slice while the next is ranked. Returns (lists, suggestions) written."""
+        write = write or self._write_lists
+        lists_written = suggestions = 0
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netweave-store") as writer:
             writing: Future[None] | None = None
             for start in range(0, len(rows), SLICE):
@@ -221,17 +271,209 @@ class Matcher:
                 lists = self._explain(book, book.rank(part, far.take(slice(start, start + SLICE))), now)
                 if writing is not None:
                     writing.result()
-                writing = writer.submit(self._write_lists, generation.id, lists)
-                report.refreshed += len(lists)
-                report.suggestions += sum(len(item.suggestions) for item in lists)
+                writing = writer.submit(write, generation, lists)
+                lists_written += len(lists)
+                suggestions += sum(len(item.suggestions) for item in lists)
                 on_progress(len(part))
             if writing is not None:
                 writing.result()
-        published = self.store.write(lambda tx: tx.publish_generation(generation.id, now, taken_in))
-        self.book = book
-        self._published(published)
-        # The lists it replaced are invisible now; the worker's sweep deletes them a batch at a time.
-        return self._finish(report, published, taken_in, started)
+        return lists_written, suggestions
+
+    # A full refresh split by market (parts.py)
+    def _snapshot(self, book: Book, taken_in: Sequence[PendingChange], now: datetime) -> Snapshot | None:
+        """What helpers must find to rank this book, or None when it is not to be split: too
+        few rows or parts, or a change landed while the book was read (its rows are then not
+        those of any one moment another worker could load)."""
+        if self.parts < 2 or len(book.active_rows()) < self.split_min_rows:
+            return None
+        token = pending_token(self.store.pending_changes())
+        if token != pending_token(taken_in):
+            return None
+        return Snapshot(token, ids_digest(book.f.ids[: book.f.size]), now, self._split_identity(book))
+
+    def _split_identity(self, book: Book) -> dict[str, str]:
+        """What every worker ranking a part must share: model, rules and settings, the kinds'
+        prototype vectors as this process encoded them (a device or batch size could change a
+        bit), and where far candidates come from."""
+        prototypes = hashlib.blake2b(book.prototypes.tobytes(), digest_size=16).hexdigest()
+        far = "index" if self._uses_index() else self.far_search
+        return {**self._identity(), "prototypes": prototypes, "far_search": far}
+
+    def _rank_split(
+        self,
+        book: Book,
+        generation: int,
+        split: list[np.ndarray],
+        snapshot: Snapshot,
+        report: RefreshReport,
+        on_start: OnStart,
+        on_progress: OnProgress,
+    ) -> None:
+        """Rank the parts this worker can claim while helpers rank others; then wait for theirs
+        (taking over a part whose helper stopped) and install what their rankings saw."""
+        self.store.write(lambda tx: tx.add_refresh_parts(generation, len(split), snapshot.dumps()))
+        try:
+            self._rank_parts(book, generation, split, snapshot, report, on_start, on_progress)
+        except BaseException:
+            try:  # the helpers stop finding parts to claim; the generation is abandoned
+                self.store.write(lambda tx: tx.delete_refresh_parts(generation))
+            except Exception:
+                log.warning("generation %s: could not forget its parts", generation, exc_info=True)
+            raise
+
+    def _rank_parts(
+        self,
+        book: Book,
+        generation: int,
+        split: list[np.ndarray],
+        snapshot: Snapshot,
+        report: RefreshReport,
+        on_start: OnStart,
+        on_progress: OnProgress,
+    ) -> None:
+        if self.request_help is not None:
+            try:
+                self.request_help(generation, len(split) - 1)
+            except Exception:  # no queue: this worker ranks every part
+                log.warning("could not ask for helpers; ranking every part here", exc_info=True)
+        on_start("matching", sum(len(rows) for rows in split))
+        mine: set[int] = set()
+        while True:
+            while (part := self._claim_part(generation)) is not None:
+                try:
+                    lists, suggestions = self._rank_part(book, generation, part.part, split[part.part], snapshot.now)
+                except PartLost:  # too slow: a helper took it over, and its state will say what it saw
+                    continue
+                if self.store.write(lambda tx, p=part: tx.finish_refresh_part(generation, p.part, self.worker, None)):
+                    report.refreshed += lists
+                    report.suggestions += suggestions
+                    mine.add(part.part)
+                    on_progress(len(split[part.part]))
+            if all(p.status is PartStatus.DONE for p in self.store.refresh_parts(generation, states=False)):
+                break
+            time.sleep(0.25)
+        for part in self.store.refresh_parts(generation):
+            if part.part in mine or part.state is None:
+                continue
+            state = PartState.loads(part.state)
+            if not np.array_equal(state.rows, split[part.part]):  # never expected: ranked here again, to be sure
+                log.error("generation %s: part %s came back with other rows; ranking it here", generation, part.part)
+                rows = split[part.part]
+                lists, suggestions = self._rank_rows(book, generation, rows, book.far_candidates(rows), snapshot.now,
+                                                     _quiet_progress)  # fmt: skip
+                report.refreshed += lists
+                report.suggestions += suggestions
+                continue
+            book.pool[state.rows], book.pool_floor[state.rows] = state.pool, state.pool_floor
+            book.far.put(state.rows, FarResult(state.far_columns, state.far_floor, state.needs_floor,
+                                               state.offers_floor))  # fmt: skip
+            book.far_valid[state.rows] = state.far_valid
+            report.refreshed += state.lists
+            report.suggestions += state.suggestions
+            on_progress(len(state.rows))
+        log.info("generation %s: %d parts, %d ranked here, %d by helpers", generation, len(split), len(mine),
+                 len(split) - len(mine))  # fmt: skip
+
+    def _claim_part(self, generation: int) -> RefreshPart | None:
+        now = datetime.now(UTC)
+        lease = now + timedelta(seconds=PART_LEASE_S)
+        return self.store.write(lambda tx: tx.claim_refresh_part(generation, self.worker, now, lease))
+
+    def _rank_part(self, book: Book, generation: int, number: int, rows: np.ndarray, now: datetime) -> tuple[int, int]:
+        """Rank one claimed part into the generation; every write renews the part's lease in
+        its transaction, and fails (PartLost) if another worker has taken the part over."""
+
+        def write(generation: int, lists: Sequence[SuggestionList]) -> None:
+            lease = datetime.now(UTC) + timedelta(seconds=PART_LEASE_S)
+            for start in range(0, len(lists), 1000):
+                chunk = lists[start : start + 1000]
+                self.store.write(lambda tx, chunk=chunk: self._renewed(tx, generation, number, lease).write_lists(
+                    generation, chunk))  # fmt: skip
+
+        with self._holding(generation, number):
+            far = book.far_candidates(rows)
+            return self._rank_rows(book, generation, rows, far, now, _quiet_progress, write)
+
+    @contextmanager
+    def _holding(self, generation: int, number: int) -> Iterator[None]:
+        """Renew the part's lease a few times a lease while the block runs (a slow search or
+        slice must not look like a stopped worker)."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(PART_LEASE_S / 4):
+                lease = datetime.now(UTC) + timedelta(seconds=PART_LEASE_S)
+                try:
+                    if not self.store.write(
+                        lambda tx, lease=lease: tx.renew_refresh_part(generation, number, self.worker, lease)
+                    ):
+                        return  # taken over: the next write says so
+                except Exception:
+                    log.warning("could not renew the lease of part %s of generation %s", number, generation,
+                                exc_info=True)  # fmt: skip
+
+        heart = threading.Thread(target=beat, name="netweave-part-lease", daemon=True)
+        heart.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            heart.join()
+
+    def _renewed(self, tx: GraphWriter, generation: int, number: int, lease: datetime) -> GraphWriter:
+        if not tx.renew_refresh_part(generation, number, self.worker, lease):
+            raise PartLost(f"part {number} of generation {generation} was taken over by another worker")
+        return tx
+
+    def help_refresh(self, generation: int) -> int:
+        """As a helper: rank parts of another worker's split refresh until none is left to
+        claim. Returns how many parts this worker ranked (0 when its book would not be the
+        beginner's: the beginner then ranks them)."""
+        parts = self.store.refresh_parts(generation, states=False)
+        building = {g.id: g.status for g in self.store.list_generations(limit=10)}.get(generation)
+        if not parts or building is not GenerationStatus.BUILDING:
+            return 0
+        snapshot = Snapshot.loads(parts[0].snapshot)
+        if snapshot.identity.get("rules_digest") != self.rules.digest:
+            self.reload_rules()  # the rules file was edited: the refresh reads it again, and so does its helper
+        if pending_token(self.store.pending_changes()) != snapshot.pending:
+            log.info("generation %s: the store moved since its book was read; not helping", generation)
+            return 0
+        book = self.load_book(snapshot.now)
+        if (
+            pending_token(self.store.pending_changes()) != snapshot.pending
+            or ids_digest(book.f.ids[: book.f.size]) != snapshot.book
+            or self._split_identity(book) != snapshot.identity
+        ):
+            log.info("generation %s: this book or these settings are not the refresh's; not helping", generation)
+            return 0
+        rows = book.active_rows()
+        rows = rows[np.argsort(book.f.market[rows], kind="stable")]
+        split = split_by_market(rows, book.f.market[rows], parts[0].parts)
+        ranked = 0
+        while (part := self._claim_part(generation)) is not None:
+            part_rows = split[part.part]
+            try:
+                lists, suggestions = self._rank_part(book, generation, part.part, part_rows, snapshot.now)
+            except PartLost:
+                log.warning("generation %s: part %s was taken over by another worker", generation, part.part)
+                continue
+            except BaseException:  # given back at once, not left to its lease
+                self.store.write(lambda tx, p=part: tx.finish_refresh_part(generation, p.part, self.worker, None,
+                                                                            done=False))  # fmt: skip
+                raise
+            state = PartState(
+                part_rows, book.pool[part_rows], book.pool_floor[part_rows], book.far.columns[part_rows],
+                book.far.floor[part_rows], book.far.needs_floor[part_rows], book.far.offers_floor[part_rows],
+                book.far_valid[part_rows], lists, suggestions,
+            )  # fmt: skip
+            if not self.store.write(
+                lambda tx, p=part, s=state: tx.finish_refresh_part(generation, p.part, self.worker, s.dumps())
+            ):
+                log.warning("generation %s: part %s was taken over before it was done", generation, part.part)
+                continue
+            ranked += 1
+        return ranked
 
     def refresh_changes(
         self,

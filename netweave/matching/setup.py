@@ -33,4 +33,5 @@ def build_matcher(config: Mapping[str, Any], store: GraphStore) -> Matcher:
         match_settings(config),
         far_search=config["FAR_SEARCH"],
         rules_path=Path(config["RULES_PATH"] or DEFAULT_RULES_PATH),
+        parts=int(config["REFRESH_PARTS"]),
     )

@@ -75,6 +75,7 @@ def test_migrations_are_recorded_and_idempotent(store):
         "009_sign_in",
         "010_digest_preferences",
         "011_digests",
+        "012_refresh_parts",
     ]
     assert store.migrate() == []
 

@@ -473,6 +473,7 @@ def test_several_processes_starting_at_once_migrate_once(store_settings, store, 
         "009_sign_in",
         "010_digest_preferences",
         "011_digests",
+        "012_refresh_parts",
     ]
     assert sorted(name for names in applied for name in names) == everything, applied
     reopened = open_store(store_settings)
