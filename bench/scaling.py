@@ -7,17 +7,18 @@ businesses, 300+ km apart) is imported and embedded in this process first, so th
 below time the refresh itself. Then, with Debian's redis-server as the queue and two web
 processes (the Procfile's gunicorn, `--workers 2`) answering API reads throughout:
 
-1. one worker (`flask --app app worker`): its first job, a full refresh, timed from the
-   job's record (claimed to done); the published lists are kept as the reference;
-2. the same worker with NETWEAVE_REFRESH_PARTS=2 and one helper (`flask --app app worker
-   --helper`): the same full refresh, split by market between them.
+1. one worker (`flask --app app worker`) on one core (taskset): its first job, a full refresh,
+   timed from the job's record (claimed to done); its lists are the reference;
+2. the worker and one helper (`flask --app app worker --helper`), NETWEAVE_REFRESH_PARTS=2,
+   each on a core of its own: what one more machine adds;
+3. one worker on both cores (numpy and the store's writer thread use the second);
+4. the worker and the helper sharing both cores: two workers on what one had.
 
 It prints each run's time and every worker process's peak memory (RSS, sampled), checks
-that the split run publishes exactly the reference lists (every business, suggestion for
+that every run publishes exactly the reference lists (every business, suggestion for
 suggestion: ids, ranks, scores and reasons), that the helper ranked a part, and that every
-API read during both runs was answered 200. The baseline is run 1: what one worker does.
-On this 2-core machine the two workers share the cores the one worker had to itself; run
-it alone.
+API read during the runs was answered 200. The baseline is one worker, measured in the same
+run. Run it alone on the machine.
 """
 
 from __future__ import annotations
@@ -104,16 +105,25 @@ class Reader(threading.Thread):
             self.answers[status] = self.answers.get(status, 0) + 1
 
 
+Run = tuple[float, dict[str, float], dict[int, int], str]  # seconds, peak RSS (GiB) by process, reads, log
+
+
 def full_refresh(store: GraphStore, env: dict[str, str], folder: Path, helpers: int, base: str, token: str,
-                 ids: list[str]) -> tuple[float, dict[str, float], dict[int, int], str]:  # fmt: skip
-    """Start the worker (and helpers); wait for its first job, a full refresh; stop them.
-    Returns the job's seconds, each process's peak RSS (GiB), the reads' statuses, the logs."""
+                 ids: list[str], cores: list[str] | None) -> Run:  # fmt: skip
+    """Start the worker (and helpers, each on its own core when `cores` are given); wait for
+    its first job, a full refresh; stop them. Returns the job's seconds, each process's peak
+    RSS (GiB), the reads' statuses, the workers' log."""
     before = {job.id for job in store.list_jobs(limit=1000)}
-    log = folder / f"workers-{helpers}.log"
+    log = folder / f"workers-{helpers}-{'pinned' if cores else 'shared'}.log"
     run_env = {**env, "NETWEAVE_REFRESH_PARTS": str(helpers + 1)}
-    processes = {"worker": start([str(BIN / "flask"), "--app", "app", "worker"], run_env, log)}
+
+    def command(n: int, *extra: str) -> list[str]:
+        pin = ["taskset", "-c", cores[n]] if cores else []
+        return [*pin, str(BIN / "flask"), "--app", "app", "worker", *extra]
+
+    processes = {"worker": start(command(0), run_env, log)}
     for n in range(helpers):
-        processes[f"helper {n + 1}"] = start([str(BIN / "flask"), "--app", "app", "worker", "--helper"], run_env, log)
+        processes[f"helper {n + 1}"] = start(command(n + 1, "--helper"), run_env, log)
     sampler, reader = PeakRss(processes), Reader(base, token, ids)
     sampler.start()
     reader.start()
@@ -182,26 +192,40 @@ def main() -> int:
             wait_until(healthy, "the web processes answer", web, folder / "web.log", 60)
             print(f"  web: gunicorn, 2 processes on {base}; API reads of random businesses' matches throughout")
 
-            one, one_peak, one_reads, _ = full_refresh(store, env, folder, 0, base, token, ids)
-            reference = published(store)
-            print(f"\n  1 worker                {one:8.1f} s   peak RSS {one_peak['worker']:.2f} GiB; "
-                  f"reads {one_reads}")  # fmt: skip
-            two, two_peak, two_reads, logs = full_refresh(store, env, folder, 1, base, token, ids)
-            split = published(store)
-            peaks = ", ".join(f"{name} {peak:.2f} GiB" for name, peak in two_peak.items())
-            print(f"  2 workers (split)       {two:8.1f} s   peak RSS {peaks}; reads {two_reads}")
-            print(f"  speed-up                {one / two:8.2f}x  on {os.cpu_count()} cores shared by both workers")
+            runs = {}
+            for label, helpers, cores in [
+                ("1 worker, 1 core", 0, ["0"]),
+                ("2 workers, 1 core each", 1, ["0", "1"]),
+                ("1 worker, 2 cores", 0, None),
+                ("2 workers sharing 2 cores", 1, None),
+            ]:
+                seconds, peaks, reads, logs = full_refresh(store, env, folder, helpers, base, token, ids, cores)
+                runs[label] = (seconds, reads, logs, published(store))
+                memory = ", ".join(f"{name} {peak:.2f} GiB" for name, peak in peaks.items())
+                print(f"  {label:27} {seconds:7.1f} s   peak RSS {memory}; API reads {reads}")
+            one, two = runs["1 worker, 1 core"][0], runs["2 workers, 1 core each"][0]
+            print(f"  speed-up, a core per worker (as a machine more):      {one / two:.2f}x")
+            one, two = runs["1 worker, 2 cores"][0], runs["2 workers sharing 2 cores"][0]
+            print(f"  speed-up, two workers on the cores one worker had:    {one / two:.2f}x")
         finally:
             stop(web)
             store.close()
         print()
-        helped = re.findall(r"generation \d+: ranked (\d+) part", logs)
-        differing = sum(1 for i in set(reference) | set(split) if reference.get(i) != split.get(i))
-        target("the split refresh's lists equal one worker's", differing == 0,
-               f"{len(reference):,} businesses compared suggestion for suggestion, {differing} differ")  # fmt: skip
-        target("the helper ranked a part", bool(helped), f"parts ranked by the helper: {', '.join(helped) or 'none'}")
-        reads = {**one_reads, **{k: one_reads.get(k, 0) + v for k, v in two_reads.items()}}
-        target("every API read answered 200 during both refreshes", set(reads) == {200}, f"statuses {reads}")
+        reference = runs["1 worker, 1 core"][3]
+        for label, (_, _, logs, lists) in runs.items():
+            differing = sum(1 for i in set(reference) | set(lists) if reference.get(i) != lists.get(i))
+            if label != "1 worker, 1 core":
+                detail = f"{len(reference):,} businesses compared suggestion for suggestion, {differing} differ"
+                target(f"{label}: the lists equal one worker's", differing == 0, detail)
+            if label.startswith("2 workers"):
+                helped = re.findall(r"generation \d+: ranked (\d+) part", logs)
+                detail = f"parts it ranked: {', '.join(helped) or 'none'}"
+                target(f"{label}: the helper ranked a part", bool(helped), detail)
+        statuses: dict[int, int] = {}
+        for _, reads, _, _ in runs.values():
+            for status, count in reads.items():
+                statuses[status] = statuses.get(status, 0) + count
+        target("every API read answered 200 during every refresh", set(statuses) == {200}, f"statuses {statuses}")
     return report_targets()
 
 

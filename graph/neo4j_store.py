@@ -874,12 +874,17 @@ class Neo4jStore(GraphStore):
             if name in existing:
                 self.driver.execute_query(f"DROP INDEX {name}", database_=self.database)
             # Index names and property keys cannot be parameters; both come from EMBEDDING_FIELDS.
-            self.driver.execute_query(
-                f"CREATE VECTOR INDEX {name} IF NOT EXISTS FOR (b:Business) ON b.{key}"
-                " OPTIONS {indexConfig: {`vector.dimensions`: $dimensions, `vector.similarity_function`: 'cosine'}}",
-                dimensions=dimensions,
-                database_=self.database,
-            )
+            try:
+                self.driver.execute_query(
+                    f"CREATE VECTOR INDEX {name} IF NOT EXISTS FOR (b:Business) ON b.{key} OPTIONS"
+                    " {indexConfig: {`vector.dimensions`: $dimensions, `vector.similarity_function`: 'cosine'}}",
+                    dimensions=dimensions,
+                    database_=self.database,
+                )
+            except Neo4jError:  # another process (a helper, a second worker) made it at the same moment
+                made = self._query("SHOW VECTOR INDEXES YIELD name, options WHERE name = $name", name=name)
+                if not made or made[0]["options"]["indexConfig"].get("vector.dimensions") != dimensions:
+                    raise
         self.driver.execute_query("CALL db.awaitIndexes(600)", database_=self.database)
 
     def nearest(self, field: str, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]:

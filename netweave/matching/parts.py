@@ -1,16 +1,17 @@
 """A full refresh split by market, so that more workers make it faster.
 
-The worker that runs a full refresh (the *beginner*) loads the book and begins the generation
-as ever, then splits the rows into parts by market (a market is the unit of candidate
-generation: its rows share their local candidates) and records the parts in the store. It
-asks the queue for helpers and ranks parts itself, claiming them one at a time; a helper (a
-`flask worker --helper` process, on this machine or another) loads the same book and claims
-parts too. Each part's lists are written into the generation, each slice in one transaction
-with the renewal of the part's lease, so a part taken over from a stopped worker is never
-written twice. A helper sends back what its ranking saw of each row (pools, far candidates
-and their floors), which the beginner installs in its book: after publishing, its book is
-exactly the one a refresh of every row would have left, and changes are taken in
-incrementally as before.
+The worker that runs a full refresh (the *beginner*) embeds what changed and begins the
+generation, then asks the queue for helpers: a helper (a `flask worker --helper` process, on
+this machine or another) loads the book while the beginner loads its own. The beginner then
+splits the rows into parts by market (a market is the unit of candidate generation: its rows
+share their local candidates), records the parts in the store and ranks parts itself,
+claiming them one at a time; the helpers claim parts too. Each part's lists are written into
+the generation, each slice in one transaction with the renewal of the part's lease, so a
+worker whose part was taken over (it stopped, or stalled past its lease) writes nothing more
+of it; what it wrote before is replaced, list by list, by the new owner. A helper sends back
+what its ranking saw of each row (pools, far candidates and their floors), which the
+beginner installs in its book: after publishing, its book is exactly the one a refresh of
+every row would have left, and changes are taken in incrementally as before.
 
 Helpers must rank the very book the beginner loaded. Every change that can move a list is
 recorded as pending in the same transaction, so the pending changes (ids and versions) tell

@@ -222,12 +222,14 @@ class Matcher:
         report = RefreshReport(GenerationKind.FULL, businesses=len(businesses), changed=len(taken_in))
         on_start("embedding", len(businesses) * len(EMBEDDING_FIELDS))
         report.embedding = refresh_embeddings(self.store, self.embedder, businesses, self.rules, on_progress)
+        generation = self._begin(GenerationKind.FULL, now, job_id)
+        if self.parts > 1 and len(businesses) >= self.split_min_rows:
+            self._call_for_help(generation.id)  # helpers load their books while this one loads its own
         book = self.load_book(now, businesses)
         inferred = self._inferred(book, book.active_rows())
         self.store.save_inferred_categories([b.id for b in businesses], inferred)
         report.inferred = len(inferred)
 
-        generation = self._begin(GenerationKind.FULL, now, job_id)
         rows = book.active_rows()
         rows = rows[np.argsort(book.f.market[rows], kind="stable")]  # a market's rows share candidates
         snapshot = self._snapshot(book, taken_in, now)
@@ -321,6 +323,13 @@ class Matcher:
                 log.warning("generation %s: could not forget its parts", generation, exc_info=True)
             raise
 
+    def _call_for_help(self, generation: int) -> None:
+        if self.request_help is not None:
+            try:
+                self.request_help(generation, self.parts - 1)
+            except Exception:  # no queue: this worker ranks every part
+                log.warning("could not ask for helpers; ranking every part here", exc_info=True)
+
     def _rank_parts(
         self,
         book: Book,
@@ -331,11 +340,6 @@ class Matcher:
         on_start: OnStart,
         on_progress: OnProgress,
     ) -> None:
-        if self.request_help is not None:
-            try:
-                self.request_help(generation, len(split) - 1)
-            except Exception:  # no queue: this worker ranks every part
-                log.warning("could not ask for helpers; ranking every part here", exc_info=True)
         on_start("matching", sum(len(rows) for rows in split))
         mine: set[int] = set()
         while True:
@@ -429,19 +433,26 @@ class Matcher:
         """As a helper: rank parts of another worker's split refresh until none is left to
         claim. Returns how many parts this worker ranked (0 when its book would not be the
         beginner's: the beginner then ranks them)."""
-        parts = self.store.refresh_parts(generation, states=False)
-        building = {g.id: g.status for g in self.store.list_generations(limit=10)}.get(generation)
-        if not parts or building is not GenerationStatus.BUILDING:
+        begun = self.store.get_generation(generation)
+        if begun is None or begun.status is not GenerationStatus.BUILDING:
             return 0
-        snapshot = Snapshot.loads(parts[0].snapshot)
-        if snapshot.identity.get("rules_digest") != self.rules.digest:
+        if begun.rules_digest != self.rules.digest:
             self.reload_rules()  # the rules file was edited: the refresh reads it again, and so does its helper
-        if pending_token(self.store.pending_changes()) != snapshot.pending:
-            log.info("generation %s: the store moved since its book was read; not helping", generation)
+        # Called as the refresh begins, this book loads while the worker loads its own.
+        before = pending_token(self.store.pending_changes())
+        book = self.load_book(begun.started_at)
+        if pending_token(self.store.pending_changes()) != before:
+            log.info("generation %s: the store moved while this book was read; not helping", generation)
             return 0
-        book = self.load_book(snapshot.now)
+        while not (parts := self.store.refresh_parts(generation, states=False)):
+            still = self.store.get_generation(generation)
+            if still is None or still.status is not GenerationStatus.BUILDING:
+                return 0  # not split after all (too few rows, or a change landed while it read): done without help
+            time.sleep(0.25)
+        snapshot = Snapshot.loads(parts[0].snapshot)
         if (
-            pending_token(self.store.pending_changes()) != snapshot.pending
+            snapshot.pending != before
+            or snapshot.now != begun.started_at
             or ids_digest(book.f.ids[: book.f.size]) != snapshot.book
             or self._split_identity(book) != snapshot.identity
         ):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import random
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 
 from graph import GraphStore, TieKind
-from graph.records import BusinessStatus, PartStatus
+from graph.records import BusinessStatus, PartStatus, RefreshPart
 from netweave.jobs import JobQueue, build_huey
 from netweave.matching.parts import split_by_market
 from netweave.matching.refresh import Matcher
@@ -43,8 +45,7 @@ def split_matcher(store: GraphStore) -> Matcher:
     return Matcher(store, EMBEDDER, RULES, parts=PARTS, split_min_rows=0)
 
 
-def refresh_with(world: World, help: Callable[[int, int], None] | None) -> None:
-    world.matcher.request_help = help
+def refresh(world: World) -> None:
     report = world.matcher.refresh_all(now=world.now)
     assert report.refreshed == len(world.store.all_businesses(BusinessStatus.ACTIVE))
     assert world.store.refresh_parts(report.generation) == [], "the parts are forgotten once published"
@@ -68,28 +69,53 @@ def test_the_parts_are_whole_markets_in_a_stable_order():
     assert len(split_by_market(np.array(rows), np.array(markets), 9)) == 4, "no empty parts"
 
 
+def with_helper(world: World, helper: Callable[[int], object]) -> tuple[list[object], threading.Event]:
+    """Answer the worker's call for help with `helper(generation)` in a thread, as a helper
+    process would, and let the worker claim parts only once that helper is done (so what the
+    helper does, it does for sure)."""
+    done, results = threading.Event(), []
+
+    def run(generation: int) -> None:
+        try:
+            results.append(helper(generation))
+        finally:
+            done.set()
+
+    world.matcher.request_help = lambda generation, wanted: threading.Thread(target=run, args=(generation,)).start()
+    claim = world.matcher._claim_part
+
+    def claim_after_the_helper(generation: int) -> RefreshPart | None:
+        assert done.wait(120), "the helper finished"
+        return claim(generation)
+
+    world.matcher._claim_part = claim_after_the_helper
+    return results, done
+
+
 def test_a_helper_that_ranks_every_part_gives_the_lists_of_one_worker(world):
     helper = split_matcher(world.store)
-    helped: list[int] = []
-    refresh_with(world, lambda generation, wanted: helped.append(helper.help_refresh(generation)))
-    assert helped == [PARTS], "the helper took every part (it was asked before the beginner ranked any)"
+    helped, _ = with_helper(world, helper.help_refresh)
+    refresh(world)
+    assert helped == [PARTS], "the helper took every part; the worker installed what its rankings saw"
     check_then_take_changes_in(world)
 
 
 def test_without_a_helper_the_beginner_ranks_every_part(world):
-    refresh_with(world, None)
+    world.matcher.request_help = None
+    refresh(world)
     check_then_take_changes_in(world)
 
 
-def test_a_helper_whose_store_moved_leaves_the_parts_to_the_beginner(world):
+def test_a_change_while_the_books_load_means_no_split_and_no_help(world):
     helper = split_matcher(world.store)
-    helped: list[int] = []
 
-    def help_after_a_change(generation: int, wanted: int) -> None:
-        apply(world, ("tie",), random.Random(1))  # written after the beginner read its book
-        helped.append(helper.help_refresh(generation))
+    def help_after_a_change(generation: int) -> int:
+        apply(world, ("tie",), random.Random(1))  # written after the worker took the pending changes in
+        return helper.help_refresh(generation)
 
-    refresh_with(world, help_after_a_change)
+    helped, done = with_helper(world, help_after_a_change)
+    refresh(world)
+    assert done.wait(60)
     assert helped == [0]
     assert world.store.pending_changes(), "the change waits for the next refresh"
     world.drain_and_check()
@@ -97,14 +123,18 @@ def test_a_helper_whose_store_moved_leaves_the_parts_to_the_beginner(world):
 
 
 def test_a_part_whose_helper_stopped_is_taken_over(world):
-    def claim_and_stop(generation: int, wanted: int) -> None:
+    def claim_and_stop(generation: int) -> RefreshPart:
+        while not world.store.refresh_parts(generation):
+            time.sleep(0.05)
         now = datetime.now(UTC)
-        part = world.store.write(
-            lambda tx: tx.claim_refresh_part(generation, "gone:1", now, now - timedelta(seconds=1))
-        )
+        ended = now - timedelta(seconds=1)
+        part = world.store.write(lambda tx: tx.claim_refresh_part(generation, "gone:1", now, ended))
         assert part is not None and part.status is PartStatus.RUNNING
+        return part
 
-    refresh_with(world, claim_and_stop)
+    stopped, _ = with_helper(world, claim_and_stop)
+    refresh(world)
+    assert [part.part for part in stopped] == [0]
     check_then_take_changes_in(world)
 
 
