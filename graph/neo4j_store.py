@@ -872,7 +872,14 @@ class Neo4jStore(GraphStore):
             if name in existing and existing[name] == dimensions:
                 continue
             if name in existing:
-                self.driver.execute_query(f"DROP INDEX {name}", database_=self.database)
+                try:
+                    self.driver.execute_query(f"DROP INDEX {name}", database_=self.database)
+                except Neo4jError:  # another process dropped it at the same moment (and may have made it again)
+                    found = self._query("SHOW VECTOR INDEXES YIELD name, options WHERE name = $name", name=name)
+                    if found and found[0]["options"]["indexConfig"].get("vector.dimensions") == dimensions:
+                        continue
+                    if found:
+                        raise
             # Index names and property keys cannot be parameters; both come from EMBEDDING_FIELDS.
             try:
                 self.driver.execute_query(

@@ -51,6 +51,7 @@ from netweave.matching.settings import MatchSettings
 log = logging.getLogger(__name__)
 
 SLICE = 2048  # rows ranked, explained and written at a time in a full refresh
+HELP_WAIT_S = 1800.0  # how long a helper waits for the parts of a refresh whose worker is still loading
 FAR_SEARCHES = ("auto", "exhaustive", "index", "memory")
 
 OnStart = Callable[[str, int], None]
@@ -444,10 +445,13 @@ class Matcher:
         if pending_token(self.store.pending_changes()) != before:
             log.info("generation %s: the store moved while this book was read; not helping", generation)
             return 0
+        given_up = time.monotonic() + HELP_WAIT_S
         while not (parts := self.store.refresh_parts(generation, states=False)):
             still = self.store.get_generation(generation)
             if still is None or still.status is not GenerationStatus.BUILDING:
                 return 0  # not split after all (too few rows, or a change landed while it read): done without help
+            if time.monotonic() > given_up or self.store.list_generations(limit=1)[0].id != generation:
+                return 0  # its worker stopped before splitting it (a newer refresh has begun, or none comes)
             time.sleep(0.25)
         snapshot = Snapshot.loads(parts[0].snapshot)
         if (
