@@ -94,6 +94,12 @@ class RefreshReport:
         )
 
 
+def _by_market(book: Book) -> np.ndarray:
+    """The active rows, a market's together (they share their local candidates)."""
+    rows = book.active_rows()
+    return rows[np.argsort(book.f.market[rows], kind="stable")]
+
+
 class PartLost(RuntimeError):
     """A part of a split refresh was taken over by another worker (this one was too slow)."""
 
@@ -231,8 +237,7 @@ class Matcher:
         self.store.save_inferred_categories([b.id for b in businesses], inferred)
         report.inferred = len(inferred)
 
-        rows = book.active_rows()
-        rows = rows[np.argsort(book.f.market[rows], kind="stable")]  # a market's rows share candidates
+        rows = _by_market(book)
         snapshot = self._snapshot(book, taken_in, now)
         split = split_by_market(rows, book.f.market[rows], self.parts) if snapshot else [rows]
         if len(split) > 1:
@@ -261,23 +266,23 @@ class Matcher:
         far: FarResult,
         now: datetime,
         on_progress: OnProgress,
-        write: Callable[[int, Sequence[SuggestionList]], None] | None = None,
+        part: int | None = None,
     ) -> tuple[int, int]:
         """Rank, explain and write `rows` (with their far candidates) a slice at a time; the
-        store writes one slice while the next is ranked. Returns (lists, suggestions) written."""
-        write = write or self._write_lists
+        store writes one slice while the next is ranked (renewing the lease of `part`, when one
+        is given, in each transaction). Returns (lists, suggestions) written."""
         lists_written = suggestions = 0
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="netweave-store") as writer:
             writing: Future[None] | None = None
             for start in range(0, len(rows), SLICE):
-                part = rows[start : start + SLICE]
-                lists = self._explain(book, book.rank(part, far.take(slice(start, start + SLICE))), now)
+                ranked = rows[start : start + SLICE]
+                lists = self._explain(book, book.rank(ranked, far.take(slice(start, start + SLICE))), now)
                 if writing is not None:
                     writing.result()
-                writing = writer.submit(write, generation, lists)
+                writing = writer.submit(self._write_lists, generation, lists, part)
                 lists_written += len(lists)
                 suggestions += sum(len(item.suggestions) for item in lists)
-                on_progress(len(part))
+                on_progress(len(ranked))
             if writing is not None:
                 writing.result()
         return lists_written, suggestions
@@ -316,37 +321,46 @@ class Matcher:
         (taking over a part whose helper stopped) and install what their rankings saw."""
         self.store.write(lambda tx: tx.add_refresh_parts(generation, len(split), snapshot.dumps()))
         try:
-            self._rank_parts(book, generation, split, snapshot, report, on_start, on_progress)
+            on_start("matching", sum(len(rows) for rows in split))
+            mine = self._rank_claimable_parts(book, generation, split, snapshot.now, report, on_progress)
+            for part in self.store.refresh_parts(generation):
+                if part.part in mine or part.state is None:
+                    continue
+                state = PartState.loads(part.state)
+                if not np.array_equal(state.rows, split[part.part]):  # the snapshot rules it out
+                    raise RuntimeError(f"part {part.part} of generation {generation} came back with other rows")
+                book.pool[state.rows], book.pool_floor[state.rows] = state.pool, state.pool_floor
+                book.far.put(state.rows, FarResult(state.far_columns, state.far_floor, state.needs_floor,
+                                                   state.offers_floor))  # fmt: skip
+                book.far_valid[state.rows] = state.far_valid
+                report.refreshed += state.lists
+                report.suggestions += state.suggestions
+                on_progress(len(state.rows))
         except BaseException:
             try:  # the helpers stop finding parts to claim; the generation is abandoned
                 self.store.write(lambda tx: tx.delete_refresh_parts(generation))
             except Exception:
                 log.warning("generation %s: could not forget its parts", generation, exc_info=True)
             raise
+        log.info("generation %s: %d parts, %d ranked here, %d by helpers", generation, len(split), len(mine),
+                 len(split) - len(mine))  # fmt: skip
 
-    def _call_for_help(self, generation: int) -> None:
-        if self.request_help is not None:
-            try:
-                self.request_help(generation, self.parts - 1)
-            except Exception:  # no queue: this worker ranks every part
-                log.warning("could not ask for helpers; ranking every part here", exc_info=True)
-
-    def _rank_parts(
+    def _rank_claimable_parts(
         self,
         book: Book,
         generation: int,
         split: list[np.ndarray],
-        snapshot: Snapshot,
+        now: datetime,
         report: RefreshReport,
-        on_start: OnStart,
         on_progress: OnProgress,
-    ) -> None:
-        on_start("matching", sum(len(rows) for rows in split))
+    ) -> set[int]:
+        """Rank every part this worker can claim, until every part is done (by it or a
+        helper; one whose helper stopped is claimed when its lease ends). Returns its own."""
         mine: set[int] = set()
         while True:
             while (part := self._claim_part(generation)) is not None:
                 try:
-                    lists, suggestions = self._rank_part(book, generation, part.part, split[part.part], snapshot.now)
+                    lists, suggestions = self._rank_part(book, generation, part.part, split[part.part], now)
                 except PartLost:  # too slow: a helper took it over, and its state will say what it saw
                     continue
                 if self.store.write(lambda tx, p=part: tx.finish_refresh_part(generation, p.part, self.worker, None)):
@@ -355,29 +369,15 @@ class Matcher:
                     mine.add(part.part)
                     on_progress(len(split[part.part]))
             if all(p.status is PartStatus.DONE for p in self.store.refresh_parts(generation, states=False)):
-                break
+                return mine
             time.sleep(0.25)
-        for part in self.store.refresh_parts(generation):
-            if part.part in mine or part.state is None:
-                continue
-            state = PartState.loads(part.state)
-            if not np.array_equal(state.rows, split[part.part]):  # never expected: ranked here again, to be sure
-                log.error("generation %s: part %s came back with other rows; ranking it here", generation, part.part)
-                rows = split[part.part]
-                lists, suggestions = self._rank_rows(book, generation, rows, book.far_candidates(rows), snapshot.now,
-                                                     _quiet_progress)  # fmt: skip
-                report.refreshed += lists
-                report.suggestions += suggestions
-                continue
-            book.pool[state.rows], book.pool_floor[state.rows] = state.pool, state.pool_floor
-            book.far.put(state.rows, FarResult(state.far_columns, state.far_floor, state.needs_floor,
-                                               state.offers_floor))  # fmt: skip
-            book.far_valid[state.rows] = state.far_valid
-            report.refreshed += state.lists
-            report.suggestions += state.suggestions
-            on_progress(len(state.rows))
-        log.info("generation %s: %d parts, %d ranked here, %d by helpers", generation, len(split), len(mine),
-                 len(split) - len(mine))  # fmt: skip
+
+    def _call_for_help(self, generation: int) -> None:
+        if self.request_help is not None:
+            try:
+                self.request_help(generation, self.parts - 1)
+            except Exception:  # no queue: this worker ranks every part
+                log.warning("could not ask for helpers; ranking every part here", exc_info=True)
 
     def _claim_part(self, generation: int) -> RefreshPart | None:
         now = datetime.now(UTC)
@@ -385,19 +385,10 @@ class Matcher:
         return self.store.write(lambda tx: tx.claim_refresh_part(generation, self.worker, now, lease))
 
     def _rank_part(self, book: Book, generation: int, number: int, rows: np.ndarray, now: datetime) -> tuple[int, int]:
-        """Rank one claimed part into the generation; every write renews the part's lease in
-        its transaction, and fails (PartLost) if another worker has taken the part over."""
-
-        def write(generation: int, lists: Sequence[SuggestionList]) -> None:
-            lease = datetime.now(UTC) + timedelta(seconds=PART_LEASE_S)
-            for start in range(0, len(lists), 1000):
-                chunk = lists[start : start + 1000]
-                self.store.write(lambda tx, chunk=chunk: self._renewed(tx, generation, number, lease).write_lists(
-                    generation, chunk))  # fmt: skip
-
+        """Rank one claimed part into the generation, holding its lease (PartLost if another
+        worker has taken it over)."""
         with self._holding(generation, number):
-            far = book.far_candidates(rows)
-            return self._rank_rows(book, generation, rows, far, now, _quiet_progress, write)
+            return self._rank_rows(book, generation, rows, book.far_candidates(rows), now, _quiet_progress, number)
 
     @contextmanager
     def _holding(self, generation: int, number: int) -> Iterator[None]:
@@ -424,11 +415,6 @@ class Matcher:
         finally:
             stop.set()
             heart.join()
-
-    def _renewed(self, tx: GraphWriter, generation: int, number: int, lease: datetime) -> GraphWriter:
-        if not tx.renew_refresh_part(generation, number, self.worker, lease):
-            raise PartLost(f"part {number} of generation {generation} was taken over by another worker")
-        return tx
 
     def help_refresh(self, generation: int) -> int:
         """As a helper: rank parts of another worker's split refresh until none is left to
@@ -462,8 +448,7 @@ class Matcher:
         ):
             log.info("generation %s: this book or these settings are not the refresh's; not helping", generation)
             return 0
-        rows = book.active_rows()
-        rows = rows[np.argsort(book.f.market[rows], kind="stable")]
+        rows = _by_market(book)
         split = split_by_market(rows, book.f.market[rows], parts[0].parts)
         ranked = 0
         while (part := self._claim_part(generation)) is not None:
@@ -613,10 +598,20 @@ class Matcher:
         self._prune_abandoned()
         return generation
 
-    def _write_lists(self, generation: int, lists: Sequence[SuggestionList]) -> None:
+    def _write_lists(self, generation: int, lists: Sequence[SuggestionList], part: int | None = None) -> None:
+        """A thousand lists a transaction; with a `part`, each transaction also renews its lease
+        and fails (PartLost) if another worker has taken the part over."""
         for start in range(0, len(lists), 1000):
-            part = lists[start : start + 1000]
-            self.store.write(lambda tx, part=part: tx.write_lists(generation, part))
+            chunk = lists[start : start + 1000]
+
+            def write(tx: GraphWriter, chunk: Sequence[SuggestionList] = chunk) -> None:
+                if part is not None:
+                    lease = datetime.now(UTC) + timedelta(seconds=PART_LEASE_S)
+                    if not tx.renew_refresh_part(generation, part, self.worker, lease):
+                        raise PartLost(f"part {part} of generation {generation} was taken over by another worker")
+                tx.write_lists(generation, chunk)
+
+            self.store.write(write)
 
     def _explain(self, book: Book, ranked: dict[int, Ranked], now: datetime) -> list[SuggestionList]:
         """Ranked positions -> lists of suggestions with reasons for both sides."""
