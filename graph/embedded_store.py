@@ -15,6 +15,7 @@ import queue
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
@@ -86,6 +87,7 @@ from graph.store import (
     UnknownSalespersonError,
     each_pair_once,
     gave_up_message,
+    tracking_view,
 )
 
 T = TypeVar("T")
@@ -363,6 +365,7 @@ class EmbeddedStore(GraphStore):
     backend = "embedded"
 
     def __init__(self, path: Path):
+        super().__init__()
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._pool = _Pool(self.path)
@@ -412,7 +415,7 @@ class EmbeddedStore(GraphStore):
         with self._pool.connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                result = work(_SqliteWriter(conn))
+                result = work(tracking_view(_SqliteWriter(conn)))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -450,6 +453,8 @@ class EmbeddedStore(GraphStore):
                         (migration.name, _iso(datetime.now(UTC))),
                     )
                     applied_now.append(migration.name)
+                if applied_now:  # a migration may change what sheets show
+                    _SqliteWriter(conn).renew_view_version()
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -882,11 +887,15 @@ class EmbeddedStore(GraphStore):
         )
         return rows
 
+    def view_version(self) -> str | None:
+        row = self._one("SELECT view FROM match_state WHERE id = 1")
+        return row[0] if row else None
+
     def suggestion_sheet(self, business_id: str) -> SuggestionSheet:
         with self._snapshot():
             return self._sheet(self.suggestions_for(business_id), businesses=[business_id])
 
-    def best_sheet(self, salesperson_id: str, limit: int) -> SuggestionSheet:
+    def _read_best_sheet(self, salesperson_id: str, limit: int) -> SuggestionSheet:
         with self._snapshot():
             # A pair within the book is listed from both sides: 2 * limit rows hold `limit`
             # pairs. Only the rows kept are decoded, and only their businesses read.
@@ -1831,6 +1840,9 @@ class _SqliteWriter(GraphWriter):
             "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (_iso(now), token_id)
         )
         return cursor.rowcount > 0
+
+    def renew_view_version(self) -> None:
+        self.conn.execute("UPDATE match_state SET view = ? WHERE id = 1", (uuid.uuid4().hex,))
 
     def requeue_running_jobs(self, max_attempts: int, now: datetime) -> list[Job]:
         rows = self.conn.execute(

@@ -86,6 +86,7 @@ from graph.store import (
     UnknownJobError,
     UnknownSalespersonError,
     gave_up_message,
+    tracking_view,
 )
 
 T = TypeVar("T")
@@ -542,6 +543,7 @@ class Neo4jStore(GraphStore):
     backend = "neo4j"
 
     def __init__(self, url: str, auth: tuple[str, str], database: str = "neo4j"):
+        super().__init__()
         self.url = url
         self.database = database
         # "Unrecognized" notifications say a label or type does not exist yet, which is normal
@@ -584,7 +586,7 @@ class Neo4jStore(GraphStore):
 
     def write(self, work: Callable[[GraphWriter], T]) -> T:
         with self._session() as session:
-            return session.execute_write(lambda tx: work(_Neo4jWriter(tx)))
+            return session.execute_write(lambda tx: work(tracking_view(_Neo4jWriter(tx))))
 
     # Schema
     def migrate(self) -> list[str]:
@@ -609,6 +611,8 @@ class Neo4jStore(GraphStore):
                     database_=self.database,
                 )
                 applied_now.append(migration.name)
+            if applied_now:  # a migration may change what sheets show
+                self.write(lambda tx: tx.renew_view_version())
             return applied_now
         finally:
             self.driver.execute_query(
@@ -1004,10 +1008,14 @@ class Neo4jStore(GraphStore):
         rows = self._query(_best_suggestions(limited=limit is not None), id=salesperson_id, limit=limit)
         return [_to_suggestion(r) for r in rows]
 
+    def view_version(self) -> str | None:
+        rows = self._query("MATCH (st:MatchState {id: 'current'}) RETURN st.view AS view")
+        return rows[0]["view"] if rows else None
+
     def suggestion_sheet(self, business_id: str) -> SuggestionSheet:
         return self._sheet(_SUGGESTIONS_OF_BUSINESS, id=business_id, businesses=[business_id], salespeople=[])
 
-    def best_sheet(self, salesperson_id: str, limit: int) -> SuggestionSheet:
+    def _read_best_sheet(self, salesperson_id: str, limit: int) -> SuggestionSheet:
         # A pair within the book is listed from both sides: 2 * limit rows hold `limit` pairs,
         # kept each once (_EACH_PAIR_ONCE) before the businesses are read.
         query = "CALL () { " + _best_suggestions(limited=True) + " }" + _EACH_PAIR_ONCE
@@ -2007,6 +2015,9 @@ class _Neo4jWriter(GraphWriter):
         found = self._run("MATCH (j:Job {id: $id}) SET j += $sets RETURN j.id AS id", id=job_id, sets=sets).single()
         if found is None:
             raise UnknownJobError(job_id)
+
+    def renew_view_version(self) -> None:
+        self._run("MERGE (st:MatchState {id: 'current'}) SET st.view = randomUUID()").consume()
 
     def requeue_running_jobs(self, max_attempts: int, now: datetime) -> list[Job]:
         rows = self._run(

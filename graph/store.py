@@ -8,15 +8,23 @@ transaction, which commits when `work` returns and rolls back if it raises. On N
 driver may run `work` again after a transient error, so it must only use the writer.
 Every write that can change suggestions also records the businesses it touches as pending
 changes in that same transaction, which is how the matcher learns what to refresh.
+
+A salesperson's best suggestions (`best_sheet`) are cached in each store object under the
+store's view version: a token that every write transaction which may change a sheet renews,
+in that transaction, before its first such operation (`tracking_view`). A sheet is read
+again only when the version has moved, so a read costs one tiny query while nothing changes,
+and every process sees every other's writes at once.
 """
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 
@@ -396,12 +404,93 @@ class GraphWriter(ABC):
         been tried `max_attempts` times already (a job that kills its worker is not run
         forever); returns them as they are now."""
 
+    @abstractmethod
+    def renew_view_version(self) -> None:
+        """Give the store a new view version: every cached suggestion sheet is read again."""
+
+
+# Writer operations that never change what a suggestion sheet shows (lists of a generation not
+# yet published, jobs, the history of what was shown, credentials, ...): a transaction of only
+# these keeps the view version, and every process's cached sheets with it. Anything else,
+# including an operation added later and not listed here, renews it.
+SHEET_NEUTRAL = frozenset(
+    {
+        "record_suggestion_events", "mark_pending", "save_embeddings", "delete_embeddings",
+        "save_inferred_categories", "begin_generation", "write_lists", "create_job", "claim_job", "update_job",
+        "requeue_running_jobs", "claim_idempotency_key", "complete_idempotency_key", "release_idempotency_key",
+        "create_webhook", "disable_webhook", "add_deliveries", "update_delivery", "set_digest_preferences",
+        "record_digest", "claim_digest", "finish_digest", "consume_link", "set_password_hash",
+        "create_api_token", "revoke_api_token", "add_refresh_parts", "claim_refresh_part",
+        "renew_refresh_part", "finish_refresh_part", "delete_refresh_parts",
+    }
+)  # fmt: skip
+
+
+_NOT_RENEWING = SHEET_NEUTRAL | {"renew_view_version"}  # that one renews it itself
+
+
+class _ViewTracking:
+    """A writer that renews the view version, in its own transaction, just before the first
+    operation that may change a sheet (see SHEET_NEUTRAL)."""
+
+    def __init__(self, writer: GraphWriter):
+        self._writer = writer
+        self._renewed = False
+
+    def __getattr__(self, name: str) -> object:
+        if not self._renewed and name not in _NOT_RENEWING and not name.startswith("_"):
+            self._writer.renew_view_version()
+            self._renewed = True
+        return getattr(self._writer, name)
+
+
+def tracking_view(writer: GraphWriter) -> GraphWriter:
+    """`writer` as backends hand it to `GraphStore.write`'s work."""
+    return cast(GraphWriter, _ViewTracking(writer))
+
+
+class SheetCache:
+    """Sheets as last read, each under the view version it was read at: the most recently used,
+    up to `budget` suggestions and businesses in all (a sheet of 20 pairs holds about 60). The
+    version is read before the sheet, so a sheet is never older than the version it is kept under."""
+
+    def __init__(self, budget: int = 10_000):
+        self.budget = budget
+        self._sheets: OrderedDict[Hashable, tuple[str, SuggestionSheet]] = OrderedDict()
+        self._held = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, version: str | None, read: Callable[[], SuggestionSheet]) -> SuggestionSheet:
+        if version is None:  # a store not yet given a version: nothing to tell changes by
+            return read()
+        with self._lock:
+            kept = self._sheets.get(key)
+            if kept is not None and kept[0] == version:
+                self._sheets.move_to_end(key)
+                return kept[1]
+        sheet = read()
+        with self._lock:
+            if (old := self._sheets.pop(key, None)) is not None:
+                self._held -= _weight(old[1])
+            self._sheets[key] = (version, sheet)
+            self._held += _weight(sheet)
+            while self._held > self.budget and len(self._sheets) > 1:
+                self._held -= _weight(self._sheets.popitem(last=False)[1][1])
+        return sheet
+
+
+def _weight(sheet: SuggestionSheet) -> int:
+    return len(sheet.suggestions) + len(sheet.businesses)
+
 
 class GraphStore(ABC):
     """Customer graph: salespeople, businesses, categories, places, ties, and what the
     matcher and the job queue keep beside them."""
 
     backend: str
+
+    def __init__(self) -> None:
+        self.sheets = SheetCache()  # this store object's best sheets, by view version
 
     @abstractmethod
     def migrate(self) -> list[str]:
@@ -624,12 +713,24 @@ class GraphStore(ABC):
         consents among them and the published generation, in one read (one snapshot); the
         business itself is in `businesses` if it exists, even without suggestions."""
 
-    @abstractmethod
     def best_sheet(self, salesperson_id: str, limit: int) -> SuggestionSheet:
         """The salesperson's best `limit` pairs as a sheet (see `suggestion_sheet`): their
         suggestions in `suggestions_for_salesperson`'s order, each pair once, from its better
         side (a pair within the book is listed from both); the salesperson is in
-        `salespeople` if they exist."""
+        `salespeople` if they exist. Cached until the view version moves: a book's best is
+        read often (Today, the API, digests) and costs a walk of the book's suggestions, while a
+        business's sheet is one cheap read, of too many businesses to keep."""
+        return self.sheets.get(
+            ("best", salesperson_id, limit), self.view_version(), lambda: self._read_best_sheet(salesperson_id, limit)
+        )
+
+    @abstractmethod
+    def view_version(self) -> str | None:
+        """The token every write that may change a suggestion sheet renews (one tiny read)."""
+
+    @abstractmethod
+    def _read_best_sheet(self, salesperson_id: str, limit: int) -> SuggestionSheet:
+        """`best_sheet`, read from the store."""
 
     @abstractmethod
     def all_suggestions(self) -> list[Suggestion]:

@@ -76,6 +76,7 @@ def test_migrations_are_recorded_and_idempotent(store):
         "010_digest_preferences",
         "011_digests",
         "012_refresh_parts",
+        "013_view_version",
     ]
     assert store.migrate() == []
 

@@ -37,6 +37,7 @@ from graph.records import (
     SuggestionEventKind,
     SuggestionList,
 )
+from graph.store import SHEET_NEUTRAL, GraphWriter
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
 T1 = T0 + timedelta(hours=1)
@@ -300,6 +301,69 @@ def test_a_sheet_holds_all_that_showing_suggestions_takes(four):
     assert four.best_sheet("nobody@example.com", 5).salespeople == {}
 
 
+def test_a_cached_sheet_is_read_again_after_any_write_that_may_change_it(four, store_settings):
+    publish(four, GenerationKind.FULL, [SuggestionList("A", T0, (suggestion("A", "B", 1), suggestion("A", "D", 2)))])
+    version = four.view_version()
+    assert version is not None
+    best = four.best_sheet("dana@example.com", 5)
+    assert four.best_sheet("dana@example.com", 5) is best, "kept while nothing changes"
+
+    # What never shows in a sheet keeps the version, and the sheets with it.
+    four.write(lambda tx: tx.mark_pending(["A"], T1))
+    event = SuggestionEvent(best.suggestions[0], SuggestionEventKind.SHOWN, "web", T1)
+    four.write(lambda tx: tx.record_suggestion_events([event]))
+    four.write(
+        lambda tx: tx.begin_generation(GenerationKind.FULL, model="m", rules_digest="r", settings_digest="s", now=T1)
+    )
+    assert four.view_version() == version
+    assert four.best_sheet("dana@example.com", 5) is best
+
+    # A write that fails changes nothing, the version included.
+    with pytest.raises(UnknownBusinessError):
+        four.write(lambda tx: tx.add_ties([Tie("A", "ghost")], T1))
+    assert four.view_version() == version
+
+    # Another process's writes: each renews the version, and this one reads the sheet again.
+    def danas_best():
+        return four.best_sheet("dana@example.com", 5)
+
+    other = open_store(store_settings)
+    try:
+        changes = [
+            (lambda tx: tx.upsert_businesses([business("B", "Beta Bakery")], T1),
+             lambda: danas_best().businesses["B"].record.name == "Beta Bakery"),
+            (lambda tx: tx.grant_contact(ContactConsent("D", "A", "ken@example.com", T1)),
+             lambda: danas_best().shared_contacts == {("D", "A")}),
+            (lambda tx: tx.upsert_salespeople([Salesperson("ken@example.com", "Ken Ito", "ken@example.com")]),
+             lambda: danas_best().salespeople["ken@example.com"].name == "Ken Ito"),
+            (lambda tx: tx.record_feedback(Feedback("A", "D", FeedbackKind.DISMISSED, T2, "not_relevant")),
+             lambda: listed_in(danas_best()) == ["B"]),
+            (lambda tx: tx.add_ties([Tie("A", "B")], T2), lambda: listed_in(danas_best()) == []),
+        ]  # fmt: skip
+        for write, shown in changes:
+            other.write(write)
+            assert four.view_version() != version
+            version = four.view_version()
+            assert shown()
+        later = T2 + timedelta(hours=1)
+        publish(other, GenerationKind.INCREMENTAL, [SuggestionList("A", later, (suggestion("A", "C", 1),))], later)
+        assert four.view_version() != version
+        assert listed_in(danas_best()) == ["C"]
+        other.write(lambda tx: tx.set_archived(["C"], True, later))
+        assert listed_in(danas_best()) == []
+    finally:
+        other.close()
+
+
+def listed_in(sheet) -> list[str]:
+    return [s.other_id for s in sheet.suggestions]
+
+
+def test_every_write_that_keeps_the_view_version_is_a_writer_operation():
+    operations = {name for name in dir(GraphWriter) if not name.startswith("_")}
+    assert operations > SHEET_NEUTRAL, SHEET_NEUTRAL - operations
+
+
 def test_a_refresh_that_crashed_is_never_shown_even_after_a_later_one(four):
     publish(four, GenerationKind.FULL, [SuggestionList("A", T0, (suggestion("A", "B", 1),))])
     crashed = four.write(
@@ -474,6 +538,7 @@ def test_several_processes_starting_at_once_migrate_once(store_settings, store, 
         "010_digest_preferences",
         "011_digests",
         "012_refresh_parts",
+        "013_view_version",
     ]
     assert sorted(name for names in applied for name in names) == everything, applied
     reopened = open_store(store_settings)
