@@ -28,11 +28,11 @@ soon as it has the answer: the server's throughput; wrk keeps 50 requests in fli
 the mean latency is 50 / throughput by Little's law), and at a steady load (each connection
 pauses so that the 50 together offer about 345 requests/s; a pause starts when the answer
 comes, so they get that less the answers' own time, a little over 300 when answers are quick:
-the latency clients see at that rate). Each web process keeps the sheets it read until a write
-that may change one lands (graph/store.py), and no write lands during those two runs, so each
-read runs a third time at the steady rate while the view version is renewed once a second (as
-a CRM's or a salesperson's write, or the worker publishing, would): the cost of reading sheets
-again, not in the targets. Targets (exit 1 if one is missed), on each backend:
+the latency clients see at that rate). Each web process keeps a salesperson's best until a
+write that may change it lands (graph/store.py), and no write lands during those two runs, so
+that read runs a third time at the steady rate while the view version is renewed once a
+second (as a CRM's or a salesperson's write, or the worker publishing, would): the cost of
+reading them again, not in the targets. Targets (exit 1 if one is missed), on each backend:
 for both reads, >= 300 requests/s flat out, and p95 < 50 ms at >= 300 requests/s steady;
 every answer a 200; the bulk upsert of 1,000 answered in < 2 s and its refresh job done.
 """
@@ -87,6 +87,7 @@ P95_MS, MIN_RPS, BULK_SECONDS = 50, 300, 2
 STEADY_RATE = 345  # offered by the paced clients: over MIN_RPS, as answers take time too
 WORKER_CLASS = "netweave.web.shedding.QueueTimedWorker"  # the Procfile's: gthread that sheds what waited too long
 READS = ("GET /api/v1/businesses/{id}/matches", "GET /api/v1/salespeople/{email}/matches?limit=20")
+CACHED = READS[1]  # a salesperson's best is kept by each web process until a write may change it
 
 # The wrk script: each request a random path of the list, with the token. `done` prints wrk's
 # own figures (latencies in microseconds) on one line, so nothing depends on its report's layout.
@@ -447,6 +448,7 @@ def bench_backend(label: str, settings: StoreSettings, args: argparse.Namespace,
             if name in READS:
                 steady[name] = run_wrk(base, paths, token, args.seconds, folder, server, neo4j, rate=STEADY_RATE)
                 print_load(f"{name}, at {STEADY_RATE}/s", steady[name])
+            if name == CACHED:
                 with changing(store, every=1.0):
                     churned = run_wrk(base, paths, token, args.seconds, folder, server, neo4j, rate=STEADY_RATE)
                 print_load(f"{name}, at {STEADY_RATE}/s, a write every 1 s", churned)
