@@ -415,7 +415,7 @@ class EmbeddedStore(GraphStore):
         with self._pool.connection() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                result = work(tracking_view(_SqliteWriter(conn)))
+                result = tracking_view(work, _SqliteWriter(conn))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

@@ -586,7 +586,7 @@ class Neo4jStore(GraphStore):
 
     def write(self, work: Callable[[GraphWriter], T]) -> T:
         with self._session() as session:
-            return session.execute_write(lambda tx: work(tracking_view(_Neo4jWriter(tx))))
+            return session.execute_write(lambda tx: tracking_view(work, _Neo4jWriter(tx)))
 
     # Schema
     def migrate(self) -> list[str]:

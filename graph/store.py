@@ -10,8 +10,8 @@ Every write that can change suggestions also records the businesses it touches a
 changes in that same transaction, which is how the matcher learns what to refresh.
 
 A salesperson's best suggestions (`best_sheet`) are cached in each store object under the
-store's view version: a token that every write transaction which may change a sheet renews,
-in that transaction, before its first such operation (`tracking_view`). A sheet is read
+store's view version: a token that every write transaction which may change a sheet renews
+in that transaction (`tracking_view`). A sheet is read
 again only when the version has moved, so a read costs one tiny query while nothing changes,
 and every process sees every other's writes at once.
 """
@@ -426,27 +426,29 @@ SHEET_NEUTRAL = frozenset(
 )  # fmt: skip
 
 
-_NOT_RENEWING = SHEET_NEUTRAL | {"renew_view_version"}  # that one renews it itself
-
-
 class _ViewTracking:
-    """A writer that renews the view version, in its own transaction, just before the first
-    operation that may change a sheet (see SHEET_NEUTRAL)."""
+    """A writer that notes whether an operation that may change a sheet was used (see
+    SHEET_NEUTRAL)."""
 
     def __init__(self, writer: GraphWriter):
         self._writer = writer
-        self._renewed = False
+        self.changed = False
 
     def __getattr__(self, name: str) -> object:
-        if not self._renewed and name not in _NOT_RENEWING and not name.startswith("_"):
-            self._writer.renew_view_version()
-            self._renewed = True
+        if name not in SHEET_NEUTRAL and name != "renew_view_version" and not name.startswith("_"):
+            self.changed = True
         return getattr(self._writer, name)
 
 
-def tracking_view(writer: GraphWriter) -> GraphWriter:
-    """`writer` as backends hand it to `GraphStore.write`'s work."""
-    return cast(GraphWriter, _ViewTracking(writer))
+def tracking_view(work: Callable[[GraphWriter], T], writer: GraphWriter) -> T:
+    """Run `GraphStore.write`'s `work` with `writer`, then, if it used an operation that may
+    change a sheet, renew the view version in the same transaction: last, so that on Neo4j the
+    lock on the version is held only until the commit."""
+    tracked = _ViewTracking(writer)
+    result = work(cast(GraphWriter, tracked))
+    if tracked.changed:
+        writer.renew_view_version()
+    return result
 
 
 class SheetCache:
