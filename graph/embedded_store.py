@@ -491,7 +491,9 @@ class EmbeddedStore(GraphStore):
                 backup.backup(conn)
         except sqlite3.DatabaseError as error:  # e.g. another page size: the store is as it was
             raise BackupRefused(f"{source}: could not be restored here ({error})") from None
-        return self.migrate()
+        applied = self.migrate()
+        self.write(lambda tx: tx.renew_view_version())  # no process keeps a sheet read before
+        return applied
 
     # Salespeople
     def list_salespeople(self) -> list[SalespersonSummary]:

@@ -11,9 +11,9 @@ changes in that same transaction, which is how the matcher learns what to refres
 
 A salesperson's best suggestions (`best_sheet`) are cached in each store object under the
 store's view version: a token that every write transaction which may change a sheet renews
-in that transaction (`tracking_view`). A sheet is read
-again only when the version has moved, so a read costs one tiny query while nothing changes,
-and every process sees every other's writes at once.
+in that transaction (`tracking_view`). A sheet is read again only when the version has moved,
+so a read costs one tiny query while nothing changes, and every process sees every other's
+writes at once.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import threading
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -63,7 +64,10 @@ def test_a_backup_taken_while_writes_go_on_restores_everything_into_a_fresh_stor
 
     fresh = open_store(StoreSettings(url=str(tmp_path / "fresh.sqlite3")))
     fresh.migrate()
+    with closing(sqlite3.connect(tmp_path / "backup.sqlite3")) as backup:
+        [(backed_up,)] = backup.execute("SELECT view FROM match_state").fetchall()
     assert fresh.restore_from(tmp_path / "backup.sqlite3") == []
+    assert fresh.view_version() != backed_up, "a new view version: no sheet read before the restore is kept"
     restored = {b.id for b in fresh.list_businesses(limit=100_000)}
     assert {f"B{i}" for i in range(50)} <= restored  # and however many W* rows the snapshot caught
     assert restored <= {b.id for b in live.list_businesses(limit=100_000)}
