@@ -723,7 +723,7 @@ class GraphStore(ABC):
         read often (Today, the API, digests) and costs a walk of the book's suggestions, while a
         business's sheet is one cheap read, of too many businesses to keep."""
         return self.sheets.get(
-            ("best", salesperson_id, limit), self.view_version(), lambda: self._read_best_sheet(salesperson_id, limit)
+            (salesperson_id, limit), self.view_version(), lambda: self._read_best_sheet(salesperson_id, limit)
         )
 
     @abstractmethod
