@@ -6,8 +6,9 @@ every answer comes later and later until clients time out without a word. `Queue
 request waited for a thread. A request that waited over NETWEAVE_SHED_AFTER_MS is answered
 503 with Retry-After before any work is done (problem+json on the API, a page elsewhere), so
 the queue drains at the speed of a refusal and every client hears when to come back. Health
-checks are never shed. Without this worker class (Flask's test client, another server)
-nothing is measured and nothing is shed.
+checks are never shed, nor static files: they cost next to nothing, and a page already
+served must not lose its script or style sheet to a refusal. Without this worker class
+(Flask's test client, another server) nothing is measured and nothing is shed.
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ class QueueTimedWorker(ThreadWorker):
 
 def _shed() -> ResponseReturnValue | None:
     waited = queue_wait()
-    if waited is None or waited <= current_app.extensions["netweave.shed_after"] or request.path in NEVER_SHED:
+    if waited is None or waited <= current_app.extensions["netweave.shed_after"]:
+        return None
+    if request.path in NEVER_SHED or request.endpoint == "static":
         return None
     from netweave.observability import metrics
 

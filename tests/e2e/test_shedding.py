@@ -1,5 +1,6 @@
 """Overload: the Procfile's gunicorn answers requests that waited too long for a thread with
-503 and Retry-After at once, instead of letting them time out; health checks still answer."""
+503 and Retry-After at once, instead of letting them time out; health checks and static files
+still answer."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def test_requests_that_waited_too_long_for_a_thread_are_shed_with_retry_after(se
         slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
         time.sleep(0.2)  # the thread has taken the slow connection
         answers: dict[str, tuple[int, str, dict[str, str]]] = {}
-        paths = ("/api/v1/businesses", "/sign-in", "/healthz")
+        paths = ("/api/v1/businesses", "/sign-in", "/healthz", "/static/api-docs.js")
         threads = [threading.Thread(target=lambda p=p: answers.__setitem__(p, fetch(base + p))) for p in paths]
         for thread in threads:
             thread.start()
@@ -62,6 +63,7 @@ def test_requests_that_waited_too_long_for_a_thread_are_shed_with_retry_after(se
         status, body, headers = answers["/sign-in"]
         assert (status, "Netweave is busy" in body, int(headers["Retry-After"]) >= 1) == (503, True, True)
         assert answers["/healthz"][0] == 200  # health checks are never shed
+        assert answers["/static/api-docs.js"][0] == 200  # nor a served page's script
         # The queue drained: the next requests are served as usual.
         assert fetch(base + "/sign-in")[0] == 200
         assert fetch(base + "/api/v1/businesses")[0] == 401  # no token: answered, not shed

@@ -236,9 +236,14 @@ def test_the_api_reference_renders_every_operation_and_passes_axe(service, backe
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        refused: list[str] = []
+        page.on("response", lambda sent: refused.append(f"{sent.status} {sent.url}") if sent.status >= 400 else None)
         page.goto(base + "/api/v1/docs")
         operations = page.locator(".swagger-ui .opblock")
-        expect(operations.first).to_be_visible(timeout=15000)
+        try:
+            expect(operations.first).to_be_visible(timeout=15000)
+        except AssertionError as error:
+            raise AssertionError(f"no operation shown; refused: {refused}, console: {errors}") from error
         spec = page.request.get(base + "/api/v1/openapi.json").json()
         expected = sum(len([m for m in item if m != "parameters"]) for item in spec["paths"].values())
         assert operations.count() == expected
