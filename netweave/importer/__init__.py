@@ -467,7 +467,9 @@ def _write_salespeople(store: GraphStore, batch: Sequence[_ValidRow], named: set
     "Dana Reyes" to "Dana"). `named` collects the ids written with a name so far."""
     people = {row.salesperson.id: row.salesperson for row in batch if row.names_salesperson}
     guessed = {row.salesperson.id: row.salesperson for row in batch if row.salesperson.id not in people}
-    people |= {i: person for i, person in guessed.items() if i not in named and store.get_salesperson(i) is None}
+    unnamed = [i for i in guessed if i not in named]
+    stored = store.get_salespeople(unnamed) if unnamed else {}  # one read, not one a salesperson
+    people |= {i: person for i, person in guessed.items() if i not in named and i not in stored}
     if people:
         store.upsert_salespeople(list(people.values()))
     named.update(i for i, person in people.items() if i not in guessed)
