@@ -238,6 +238,25 @@ def test_an_incremental_generation_replaces_only_the_lists_it_holds(four):
     assert [(s.business_id, s.other_id) for s in four.all_suggestions()] == [("D", "A")]
 
 
+def test_the_workers_sweep_deletes_replaced_lists_a_step_at_a_time_pausing_between(four, monkeypatch):
+    from netweave.matching import refresh
+    from netweave.matching.rules import Rules
+
+    lists = [SuggestionList(b, T0, (suggestion(b, "D", 1),)) for b in ("A", "B", "C")]
+    publish(four, GenerationKind.FULL, lists)
+    publish(four, GenerationKind.FULL, [SuggestionList("D", T1, (suggestion("D", "A", 1),))], T1)
+    monkeypatch.setattr(refresh, "PRUNE_STEP", 1)
+    steps, pauses = [], []
+    prune_lists = four.prune_lists
+    monkeypatch.setattr(four, "prune_lists", lambda **kw: steps.append(kw) or prune_lists(**kw))
+    monkeypatch.setattr(refresh.time, "sleep", pauses.append)
+    matcher = refresh.Matcher(four, embedder=None, rules=Rules.load())  # type: ignore[arg-type]  (no text here)
+    assert matcher.prune(most=2) == 2, "no more than asked for"
+    assert steps == [{"below_base": 1}] * 2 and len(pauses) == 2, "one list a transaction, a pause after each"
+    assert matcher.prune(most=5) == 1
+    assert [(s.business_id, s.other_id) for s in four.all_suggestions()] == [("D", "A")]
+
+
 def test_a_salespersons_best_follow_a_business_moved_to_another_book(four):
     publish(
         four,
