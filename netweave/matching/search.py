@@ -32,6 +32,7 @@ from netweave.matching.vectors import cosine
 _ROWS_PER_STEP = 64  # rows estimated at once
 _COLUMNS_PER_BLOCK = 16_384  # columns whose vectors are gathered at once (2 x 16k x 384 floats = 50 MB)
 _FEW_ROWS = 512  # up to this many rows are estimated against the whole book in place
+_INDEX_ROWS_PER_STEP = 2048  # rows whose neighbours are asked of a vector index at once
 # Neo4j ranks by its own cosine of unquantized vectors; ours differs by < 1e-3. A change
 # within this margin of a row's last neighbour counts as reaching it.
 _ANN_MARGIN = 0.01
@@ -260,8 +261,17 @@ class IndexFarSearch(_Base):
         self.neighbours = neighbours
 
     def far(self, rows: np.ndarray, on_progress: Callable[[int], None] = lambda n: None) -> FarResult:
-        f, scale = self.f, self.scorer.scale
+        # A chunk of rows at a time: the index answers ~100 hits a row and field, and held for
+        # a whole book at once (a full refresh) they took gigabytes. Each row's result is its own.
         result = self._empty(len(rows))
+        for start in range(0, len(rows), _INDEX_ROWS_PER_STEP):
+            chunk = rows[start : start + _INDEX_ROWS_PER_STEP]
+            self._far_chunk(chunk, result, start)
+            on_progress(len(chunk))
+        return result
+
+    def _far_chunk(self, rows: np.ndarray, result: FarResult, offset: int) -> None:
+        f, scale = self.f, self.scorer.scale
         proposed: list[set[int]] = [set() for _ in rows]
         # (indexed field, query field): who offers what the row needs, who needs what it offers
         for indexed, query, floor in (
@@ -276,15 +286,14 @@ class IndexFarSearch(_Base):
             for n, hits in zip(asking.tolist(), found, strict=True):
                 proposed[n].update(f.index[i] for i, _ in hits if i in f.index)
                 if len(hits) >= self.neighbours:  # a newcomer enters only by beating the k-th
-                    floor[n] = min(similarity for _, similarity in hits)
+                    floor[offset + n] = min(similarity for _, similarity in hits)
+            del found
         for n, row in enumerate(rows.tolist()):
             if not proposed[n]:
                 continue
             columns = self.eligible(int(f.kind[row]), np.fromiter(sorted(proposed[n]), dtype=np.int64))
             if len(columns):
-                self._rank(np.array([row]), columns, result, np.array([n]))
-        on_progress(len(rows))
-        return result
+                self._rank(np.array([row]), columns, result, np.array([offset + n]))
 
     def reach(self, position: int, state: FarResult, vectors: dict[str, np.ndarray]) -> np.ndarray:
         """Rows whose nearest neighbours the business could join (and so push another out).

@@ -265,6 +265,28 @@ def test_far_candidates_come_from_the_vector_index_where_there_is_one(store, mat
         assert asked == []
 
 
+def test_far_candidates_asked_of_an_index_a_chunk_of_rows_at_a_time_are_the_same(store, embedder, rules, monkeypatch):
+    """A full refresh asks the index (Neo4j's, or an exact scan of the book on the embedded
+    store) for its rows a chunk at a time, so memory stays bounded: chunks of 3 rows find each
+    row the far candidates and floors that one chunk of the whole book finds."""
+    from netweave.matching import search
+
+    lawyers = [replace(LAWYER, id=f"L{n}", name=f"Hughes Law {n}") for n in range(8)]
+    accountants = [replace(FAR_ACCOUNTANT, id=f"A{n}", name=f"Ledgerline CPA {n}") for n in range(8)]
+    load(store, *lawyers, *accountants, FLORIST, VENUE, REALTOR, LENDER)
+    refresh_embeddings(store, embedder, store.all_businesses(), rules)
+    far_search = "auto" if store.has_vector_index else "memory"
+    settings = replace(MatchSettings(), index_neighbours=4)  # few enough that floors are set
+    book = Matcher(store, embedder, rules, settings, far_search=far_search).load_book(T0)
+    rows = book.active_rows()
+    whole = book.far_candidates(rows)
+    assert (whole.columns >= 0).sum() >= 16 and np.isfinite(whole.needs_floor).sum() >= 16
+    monkeypatch.setattr(search, "_INDEX_ROWS_PER_STEP", 3)
+    chunked = book.far_candidates(rows)
+    for name in ("columns", "floor", "needs_floor", "offers_floor"):
+        assert np.array_equal(getattr(chunked, name), getattr(whole, name)), name
+
+
 def test_nearby_cities_in_other_markets_count_within_max_km(store, matcher):
     suburb = Place("Stillwater", "MN", "US", "", 45.06, -92.81)  # ~40 km from Minneapolis, no metro given
     load(store, FLORIST, replace(VENUE, place=suburb))
