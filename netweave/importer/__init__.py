@@ -469,7 +469,7 @@ def _write_salespeople(store: GraphStore, batch: Sequence[_ValidRow], named: set
     guessed = {row.salesperson.id: row.salesperson for row in batch if row.salesperson.id not in people}
     unnamed = [i for i in guessed if i not in named]
     stored = store.get_salespeople(unnamed) if unnamed else {}  # one read, not one a salesperson
-    people |= {i: person for i, person in guessed.items() if i not in named and i not in stored}
+    people |= {i: guessed[i] for i in unnamed if i not in stored}
     if people:
         store.upsert_salespeople(list(people.values()))
     named.update(i for i, person in people.items() if i not in guessed)

@@ -287,7 +287,6 @@ class IndexFarSearch(_Base):
                 proposed[n].update(f.index[i] for i, _ in hits if i in f.index)
                 if len(hits) >= self.neighbours:  # a newcomer enters only by beating the k-th
                     floor[offset + n] = min(similarity for _, similarity in hits)
-            del found
         for n, row in enumerate(rows.tolist()):
             if not proposed[n]:
                 continue
