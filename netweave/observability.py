@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -71,37 +72,48 @@ def use_metrics_dir(path: str) -> None:
 class Metrics:
     """The process's metric objects (prometheus-client keeps them per process by design)."""
 
-    def __init__(self) -> None:
-        from prometheus_client import Counter, Histogram
+    def __init__(self, registry: Any = None) -> None:
+        from prometheus_client import REGISTRY, Counter, Histogram
 
+        registry = REGISTRY if registry is None else registry
         self.request_seconds = Histogram(
             "netweave_http_request_duration_seconds",
             "Time to answer a web or API request",
             ["method", "route", "status"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
         )
         self.job_seconds = Histogram(
             "netweave_job_duration_seconds",
             "Time a background job ran",
             ["kind", "outcome"],
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+            registry=registry,
         )
         self.refresh_lag_seconds = Histogram(
             "netweave_refresh_lag_seconds",
             "From the first change a refresh took in to the publication of the lists it reaches",
             buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+            registry=registry,
         )
-        self.jobs_total = Counter("netweave_jobs", "Background jobs finished", ["kind", "outcome"])
-        self.shed_total = Counter("netweave_shed_requests", "Requests answered 503 at once (waited too long)")
+        self.jobs_total = Counter("netweave_jobs", "Background jobs finished", ["kind", "outcome"], registry=registry)
+        self.shed_total = Counter(
+            "netweave_shed_requests", "Requests answered 503 at once (waited too long)", registry=registry
+        )
 
 
 _metrics: Metrics | None = None
+_metrics_lock = threading.Lock()
 
 
 def metrics() -> Metrics:
+    """The process's metrics, made on first use: a web worker's first requests arrive on
+    several threads at once, and a second registration of the same names would fail them."""
     global _metrics
     if _metrics is None:
-        _metrics = Metrics()
+        with _metrics_lock:
+            if _metrics is None:
+                _metrics = Metrics()
     return _metrics
 
 

@@ -7,6 +7,9 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from netweave.jobs import get_jobs
@@ -72,3 +75,34 @@ def test_logs_can_be_json_lines_with_the_request_id(tmp_path):
     assert request["level"] == "INFO" and request["request_id"] == "trace-123"
     assert re.fullmatch(r"GET /healthz 200 [\d.]+ ms", request["message"])
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+
+
+def test_a_fresh_processs_first_requests_on_many_threads_at_once_are_all_answered(app, monkeypatch):
+    """A gunicorn worker makes its metrics on first use; a page's script and style sheet come
+    in on several threads at once, and each must be answered, not failed by a race to make them."""
+    from prometheus_client import CollectorRegistry
+
+    from netweave import observability
+
+    registry = CollectorRegistry()  # the fresh process's registry
+    made = []
+
+    class SlowToMake(observability.Metrics):
+        def __init__(self) -> None:
+            time.sleep(0.05)  # widens the window every racing thread would enter
+            super().__init__(registry)
+            made.append(self)
+
+    monkeypatch.setattr(observability, "_metrics", None)
+    monkeypatch.setattr(observability, "Metrics", SlowToMake)
+    paths = ["/static/app.js", "/static/netweave.css", "/static/api-docs.js", "/healthz"] * 2
+    start = threading.Barrier(len(paths))
+
+    def fetch(path: str) -> int:
+        start.wait()
+        return app.test_client().get(path).status_code
+
+    with ThreadPoolExecutor(len(paths)) as pool:
+        statuses = list(pool.map(fetch, paths))
+    assert statuses == [200] * len(paths)
+    assert len(made) == 1 and observability.metrics() is made[0], "one set of metrics for the process"

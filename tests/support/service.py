@@ -10,9 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -97,7 +99,9 @@ def published_generation(base: str) -> int | None:
 @contextmanager
 def running_service(server_env: dict[str, str], *, demo: bool = True) -> Iterator[tuple[str, subprocess.Popen]]:
     """What `make run` does: the demo loaded by the CLI (unless `demo` is False), then the
-    Procfile run by honcho; yields its base URL once the worker has published suggestions."""
+    Procfile run by honcho; yields its base URL once the worker has published suggestions.
+    The service's output is read as it comes (a full pipe would stall it) and its last lines
+    are printed when it stops, which pytest shows beside a failed test."""
     if demo:
         loaded = flask(server_env, "demo", "load")
         assert loaded.returncode == 0, loaded.stderr
@@ -111,6 +115,9 @@ def running_service(server_env: dict[str, str], *, demo: bool = True) -> Iterato
         text=True,
         start_new_session=True,
     )
+    output: deque[str] = deque(maxlen=300)
+    reader = threading.Thread(target=lambda: output.extend(process.stdout), daemon=True)
+    reader.start()
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: get(base + "/healthz")[0] == 200, "the web process answers", process)
@@ -123,3 +130,5 @@ def running_service(server_env: dict[str, str], *, demo: bool = True) -> Iterato
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        reader.join(timeout=10)
+        print(f"--- the service's last {len(output)} lines of output ---\n" + "".join(output))
