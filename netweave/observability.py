@@ -177,16 +177,21 @@ def init_app(app: Flask) -> None:
     configure_logging(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
     access = logging.getLogger("netweave.web")
 
+    def _request_id() -> str:
+        given = request.headers.get("X-Request-ID", "")
+        return given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
     @app.before_request
     def _start() -> None:
-        given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.request_id = _request_id()
         g.started = time.perf_counter()
 
     @app.after_request
     def _finish(response: Any) -> ResponseReturnValue:
-        response.headers["X-Request-ID"] = g.get("request_id", "")
-        seconds = time.perf_counter() - g.get("started", time.perf_counter())
+        if "request_id" not in g:  # answered before `_start` ran (shed under overload)
+            g.request_id = _request_id()
+        response.headers["X-Request-ID"] = g.request_id
+        seconds = time.perf_counter() - g.started if "started" in g else 0.0
         route = request.url_rule.rule if request.url_rule else "unmatched"
         if route != "/metrics":
             metrics().request_seconds.labels(request.method, route, str(response.status_code)).observe(seconds)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -60,6 +61,7 @@ def test_requests_that_waited_too_long_for_a_thread_are_shed_with_retry_after(se
         assert (status, headers["Content-Type"]) == (503, "application/problem+json")
         assert int(headers["Retry-After"]) >= 1
         assert json.loads(body)["detail"].startswith("overloaded: this request waited")
+        assert re.fullmatch(r"[0-9a-f]{32}", headers["X-Request-ID"]), "a refusal has an id to quote, too"
         status, body, headers = answers["/sign-in"]
         assert (status, "Netweave is busy" in body, int(headers["Retry-After"]) >= 1) == (503, True, True)
         assert answers["/healthz"][0] == 200  # health checks are never shed
