@@ -20,10 +20,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, g, has_request_context, request
 from flask.typing import ResponseReturnValue
+
+if TYPE_CHECKING:  # imported for real only once the metrics folder is set (use_metrics_dir)
+    from prometheus_client import CollectorRegistry
 
 _configured = False
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -72,7 +75,7 @@ def use_metrics_dir(path: str) -> None:
 class Metrics:
     """The process's metric objects (prometheus-client keeps them per process by design)."""
 
-    def __init__(self, registry: Any = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
         from prometheus_client import REGISTRY, Counter, Histogram
 
         registry = REGISTRY if registry is None else registry
