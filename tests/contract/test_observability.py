@@ -77,7 +77,7 @@ def test_logs_can_be_json_lines_with_the_request_id(tmp_path):
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
 
 
-def test_a_fresh_processs_first_requests_on_many_threads_at_once_are_all_answered(app, monkeypatch):
+def test_a_fresh_process_answers_its_first_requests_on_many_threads_at_once(app, monkeypatch):
     """A gunicorn worker makes its metrics on first use; a page's script and style sheet come
     in on several threads at once, and each must be answered, not failed by a race to make them."""
     from prometheus_client import CollectorRegistry
