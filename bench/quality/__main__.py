@@ -40,7 +40,11 @@ out ("Customer since 2019. Net 30.") was written from the shared CRM samples and
 the account-notes book, as were two changes made from its wrong kinds: the kinds outside a CRM
 industry share one prior chance (a per-kind penalty let a jeweller filed under "Luxury Goods &
 Jewelry" read as a dermatologist), and insurance agencies are filed under "Financial Services"
-too (NAICS puts finance and insurance in one sector). The figures are therefore a development set's,
+too (NAICS puts finance and insurance in one sector). After the second search two rules
+were changed where the engine fell short of it: restaurants compete with caterers (two of
+its pages; the rules had related them), and real estate agents pair with vets, pet sitters,
+groomers and boarding (from the page the rules' own pets sphere cites, which is about pet
+professionals referring movers to agents). The figures are therefore a development set's,
 somewhat optimistic for a book the engine has never seen.
 """
 
