@@ -151,6 +151,17 @@ def test_account_bookkeeping_is_not_what_a_business_offers():
         assert about_business(fact) == fact, "a business's own fact, worded like bookkeeping"
 
 
+def leaning_text(rules, lean: dict[str, float]) -> tuple[np.ndarray, np.ndarray, float]:
+    """One offer vector, and kind prototypes whose similarity to it is `lean[kind]` (0 if not
+    given), quantized as the engine keeps them."""
+    prototypes = np.array(
+        [[lean.get(kind, 0.0), np.sqrt(1 - lean.get(kind, 0.0) ** 2), 0, 0] for kind, _ in rules.prototypes],
+        dtype=np.float32,
+    )
+    scale = scale_for(4)
+    return quantize(np.array([[1, 0, 0, 0]], dtype=np.float32), scale), quantize(prototypes, scale), scale
+
+
 def test_a_name_several_kinds_share_narrows_the_kind_without_giving_it():
     from netweave.matching.kinds import guess_kinds
     from netweave.matching.rules import Rules
@@ -163,14 +174,7 @@ def test_a_name_several_kinds_share_narrows_the_kind_without_giving_it():
     assert rules.first_kind(["Florist"]) == "Florist" and rules.family(["Florist"]) == set()
 
     # A text a little nearer a florist than an elder law firm: "Law firm" narrows it to the law.
-    lean = {"Florist": 1.0, "Elder Law Attorney": 0.9}
-    prototypes = np.array(
-        [[lean.get(kind, 0.0), np.sqrt(1 - lean.get(kind, 0.0) ** 2), 0, 0] for kind, _ in rules.prototypes],
-        dtype=np.float32,
-    )
-    scale = scale_for(4)
-    offers = quantize(np.array([[1, 0, 0, 0]], dtype=np.float32), scale)
-    prototypes = quantize(prototypes, scale)
+    offers, prototypes, scale = leaning_text(rules, {"Florist": 1.0, "Elder Law Attorney": 0.9})
     [free] = guess_kinds([()], offers, prototypes, scale, rules, Weights())
     [narrowed] = guess_kinds([("Law firm",)], offers, prototypes, scale, rules, Weights())
     assert (free.kind, narrowed.kind, narrowed.source) == ("Florist", "Elder Law Attorney", "inferred")
@@ -187,14 +191,7 @@ def test_a_narrow_industry_says_more_than_a_broad_one():
     assert "Jeweler" in rules.industry_kinds("Retail") and len(rules.industry_kinds("Retail")) > 20
 
     # A text a little nearer a dermatologist than a jeweler (a name such as "Facet & Filigree").
-    lean = {"Dermatologist": 1.0, "Jeweler": 0.93}
-    prototypes = np.array(
-        [[lean.get(kind, 0.0), np.sqrt(1 - lean.get(kind, 0.0) ** 2), 0, 0] for kind, _ in rules.prototypes],
-        dtype=np.float32,
-    )
-    scale = scale_for(4)
-    offers = quantize(np.array([[1, 0, 0, 0]], dtype=np.float32), scale)
-    prototypes = quantize(prototypes, scale)
+    offers, prototypes, scale = leaning_text(rules, {"Dermatologist": 1.0, "Jeweler": 0.93})
     free, broad, narrow = guess_kinds(
         [(), ("Retail",), ("Luxury Goods & Jewelry",)], offers.repeat(3, axis=0), prototypes, scale, rules, Weights()
     )
