@@ -100,11 +100,11 @@ def guess_kinds(
         if not given:
             to_infer.append(row)
             # A coarse industry ("Retail") narrows the kinds a business is likely to be: the
-            # kinds filed elsewhere share `infer_outside_industry` of the odds, so a narrow
-            # industry ("Luxury Goods & Jewelry", one kind) says more than a broad one.
+            # kinds filed elsewhere share a prior chance of `infer_outside_industry`, so a
+            # narrow industry ("Luxury Goods & Jewelry", one kind) says more than a broad one.
             prior = np.zeros(len(names))
             filed = set().union(*(rules.industry_kinds(name) for name in given_names))
-            if filed:
+            if filed and len(filed) < len(names):
                 outside = _outside(filed, number)
                 share = weights.infer_outside_industry / (1 - weights.infer_outside_industry)
                 prior[outside] += np.log(share * len(filed) / outside.sum())
