@@ -73,12 +73,6 @@ def named_kinds(record: BusinessRecord) -> tuple[str, ...]:
     return (*record.categories, *fragments(record.description))
 
 
-def _outside(kinds: set[str], number: dict[str, int]) -> np.ndarray:
-    outside = np.ones(len(number), dtype=bool)
-    outside[[number[kind] for kind in kinds]] = False
-    return outside
-
-
 def guess_kinds(
     categories: Sequence[Sequence[str]],
     offers: np.ndarray,
@@ -99,19 +93,18 @@ def guess_kinds(
         guesses.append(KindGuess(given, 1.0, "given", given) if given else NO_KIND)
         if not given:
             to_infer.append(row)
-            # A coarse industry ("Retail") narrows the kinds a business is likely to be: the
-            # kinds filed elsewhere share a prior chance of `infer_outside_industry`, so a
-            # narrow industry ("Luxury Goods & Jewelry", one kind) says more than a broad one.
+            # A coarse industry ("Retail") narrows the kinds a business is likely to be; a name
+            # several kinds share ("Attorney") narrows them to those kinds.
             prior = np.zeros(len(names))
             filed = set().union(*(rules.industry_kinds(name) for name in given_names))
-            if filed and len(filed) < len(names):
-                outside = _outside(filed, number)
-                share = weights.infer_outside_industry / (1 - weights.infer_outside_industry)
-                prior[outside] += np.log(share * len(filed) / outside.sum())
-            # A name several kinds share ("Attorney") narrows them to those kinds.
-            family = rules.family(given_names)
-            if family:
-                prior[_outside(family, number)] += np.log(weights.infer_outside_family)
+            for narrowed, odds in (
+                (filed, weights.infer_outside_industry),
+                (rules.family(given_names), weights.infer_outside_family),
+            ):
+                if narrowed:
+                    outside = np.ones(len(names), dtype=bool)
+                    outside[[number[kind] for kind in narrowed]] = False
+                    prior[outside] += np.log(odds)
             prior_rows.append(prior)
     if to_infer:
         similarity = cosine(offers[to_infer] @ prototypes.T, scale)

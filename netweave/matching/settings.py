@@ -49,9 +49,8 @@ class Weights:
     # Kind inference from a business's offer text (softmax over the kinds' prototypes).
     infer_min_confidence: float = 0.25
     infer_temperature: float = 0.04
-    # The prior chance of a kind not filed under the CRM's industry, all such kinds together
-    infer_outside_industry: float = 0.1
-    infer_outside_family: float = 0.01  # prior odds of each kind a shared name ("Attorney") cannot mean
+    infer_outside_industry: float = 0.1  # prior odds of a kind not filed under the CRM's industry
+    infer_outside_family: float = 0.01  # ... and of a kind a shared name ("Attorney") cannot mean
     guard_runner_up_from: float = 0.1  # an inferred runner-up kind this likely is kept from its competitors too
     # Learned affinity of a business for a kind: (accepted + prior) / (accepted + rejected + 2 prior)
     # * 2, kept within [affinity_min, affinity_max].
