@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 
-from bench.quality.__main__ import load_truth
-
-BOOKS = Path(__file__).parents[2] / "bench" / "quality" / "books"
+from bench.quality.key import BOOKS, load_truth
 
 
 def key() -> dict:
