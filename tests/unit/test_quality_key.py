@@ -26,24 +26,26 @@ def test_every_sphere_names_two_kinds_of_the_books_and_says_where_it_was_publish
 
 
 def test_competing_and_contested_pairs_are_never_good_even_when_a_sphere_lists_them():
-    truth = load_truth("tidy")
-    spheres = key()
-    listed = {frozenset((a, b)) for s in spheres["spheres"] for a in s["kinds"] for b in s["kinds"] if a != b}
-    for section in ("competing_kinds", "contested_kinds"):
-        for entry in spheres[section]:
-            pair = frozenset(entry["kinds"])
-            assert pair not in truth.good_kinds or pair in truth.competing_kinds, entry
-            pairs = [(a, b) for a in truth.partners for b in truth.partners[a]]
-            assert all(frozenset((truth.by_id[a].kind, truth.by_id[b].kind)) != pair for a, b in pairs), entry
-    contested = [frozenset(entry["kinds"]) for entry in spheres["contested_kinds"]]
-    assert any(pair in listed for pair in contested), "a contested pair is one some sphere lists"
+    truth, spheres = load_truth("tidy"), key()
+    ids = {s["id"] for s in spheres["spheres"]}
+    good = {frozenset((truth.by_id[a].kind, truth.by_id[b].kind)) for a in truth.partners for b in truth.partners[a]}
+    for entry in spheres["competing_kinds"] + spheres["contested_kinds"]:
+        assert frozenset(entry["kinds"]) not in good, entry
+    for entry in spheres["contested_kinds"]:
+        assert entry["spheres"] and set(entry["spheres"]) <= ids, "contested: a sphere lists the pair"
+        assert all(set(entry["kinds"]) <= set(s["kinds"]) for s in spheres["spheres"] if s["id"] in entry["spheres"])
 
 
-def test_the_first_search_alone_is_the_key_without_round_two():
-    first, both = load_truth("tidy", rounds=(1,)), load_truth("tidy")
-    round_one = [s for s in key()["spheres"] if s.get("round", 1) == 1]
-    assert {frozenset((a, b)) for s in round_one for a in s["kinds"] for b in s["kinds"] if a != b} == (
-        first.good_kinds
-    )
+def test_the_first_search_alone_leaves_out_what_the_second_added_and_contested():
+    first, both, spheres = load_truth("tidy", rounds=(1,)), load_truth("tidy"), key()
+
+    def pairs(round_: int) -> set[frozenset[str]]:
+        return {frozenset((a, b)) for s in spheres["spheres"] if s.get("round", 1) == round_
+                for a in s["kinds"] for b in s["kinds"] if a != b}  # fmt: skip
+
+    first_pairs, added = pairs(1), pairs(2) - pairs(1)
+    contested = {frozenset(entry["kinds"]) for entry in spheres["contested_kinds"]}
+    assert first.good_kinds == first_pairs, "round 1 alone: its spheres, nothing contested"
+    assert added - contested <= both.good_kinds and not added & first.good_kinds
+    assert contested & first_pairs and not contested & both.good_kinds, "a pair the first search had, contested later"
     assert first.competing_kinds < both.competing_kinds
-    assert sum(map(len, first.partners.values())) < sum(map(len, both.partners.values()))
