@@ -39,11 +39,10 @@ Community and a Finish Carpenter kind); and the account-notes bookkeeping the en
 out ("Customer since 2019. Net 30.") was written from the shared CRM samples and checked on
 the account-notes book, as was a change made from its wrong kinds: insurance kinds are filed
 under "Financial Services" too (NAICS puts finance and insurance in one sector). After the
-second search two rules
-were changed where the engine fell short of it: restaurants compete with caterers (two of
-its pages; the rules had related them), and real estate agents pair with vets, pet sitters,
-groomers and boarding (from the page the rules' own pets sphere cites, which is about pet
-professionals referring movers to agents). The figures are therefore a development set's,
+second search two rules were changed where the engine fell short of it: restaurants compete
+with caterers (two of its pages; the rules had related them), and real estate agents pair
+with vets, pet sitters, groomers and boarding (from the page the rules' own pets sphere
+cites, which is about pet professionals referring movers to agents). The figures are therefore a development set's,
 somewhat optimistic for a book the engine has never seen.
 """
 
